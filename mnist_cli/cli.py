@@ -1,0 +1,350 @@
+"""The command-line interface: a thin click layer over the library.
+
+Options become a TrainConfig (config.py), data comes from data.py, training from train.py, and
+the run is written by artifacts.py. Library errors (MnistCliError) become one `Error: ...` line
+and exit 1; bad option values exit 2; Ctrl-C exits 130. Progress bars go to stderr, and only
+when stderr is a terminal; results go to stdout.
+"""
+
+import functools
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import __version__
+from .artifacts import check_out_dir, load_weights, read_metrics, save_run
+from .config import check_value, read_config_file, resolve, to_toml
+from .data import load_dataset, load_split
+from .datasets import DATASETS, Dataset
+from .download import default_cache_dir, normalize_mirror, parse_mirrors
+from .errors import MnistCliError
+from .metrics import Evaluation, evaluate, format_confusion
+from .models import INITS, MODEL_KINDS, init_params
+from .train import EpochResult, train
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def reports_errors(command):
+    """Turn library errors into one line and exit 1, and Ctrl-C into exit 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except MnistCliError as e:
+            raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def option_value(key: str):
+    """A click callback that checks an option against the config rules (exit 2 if invalid)."""
+
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return check_value(key, value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+
+    return callback
+
+
+def mirror_values(ctx, param, values):
+    try:
+        return tuple(normalize_mirror(v) for v in values)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def env_mirrors() -> tuple[str, ...]:
+    """MNIST_MIRRORS (comma-separated), checked like --mirror; () when unset."""
+    value = os.environ.get("MNIST_MIRRORS", "").strip()
+    if not value:
+        return ()
+    try:
+        return tuple(normalize_mirror(m) for m in parse_mirrors(value))
+    except ValueError as e:
+        raise click.UsageError(f"MNIST_MIRRORS: {e}") from None
+
+
+def cache_root(cache_dir: Path | None) -> Path:
+    return cache_dir if cache_dir else default_cache_dir(os.environ)
+
+
+def show_bars(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
+def download_bar(desc: str, total: int | None):
+    from tqdm import tqdm
+
+    return tqdm(
+        desc=desc, total=total, unit="B", unit_scale=True, leave=False, file=sys.stderr
+    )
+
+
+def warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
+def data_options(command):
+    """--cache-dir and --mirror, shared by every command that reads MNIST."""
+    command = click.option(
+        "--mirror",
+        "mirrors",
+        multiple=True,
+        callback=mirror_values,
+        metavar="URL",
+        help="Where to fetch MNIST: an http(s) URL, a file:// URL or a local directory. "
+        "Repeatable, tried in order; replaces the built-in mirrors (and MNIST_MIRRORS).",
+    )(command)
+    return click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Where verified data files are kept. Default: $MNIST_CACHE_DIR, "
+        "else $XDG_CACHE_HOME/mnist-cli, else ~/.cache/mnist-cli.",
+    )(command)
+
+
+class TrainProgress:
+    """Per-epoch progress bar (stderr, terminals only) and one fixed-format line per epoch."""
+
+    def __init__(self, n_train: int, monitor: str, bars: bool, lines: bool):
+        self.n_train, self.monitor, self.bars, self.lines = (
+            n_train,
+            monitor,
+            bars,
+            lines,
+        )
+        self.bar = None
+        self.loss_sum, self.seen = 0.0, 0
+
+    def on_batch(self, batch_size: int, loss: float) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=self.n_train, unit="img", leave=False, file=sys.stderr
+            )
+        self.loss_sum += loss * batch_size
+        self.seen += batch_size
+        self.bar.update(batch_size)
+        self.bar.set_postfix_str(f"loss {self.loss_sum / self.seen:.4f}", refresh=False)
+
+    def on_epoch(self, r: EpochResult) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar, self.loss_sum, self.seen = None, 0.0, 0
+        if self.lines:
+            click.echo(
+                f"epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  "
+                f"{self.monitor} acc {100 * r.monitor_accuracy:.2f}%  {r.seconds:.2f} s"
+            )
+
+
+def default_out_dir(model: str) -> Path:
+    return Path("runs") / f"{model}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+@click.command(
+    context_settings=CONTEXT,
+    epilog="""\b
+Example:
+  mnist-train --config configs/default.toml
+  mnist-train --model linear --epochs 5 --out runs/linear-try
+  mnist-train --mirror ./data/mnist --lr 0.2 --seed 1 --quiet
+""",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML run configuration (see configs/). Options given here override it.",
+)
+@click.option(
+    "--model",
+    type=click.Choice(MODEL_KINDS),
+    help="linear: ŷ = Wx + b;  softmax: ŷ = softmax(Wx + b). Default: softmax.",
+)
+@click.option(
+    "--epochs",
+    type=int,
+    callback=option_value("epochs"),
+    help="Passes over the 60,000 training images. Default: 10.",
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    callback=option_value("batch_size"),
+    help="Samples per SGD step. Default: 100.",
+)
+@click.option(
+    "--lr",
+    type=float,
+    callback=option_value("lr"),
+    help="Learning rate. Default: 0.5 for softmax, 0.005 for linear.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    callback=option_value("seed"),
+    help="Seed of the shuffling and of --init normal; same seed, same weights. Default: 0.",
+)
+@click.option(
+    "--init", type=click.Choice(INITS), help="Initial weights. Default: zeros."
+)
+@data_options
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    help="Run directory to write. Default: runs/<model>-<UTC timestamp>/.",
+)
+@click.option(
+    "--force", is_flag=True, help="Replace --out if it exists and is not empty."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or epoch lines.")
+@click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
+@reports_errors
+def train_command(config_file, cache_dir, mirrors, out_dir, force, quiet, **options):
+    """Train a 784→10 model on MNIST with mini-batch SGD and analytic gradients.
+
+    Fetches and verifies the four MNIST files (cached after the first run), trains, and
+    writes weights.npz, metrics.json and config.toml into the run directory.
+    """
+    file_values = read_config_file(config_file) if config_file else {}
+    config = resolve(
+        file_values, {**options, "mirrors": mirrors or env_mirrors() or None}
+    )
+    out_dir = out_dir or default_out_dir(config.model)
+    check_out_dir(out_dir, force)
+    dataset = DATASETS["mnist"]
+
+    started = time.perf_counter()
+    train_split, test_split = load_dataset(
+        dataset,
+        cache_root(cache_dir),
+        config.mirrors or None,
+        progress=download_bar if show_bars(quiet) else None,
+        on_warning=warn,
+    )
+    rng = np.random.default_rng(config.seed)
+    progress = TrainProgress(len(train_split), "test", show_bars(quiet), not quiet)
+    params, history = train(
+        config.model,
+        init_params(config.init, rng),
+        train_split.images,
+        train_split.labels,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        rng=rng,
+        monitor=(test_split.images, test_split.labels),
+        on_batch=progress.on_batch if show_bars(quiet) else None,
+        on_epoch=progress.on_epoch,
+    )
+    train_eval = evaluate(params, train_split.images, train_split.labels)
+    test_eval = evaluate(params, test_split.images, test_split.labels)
+    seconds = time.perf_counter() - started
+    metrics = {
+        "model": config.model,
+        "dataset": dataset.name,
+        "train_accuracy": train_eval.accuracy,
+        "test_accuracy": test_eval.accuracy,
+        "per_class_accuracy": test_eval.to_json()["per_class_accuracy"],
+        "confusion_matrix": test_eval.confusion_matrix.tolist(),
+        "history": [r.to_json() for r in history],
+        "config": {**config.__dict__, "mirrors": list(config.mirrors)},
+        "data": {f.name: {f.algorithm: f.checksum} for f in dataset.files},
+        "seconds": seconds,
+        "version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    save_run(
+        out_dir,
+        kind=config.model,
+        params=params,
+        metrics=metrics,
+        config_toml=to_toml(config),
+        dataset=dataset.name,
+        force=force,
+    )
+    click.echo(
+        f"{config.model}: test accuracy {100 * test_eval.accuracy:.2f}% "
+        f"({config.epochs} epochs, {seconds:.1f} s) -> {out_dir}/"
+    )
+
+
+@click.command(
+    context_settings=CONTEXT,
+    epilog="""\b
+Example:
+  mnist-eval runs/softmax-20261126-101500
+  mnist-eval runs/linear-try/weights.npz --split train --json
+""",
+)
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--split",
+    type=click.Choice(["test", "train"]),
+    default="test",
+    show_default=True,
+    help="Which MNIST split to score.",
+)
+@data_options
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object instead of tables."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No download progress bars.")
+@click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
+@reports_errors
+def eval_command(path, split, cache_dir, mirrors, as_json, quiet):
+    """Score saved weights: accuracy, per-class accuracy and the confusion matrix.
+
+    PATH is a run directory written by mnist-train, or a weights.npz file.
+    """
+    kind, params, dataset_name = load_weights(path)
+    dataset = DATASETS[dataset_name]
+    data = load_split(
+        dataset,
+        split,
+        cache_root(cache_dir),
+        mirrors or env_mirrors() or run_mirrors(path),
+        progress=download_bar if show_bars(quiet) else None,
+        on_warning=warn,
+    )
+    result = evaluate(params, data.images, data.labels)
+    if as_json:
+        click.echo(json.dumps({"model": kind, "split": split, **result.to_json()}))
+    else:
+        click.echo(report(kind, split, len(data), result, dataset))
+
+
+def run_mirrors(path: Path) -> tuple[str, ...] | None:
+    """The mirrors a run was trained with (from its metrics.json), so that mnist-eval on a run
+    directory finds the data the same way; None (the built-in mirrors) otherwise."""
+    metrics = read_metrics(path) if path.is_dir() else None
+    mirrors = (metrics or {}).get("config", {}).get("mirrors")
+    if not mirrors or not all(isinstance(m, str) for m in mirrors):
+        return None
+    return tuple(mirrors)
+
+
+def report(kind: str, split: str, n: int, result: Evaluation, dataset: Dataset) -> str:
+    return (
+        f"{kind} on {dataset.name} {split} ({n:,} images): "
+        f"accuracy {100 * result.accuracy:.2f}%\n\n"
+        + format_confusion(result.confusion_matrix, dataset.class_names)
+    )

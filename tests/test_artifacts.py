@@ -1,0 +1,132 @@
+"""Run directories: all-or-nothing writes, strict weight loading."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mnist_cli.artifacts import check_out_dir, load_weights, save_run
+from mnist_cli.errors import RunDirectoryError, WeightsError
+from mnist_cli.models import D, K, Params
+
+
+def params(seed=0):
+    rng = np.random.default_rng(seed)
+    return Params(
+        W=rng.standard_normal((K, D)).astype(np.float32),
+        b=rng.standard_normal(K).astype(np.float32),
+    )
+
+
+def save(out, p=None, force=False):
+    save_run(
+        out,
+        kind="softmax",
+        params=p or params(),
+        metrics={"test_accuracy": 0.9},
+        config_toml='model = "softmax"\n',
+        force=force,
+    )
+
+
+def test_round_trip(tmp_path):
+    p = params()
+    save(tmp_path / "run", p)
+    kind, loaded, dataset = load_weights(tmp_path / "run")
+    assert (kind, dataset) == ("softmax", "mnist")
+    np.testing.assert_array_equal(loaded.W, p.W)
+    np.testing.assert_array_equal(loaded.b, p.b)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == {
+        "test_accuracy": 0.9
+    }
+    with np.load(tmp_path / "run" / "weights.npz", allow_pickle=False) as npz:
+        assert npz["W"].dtype == np.float32 and str(npz["model"]) == "softmax"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"], (
+        "staging dir left behind"
+    )
+
+
+def test_existing_run_is_refused_then_replaced_with_force(tmp_path):
+    save(tmp_path / "run", params(0))
+    with pytest.raises(RunDirectoryError, match="exists and is not empty; use --force"):
+        save(tmp_path / "run", params(1))
+    np.testing.assert_array_equal(load_weights(tmp_path / "run")[1].W, params(0).W)
+    save(tmp_path / "run", params(1), force=True)
+    np.testing.assert_array_equal(load_weights(tmp_path / "run")[1].W, params(1).W)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_empty_dir_is_fine_and_a_file_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    save(tmp_path / "empty")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunDirectoryError, match="is an existing file"):
+        check_out_dir(tmp_path / "file", force=True)
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("mnist_cli.artifacts.os.fsync", broken)
+    with pytest.raises(OSError):
+        save(tmp_path / "run")
+    assert list(tmp_path.iterdir()) == [], "a failed save left files behind"
+
+
+def write_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+GOOD = {
+    "W": np.zeros((K, D), np.float32),
+    "b": np.zeros(K, np.float32),
+    "model": np.array("linear"),
+}
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({k: v for k, v in GOOD.items() if k != "W"}, "missing W"),
+        ({**GOOD, "model": np.array("cnn")}, "unknown model"),
+        (
+            {**GOOD, "W": np.zeros((D, K), np.float32)},
+            "W has shape (784, 10), expected (10, 784)",
+        ),
+        ({**GOOD, "b": np.zeros(K, np.int64)}, "b has dtype int64"),
+        ({**GOOD, "W": np.full((K, D), np.nan, np.float32)}, "W contains NaN"),
+        ({**GOOD, "format_version": np.array(99)}, "format version 99 is newer"),
+        (
+            {**GOOD, "extra": np.array([{"a": 1}], dtype=object)},
+            "not a mnist-cli weights file",
+        ),
+    ],
+)
+def test_bad_weights_are_clear_errors(tmp_path, arrays, message):
+    path = write_npz(tmp_path / "w.npz", **arrays)
+    with pytest.raises(WeightsError) as e:
+        load_weights(path)
+    assert str(e.value).startswith(str(path)), str(e.value)
+    assert message in str(e.value), f"expected {message!r} in {str(e.value)!r}"
+
+
+@pytest.mark.parametrize("content", [b"not a zip", b"", b"PK\x03\x04garbage"])
+def test_non_npz_files_are_clear_errors(tmp_path, content):
+    path = tmp_path / "weights.npz"
+    path.write_bytes(content)
+    with pytest.raises(WeightsError, match="weights.npz: not a"):
+        load_weights(path)
+
+
+def test_npy_file_is_refused(tmp_path):
+    path = tmp_path / "w.npy"
+    np.save(path, np.zeros(3))
+    with pytest.raises(WeightsError, match="single .npy array"):
+        load_weights(path)
+
+
+def test_missing_weights(tmp_path):
+    with pytest.raises(WeightsError, match="no such file"):
+        load_weights(tmp_path)

@@ -1,0 +1,396 @@
+"""The download cache: mirrors in order, verify before caching, cheap warm hits, clear errors."""
+
+import gzip
+import hashlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_cli import __version__, download
+from mnist_cli.datasets import MNIST, DataFile
+from mnist_cli.download import default_cache_dir, fetch, normalize_mirror, parse_mirrors
+from mnist_cli.errors import CacheError, DownloadError
+from mnist_cli.idx import write_idx
+
+NAME = "tiny-labels-idx1-ubyte"
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> tuple[DataFile, bytes, Path]:
+    """A small labels file: its DataFile (sha256 of the content), its content, and a folder
+    holding `NAME.gz` (serve it as a mirror)."""
+    write_idx(tmp_path / "tiny", np.arange(100, dtype=np.uint8) % 10)
+    content = (tmp_path / "tiny").read_bytes()
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / f"{NAME}.gz").write_bytes(gzip.compress(content))
+    return DataFile(NAME, hashlib.sha256(content).hexdigest()), content, mirror
+
+
+def dead_url() -> str:
+    """An http URL on a local port nobody listens on (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def cache_listing(cache: Path) -> list[str]:
+    return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+
+
+def test_fetch_from_server_verifies_and_writes_manifest(tiny, http_server, tmp_path):
+    file, content, mirror = tiny
+    server = http_server(mirror)
+    cache = tmp_path / "cache" / "tiny"
+
+    path = fetch(file, [server.url], cache)
+
+    assert path == cache / NAME, f"expected {cache / NAME}, got {path}"
+    assert path.read_bytes() == content, (
+        "cached file differs from the decompressed content"
+    )
+    manifest = json.loads((cache / f"{NAME}.verified.json").read_text())
+    stat = path.stat()
+    expected = {
+        "sha256": file.checksum,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+    }
+    actual = {key: manifest.get(key) for key in expected}
+    assert actual == expected, f"manifest: expected {expected}, got {actual}"
+    listing = cache_listing(cache)
+    assert listing == [NAME, f"{NAME}.verified.json"], (
+        f"expected no temp files, got {listing}"
+    )
+    assert server.paths == [f"/{NAME}.gz"], (
+        f"expected one request for the .gz, got {server.paths}"
+    )
+    agent = server.headers[0].get("User-Agent")
+    assert agent == f"mnist-cli/{__version__}", (
+        f"expected mnist-cli/{__version__}, got {agent}"
+    )
+
+
+def test_uncompressed_name_is_accepted(tiny, http_server, tmp_path):
+    file, content, mirror = tiny
+    (mirror / f"{NAME}.gz").unlink()
+    (mirror / NAME).write_bytes(content)
+    server = http_server(mirror)
+
+    path = fetch(file, [server.url], tmp_path / "cache")
+
+    assert path.read_bytes() == content, "cached file differs from the served content"
+    expected = [f"/{NAME}.gz", f"/{NAME}"]
+    assert server.paths == expected, f"expected requests {expected}, got {server.paths}"
+
+
+def test_failing_mirrors_are_skipped_in_order(tiny, http_server, tmp_path):
+    file, content, mirror = tiny
+    missing = http_server()  # 404 for everything
+    broken = http_server(
+        routes={f"/{NAME}.gz": (500, b"oops"), f"/{NAME}": (500, b"oops")}
+    )
+    good = http_server(mirror)
+
+    path = fetch(file, [missing.url, broken.url, good.url], tmp_path / "cache")
+
+    assert path.read_bytes() == content, (
+        "cached file differs from the good mirror's content"
+    )
+    for server in (missing, broken):
+        expected = [f"/{NAME}.gz", f"/{NAME}"]
+        assert server.paths == expected, (
+            f"expected both names tried, got {server.paths}"
+        )
+
+
+def test_wrong_bytes_are_rejected_and_not_cached(tiny, http_server, tmp_path):
+    file, content, mirror = tiny
+    wrong = gzip.compress(content[:-1] + b"\x07")  # valid gzip, one label changed
+    liar = http_server(routes={f"/{NAME}.gz": (200, wrong)})
+    cache = tmp_path / "cache"
+
+    with pytest.raises(DownloadError):
+        fetch(file, [liar.url], cache)
+    assert cache_listing(cache) == [], (
+        f"expected an empty cache, got {cache_listing(cache)}"
+    )
+
+    good = http_server(mirror)
+    path = fetch(file, [liar.url, good.url], cache)
+    assert path.read_bytes() == content, (
+        "cached the liar's bytes instead of the good mirror's"
+    )
+
+
+def test_all_mirrors_failing_names_each_mirror_and_reason(tiny, http_server, tmp_path):
+    file, content, _ = tiny
+    missing = http_server()
+    broken = http_server(routes={f"/{NAME}.gz": (503, b"")})
+    wrong = http_server(routes={f"/{NAME}.gz": (200, gzip.compress(b"not it"))})
+    corrupt = http_server(routes={f"/{NAME}.gz": (200, gzip.compress(content)[:-9])})
+    dead = dead_url()
+    got = hashlib.sha256(b"not it").hexdigest()
+
+    with pytest.raises(DownloadError) as info:
+        fetch(
+            file,
+            [missing.url, broken.url, wrong.url, corrupt.url, dead],
+            tmp_path / "c",
+        )
+
+    message = str(info.value)
+    expected_parts = [
+        f"could not fetch {NAME} from any mirror: ",
+        f"{missing.url} (HTTP 404); ",
+        f"{broken.url} ({NAME}.gz: HTTP 503 / {NAME}: HTTP 404); ",
+        (
+            f"{wrong.url} ({NAME}.gz: checksum mismatch: got {got[:12]}..., "
+            f"expected {file.checksum[:12]}... / {NAME}: HTTP 404); "
+        ),
+        f"{corrupt.url} ({NAME}.gz: corrupt gzip data",
+        f"{dead} (connection refused). ",
+        "Check --mirror / MNIST_MIRRORS or your network.",
+    ]
+    for part in expected_parts:
+        assert part in message, f"expected {part!r} in the message, got {message!r}"
+    assert "\n" not in message, f"expected one line, got {message!r}"
+    assert cache_listing(tmp_path / "c") == [], (
+        f"expected no files, got {cache_listing(tmp_path / 'c')}"
+    )
+
+
+def test_read_timeout_is_summarized(tiny, http_server, tmp_path):
+    file, _, _ = tiny
+
+    def stall(handler):
+        time.sleep(0.5)
+
+    slow = http_server(routes={f"/{NAME}.gz": stall, f"/{NAME}": stall})
+    with pytest.raises(DownloadError) as info:
+        fetch(file, [slow.url], tmp_path / "cache", timeout=(1.0, 0.1))
+    expected = f"{slow.url} (read timed out after 0.1 s)"
+    assert expected in str(info.value), f"expected {expected!r} in {str(info.value)!r}"
+
+
+def test_cache_hit_makes_no_request_and_hashes_nothing(
+    tiny, http_server, tmp_path, monkeypatch
+):
+    file, content, mirror = tiny
+    server = http_server(mirror)
+    cache = tmp_path / "cache"
+    fetch(file, [server.url], cache)
+    server.paths.clear()
+    warnings: list[str] = []
+
+    def no_hashing(*args):
+        raise AssertionError(
+            "expected no hashing on a warm cache hit, but a file was hashed"
+        )
+
+    monkeypatch.setattr(download, "_hash_file", no_hashing)
+
+    path = fetch(file, [server.url], cache, on_warning=warnings.append)
+
+    assert path.read_bytes() == content, "cache hit returned different content"
+    assert server.paths == [], f"expected no request on a cache hit, got {server.paths}"
+    assert warnings == [], f"expected no warning, got {warnings}"
+
+
+def test_missing_manifest_is_rebuilt_by_hashing(tiny, tmp_path):
+    file, content, mirror = tiny
+    cache = tmp_path / "cache"
+    fetch(file, [str(mirror)], cache)
+    (cache / f"{NAME}.verified.json").unlink()
+    (mirror / f"{NAME}.gz").unlink()  # a fetch would now fail
+
+    path = fetch(file, [str(mirror)], cache)
+
+    assert path.read_bytes() == content, "expected the cached content"
+    assert (cache / f"{NAME}.verified.json").exists(), (
+        "expected the manifest to be rewritten"
+    )
+
+
+def test_corrupted_cache_file_warns_and_refetches(tiny, http_server, tmp_path):
+    file, content, mirror = tiny
+    server = http_server(mirror)
+    cache = tmp_path / "cache"
+    path = fetch(file, [server.url], cache)
+    data = bytearray(path.read_bytes())
+    data[20] ^= 0x01  # flip one bit
+    path.write_bytes(bytes(data))
+    stat = path.stat()  # coarse clocks may leave mtime unchanged; a real edit moves it
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    server.paths.clear()
+    warnings: list[str] = []
+
+    path = fetch(file, [server.url], cache, on_warning=warnings.append)
+
+    expected = [
+        f"cached {NAME} no longer matches its checksum ({cache}); discarding it and fetching again"
+    ]
+    assert warnings == expected, f"expected {expected}, got {warnings}"
+    assert server.paths == [f"/{NAME}.gz"], f"expected a re-fetch, got {server.paths}"
+    assert path.read_bytes() == content, "expected the re-fetched, correct content"
+
+
+def test_local_directory_and_file_url_mirrors(tiny, tmp_path):
+    file, content, mirror = tiny
+    for i, spec in enumerate([str(mirror), mirror.as_uri()]):
+        cache = tmp_path / f"cache{i}"
+        path = fetch(file, [normalize_mirror(spec)], cache)
+        assert path.read_bytes() == content, f"mirror {spec}: wrong content"
+
+
+def test_local_mirror_missing_file(tiny, tmp_path):
+    file, _, _ = tiny
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DownloadError) as info:
+        fetch(file, [str(empty)], tmp_path / "cache")
+    expected = f"{empty} (not found)"
+    assert expected in str(info.value), f"expected {expected!r} in {str(info.value)!r}"
+
+
+def test_checksum_of_gzip_and_other_algorithms(tiny, http_server, tmp_path):
+    _, content, mirror = tiny
+    gz = (mirror / f"{NAME}.gz").read_bytes()
+    server = http_server(mirror)
+    file = DataFile(NAME, hashlib.md5(gz).hexdigest(), algorithm="md5", of_gzip=True)
+
+    path = fetch(file, [server.url], tmp_path / "cache")
+    assert path.read_bytes() == content, "expected the decompressed content"
+
+    (mirror / f"{NAME}.gz").rename(mirror / "elsewhere.gz")
+    (mirror / NAME).write_bytes(content)
+    with pytest.raises(DownloadError) as info:
+        fetch(file, [server.url], tmp_path / "cache2")
+    expected = "served uncompressed, but the checksum covers the .gz file"
+    assert expected in str(info.value), f"expected {expected!r} in {str(info.value)!r}"
+
+
+def test_progress_reports_every_byte(tiny, http_server, tmp_path):
+    file, _, mirror = tiny
+    server = http_server(mirror)
+    size = (mirror / f"{NAME}.gz").stat().st_size
+    calls: list[tuple[str, int | None]] = []
+    updates: list[int] = []
+    closed: list[bool] = []
+
+    class FakeBar:
+        def update(self, n: int) -> None:
+            updates.append(n)
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def progress(desc: str, total: int | None) -> FakeBar:
+        calls.append((desc, total))
+        return FakeBar()
+
+    fetch(file, [server.url], tmp_path / "cache", progress=progress)
+    assert calls == [(NAME, size)], f"expected [({NAME!r}, {size})], got {calls}"
+    assert sum(updates) == size, f"expected {size} bytes reported, got {sum(updates)}"
+    assert closed == [True], f"expected the bar closed once, got {closed}"
+
+
+def test_unwritable_cache_dir_is_a_cache_error(tiny, tmp_path):
+    file, _, mirror = tiny
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    cache = blocker / "cache"
+    with pytest.raises(CacheError) as info:
+        fetch(file, [str(mirror)], cache)
+    message = str(info.value)
+    for part in (str(cache), "--cache-dir", "MNIST_CACHE_DIR"):
+        assert part in message, f"expected {part!r} in {message!r}"
+
+
+def test_real_mnist_labels_from_bundled_copy(mnist_dir, http_server, tmp_path):
+    server = http_server(mnist_dir)
+    path = fetch(MNIST.test_labels, [server.url], tmp_path / "cache")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest == MNIST.test_labels.checksum, (
+        f"expected {MNIST.test_labels.checksum}, got {digest}"
+    )
+    size = path.stat().st_size
+    assert size == 10008, f"expected 10008 bytes, got {size}"
+
+
+def test_normalize_mirror(tmp_path):
+    (tmp_path / "sub").mkdir()
+    cases = {
+        "http://example.org/mnist": "http://example.org/mnist/",
+        "https://example.org/mnist/": "https://example.org/mnist/",
+        "sub": str(tmp_path / "sub"),
+        (tmp_path / "sub").as_uri(): str(tmp_path / "sub"),
+    }
+    for mirror, expected in cases.items():
+        actual = normalize_mirror(mirror, base_dir=tmp_path)
+        assert actual == expected, f"{mirror}: expected {expected}, got {actual}"
+
+
+@pytest.mark.parametrize(
+    ("mirror", "message"),
+    [
+        ("ftp://example.org/mnist/", "unsupported scheme ftp://"),
+        ("missing-dir", "is not an existing directory"),
+        ("file:///no/such/dir", "is not an existing directory"),
+        ("http:///path-without-host", "has no host"),
+    ],
+)
+def test_normalize_mirror_rejects(tmp_path, mirror, message):
+    with pytest.raises(ValueError) as info:
+        normalize_mirror(mirror, base_dir=tmp_path)
+    assert message in str(info.value), f"expected {message!r} in {str(info.value)!r}"
+
+
+def test_parse_mirrors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "local").mkdir()
+    actual = parse_mirrors(" http://a.example/x , local,,")
+    expected = ("http://a.example/x/", str(tmp_path / "local"))
+    assert actual == expected, f"expected {expected}, got {actual}"
+    with pytest.raises(ValueError):
+        parse_mirrors(" , ")
+
+
+def test_default_cache_dir_precedence():
+    cases = [
+        ({"MNIST_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"}, Path("/c")),
+        (
+            {"MNIST_CACHE_DIR": "", "XDG_CACHE_HOME": "/x", "HOME": "/h"},
+            Path("/x/mnist-cli"),
+        ),
+        ({"XDG_CACHE_HOME": "relative", "HOME": "/h"}, Path("/h/.cache/mnist-cli")),
+        ({"HOME": "/h"}, Path("/h/.cache/mnist-cli")),
+    ]
+    for env, expected in cases:
+        actual = default_cache_dir(env)
+        assert actual == expected, f"{env}: expected {expected}, got {actual}"
+
+
+def test_interrupted_download_leaves_no_temp_files(tiny, http_server, tmp_path):
+    file, _, mirror = tiny
+    server = http_server(mirror)
+    cache = tmp_path / "cache"
+
+    class InterruptingBar:
+        def update(self, n: int) -> None:
+            raise KeyboardInterrupt
+
+        def close(self) -> None:
+            pass
+
+    with pytest.raises(KeyboardInterrupt):
+        fetch(file, [server.url], cache, progress=lambda desc, total: InterruptingBar())
+    assert cache_listing(cache) == [], (
+        f"expected an empty cache, got {cache_listing(cache)}"
+    )
