@@ -13,11 +13,15 @@ import pytest
 
 from mnist_cli import __version__, download
 from mnist_cli.datasets import MNIST, DataFile
-from mnist_cli.download import default_cache_dir, fetch, normalize_mirror, parse_mirrors
+from mnist_cli.download import default_cache_dir, fetch
 from mnist_cli.errors import CacheError, DownloadError
 from mnist_cli.idx import write_idx
+from mnist_cli.mirrors import normalize_mirror, parse_mirrors
+from mnist_cli.transport import FetchPolicy
 
 NAME = "tiny-labels-idx1-ubyte"
+FAST = FetchPolicy(attempts=2, base_delay=0.01, max_delay=0.05, read_timeout=1.0)
+"""Retries and timeouts small enough for tests; the defaults are tested in test_transport.py."""
 
 
 @pytest.fixture
@@ -41,7 +45,10 @@ def dead_url() -> str:
 
 
 def cache_listing(cache: Path) -> list[str]:
-    return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+    """The files in `cache` but the lock files (which stay, empty, by design)."""
+    if not cache.exists():
+        return []
+    return sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock"))
 
 
 def test_fetch_from_server_verifies_and_writes_manifest(tiny, http_server, tmp_path):
@@ -98,16 +105,17 @@ def test_failing_mirrors_are_skipped_in_order(tiny, http_server, tmp_path):
     )
     good = http_server(mirror)
 
-    path = fetch(file, [missing.url, broken.url, good.url], tmp_path / "cache")
+    path = fetch(
+        file, [missing.url, broken.url, good.url], tmp_path / "cache", policy=FAST
+    )
 
     assert path.read_bytes() == content, (
         "cached file differs from the good mirror's content"
     )
-    for server in (missing, broken):
-        expected = [f"/{NAME}.gz", f"/{NAME}"]
-        assert server.paths == expected, (
-            f"expected both names tried, got {server.paths}"
-        )
+    expected = [f"/{NAME}.gz", f"/{NAME}"]
+    assert missing.paths == expected, f"expected {expected}, got {missing.paths}"
+    expected = [f"/{NAME}.gz", f"/{NAME}.gz", f"/{NAME}", f"/{NAME}"]  # 500: retried
+    assert broken.paths == expected, f"expected {expected}, got {broken.paths}"
 
 
 def test_wrong_bytes_are_rejected_and_not_cached(tiny, http_server, tmp_path):
@@ -143,19 +151,20 @@ def test_all_mirrors_failing_names_each_mirror_and_reason(tiny, http_server, tmp
             file,
             [missing.url, broken.url, wrong.url, corrupt.url, dead],
             tmp_path / "c",
+            policy=FAST,
         )
 
     message = str(info.value)
     expected_parts = [
         f"could not fetch {NAME} from any mirror: ",
         f"{missing.url} (HTTP 404); ",
-        f"{broken.url} ({NAME}.gz: HTTP 503 / {NAME}: HTTP 404); ",
+        f"{broken.url} ({NAME}.gz: HTTP 503 (after 2 attempts) / {NAME}: HTTP 404); ",
         (
             f"{wrong.url} ({NAME}.gz: checksum mismatch: got {got[:12]}..., "
             f"expected {file.checksum[:12]}... / {NAME}: HTTP 404); "
         ),
         f"{corrupt.url} ({NAME}.gz: corrupt gzip data",
-        f"{dead} (connection refused). ",
+        f"{dead} (connection refused (after 2 attempts)). ",
         "Check --mirror / MNIST_MIRRORS or your network.",
     ]
     for part in expected_parts:
@@ -174,7 +183,8 @@ def test_read_timeout_is_summarized(tiny, http_server, tmp_path):
 
     slow = http_server(routes={f"/{NAME}.gz": stall, f"/{NAME}": stall})
     with pytest.raises(DownloadError) as info:
-        fetch(file, [slow.url], tmp_path / "cache", timeout=(1.0, 0.1))
+        policy = FetchPolicy(attempts=1, read_timeout=0.1)
+        fetch(file, [slow.url], tmp_path / "cache", policy=policy)
     expected = f"{slow.url} (read timed out after 0.1 s)"
     assert expected in str(info.value), f"expected {expected!r} in {str(info.value)!r}"
 
