@@ -4,11 +4,12 @@
 (an http(s) URL or a local path) and raises `Failure` if it cannot. It trusts nothing it
 receives, and checks nothing about the content either: `download.py` verifies the result.
 
-- Retries: connection errors, timeouts, 408, 429 and 5xx are retried up to `policy.attempts`
-  times, waiting base_delay * 2**(k-1) (times a random jitter in [0.5, 1]) before retry k, or
-  what the server's `Retry-After` asks, never more than `policy.max_delay`. 403, 404 and other
-  4xx are final (the caller goes straight to the next mirror), and so is a host name that does
-  not resolve.
+- Retries: a connection that breaks or stalls (reset, read timeout, short body), 408, 429 and
+  5xx are retried up to `policy.attempts` times, waiting base_delay * 2**(k-1) (times a random
+  jitter in [0.5, 1]) before retry k, or what the server's `Retry-After` asks, never more than
+  `policy.max_delay`. Final, so that the caller goes straight to the next mirror: 403, 404 and
+  other 4xx, and a host that cannot be reached at all (name not found, connection refused,
+  connect timeout): retrying those only delays the fallback, e.g. to the bundled offline copy.
 - Resume: when a transfer breaks after N bytes, the retry asks for `Range: bytes=N-`. A 206
   whose Content-Range starts at N is appended; a 200 (a server that ignores Range) restarts
   from zero. Either way the caller verifies the whole file.
@@ -25,7 +26,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -209,6 +210,7 @@ def _write_body(
 ) -> int:
     """Write the body into `dest` from byte `offset` on; return the byte count of `dest`."""
     import requests
+    import urllib3
 
     bar = progress(name, total) if progress is not None else None
     try:
@@ -218,11 +220,11 @@ def _write_body(
             received = offset
             if bar is not None and offset:
                 bar.update(offset)
-            chunks = response.iter_content(CHUNK_SIZE)
+            chunks = _arriving(response)
             while True:
                 try:
                     chunk = next(chunks, b"")
-                except requests.RequestException as exc:
+                except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
                     raise _request_failure(exc, policy) from exc
                 if not chunk:
                     return received
@@ -234,6 +236,18 @@ def _write_body(
     finally:
         if bar is not None:
             bar.close()
+
+
+def _arriving(response) -> Iterator[bytes]:
+    """The body as it arrives: `read1` returns whatever the socket has (up to CHUNK_SIZE), so
+    the bytes received before a break are on disk for the resume. (iter_content would wait
+    for whole chunks and drop a partial one.) urllib3 1.x has no read1: iter_content then."""
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None:
+        yield from response.iter_content(CHUNK_SIZE)
+        return
+    while chunk := read1(CHUNK_SIZE):
+        yield chunk
 
 
 def _check_bounds(received: int, total: int | None, max_bytes: int) -> None:
@@ -317,22 +331,24 @@ def _copy_local(
 def _request_failure(exc: Exception, policy: FetchPolicy) -> Failure:
     """Summarize a requests exception in a few words (not a repr of urllib3's internals)."""
     import requests
+    import urllib3
 
     causes = _causes(exc)
     if any(isinstance(c, socket.gaierror) for c in causes):
         return Failure("host not found", unreachable=True)
     if isinstance(exc, requests.ConnectTimeout):
         reason = f"connect timed out after {policy.connect_timeout:g} s"
-        return Failure(reason, retry=True, unreachable=True)
-    if isinstance(exc, requests.ReadTimeout) or any(
-        isinstance(c, TimeoutError) for c in causes
-    ):
+        return Failure(reason, unreachable=True)
+    timeouts = (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)
+    if any(isinstance(c, timeouts) for c in causes):
         return Failure(f"read timed out after {policy.read_timeout:g} s", retry=True)
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
-        return Failure("connection refused", retry=True, unreachable=True)
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return Failure("connection refused", unreachable=True)
+    if isinstance(
+        exc, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError
+    ):
         return Failure("connection broken during download", retry=True)
-    if isinstance(exc, requests.ConnectionError):
+    if isinstance(exc, requests.ConnectionError | urllib3.exceptions.HTTPError):
         return Failure("connection failed", retry=True)
     return Failure(type(exc).__name__)
 
