@@ -99,6 +99,7 @@ GOOD = {
         ),
         ({**GOOD, "b": np.zeros(K, np.int64)}, "b has dtype int64"),
         ({**GOOD, "W": np.full((K, D), np.nan, np.float32)}, "W contains NaN"),
+        ({**GOOD, "b": np.full(K, np.inf, np.float32)}, "b contains NaN or infinite"),
         ({**GOOD, "format_version": np.array(99)}, "format version 99 is newer"),
         (
             {**GOOD, "extra": np.array([{"a": 1}], dtype=object)},

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mnist_cli import transport
 from mnist_cli.transport import (
     Failure,
     FetchPolicy,
@@ -322,3 +323,26 @@ def test_unreachable_host_is_not_retried(tmp_path):
     actual = (info.value.reason, info.value.unreachable, sleeps)
     expected = ("connection refused", True, [])
     assert actual == expected, f"expected {expected}, got {actual}"
+
+
+def test_body_longer_than_its_content_length_is_rejected(tmp_path):
+    """http.client itself stops at Content-Length, so this guard is tested with a stub."""
+
+    class Raw:
+        def __init__(self):
+            self.chunks = [BODY, b"more"]
+
+        def read1(self, n):
+            return self.chunks.pop(0) if self.chunks else b""
+
+    class Response:
+        raw = Raw()
+
+    dest = tmp_path / "dest.part"
+    dest.touch()
+    with pytest.raises(Failure) as info:
+        transport._write_body(Response(), dest, 0, SIZE, 2 * SIZE, FAST, "f", None)
+    expected = f"body longer than its Content-Length ({SIZE} bytes)"
+    assert info.value.reason == expected, (
+        f"expected {expected!r}, got {info.value.reason!r}"
+    )
