@@ -6,7 +6,7 @@ lock `<name>.lock` (so that processes sharing the cache download each file once)
 again, and then tries each mirror in order: `transport.download` streams the body into a
 uniquely named temp file in the cache folder, which is gunzipped (if it starts with the gzip
 magic 1f 8b) into another temp file, size-checked and verified against the catalogue checksum,
-and only then renamed into place beside its manifest. Correctness does not depend on the lock
+and only then renamed into place beside its manifest (manifest.py). Correctness does not depend on the lock
 (shared filesystems break locks): every process writes its own temp files and installs by an
 atomic rename, so a reader sees either no file or a verified one. Temp files are removed
 whatever happens, Ctrl-C included.
@@ -18,14 +18,13 @@ decompressed content by the known size itself (no decompression bomb).
 import contextlib
 import errno
 import gzip
-import hashlib
-import json
 import os
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from mnist_cli import manifest
 from mnist_cli.datasets import DataFile
 from mnist_cli.errors import CacheError, DownloadError
 from mnist_cli.mirrors import join, normalize_mirror, parse_mirrors
@@ -53,7 +52,6 @@ except ImportError:  # not POSIX: no lock, which correctness does not need
 
 CHUNK_SIZE = 1 << 16
 GZIP_MAGIC = b"\x1f\x8b"
-MANIFEST_SUFFIX = ".verified.json"
 LOCK_SUFFIX = ".lock"
 
 
@@ -87,7 +85,7 @@ def fetch(
     if `cache_dir` cannot be created or written (disk full included).
     """
     target = Path(cache_dir) / file.name
-    if _stamp_matches(file, target):
+    if manifest.is_fresh(file, target):  # no hashing, no lock
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +152,7 @@ def _fetch_one(
             raise Failure(f"{size} bytes, expected {file.size}")
         sha256 = _verify(file, raw if gzipped else None, content)
         os.replace(content, target)
-        _write_manifest(target, sha256, file, temps)
+        manifest.write(target, sha256, file)
     except OSError as exc:
         # failures to read the source are Failure, so an OSError here is the cache's fault
         raise _cache_error(target.parent, exc) from exc
@@ -189,13 +187,13 @@ def _verify(file: DataFile, gz: Path | None, content: Path) -> str:
     """
     if file.of_gzip and gz is None:
         raise Failure("served uncompressed, but the checksum covers the .gz file")
-    sha256 = _hash_file(content, "sha256")
+    sha256 = manifest.hash_file(content, "sha256")
     if file.of_gzip:
-        actual = _hash_file(gz, file.algorithm)
+        actual = manifest.hash_file(gz, file.algorithm)
     elif file.algorithm == "sha256":
         actual = sha256
     else:
-        actual = _hash_file(content, file.algorithm)
+        actual = manifest.hash_file(content, file.algorithm)
     if actual != file.checksum.lower():
         raise Failure(
             f"checksum mismatch: got {actual[:12]}..., expected {file.checksum[:12]}..."
@@ -224,95 +222,26 @@ def _locked(target: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _stamp_matches(file: DataFile, target: Path) -> bool:
-    """The cheap check: the manifest was written for this checksum, and for a file of exactly
-    this size and mtime. No hashing, no writing."""
-    try:
-        stat = target.stat()
-    except OSError:
-        return False
-    manifest = _read_manifest(target)
-    return (
-        manifest.get("checksum") == _describe_checksum(file)
-        and manifest.get("size") == stat.st_size
-        and manifest.get("mtime_ns") == stat.st_mtime_ns
-    )
-
-
 def _cached(
     file: DataFile, target: Path, on_warning: Callable[[str], None] | None
 ) -> bool:
     """True if `target` is a verified copy; discard it (with a warning) if it no longer is.
-
-    Cheap path: `_stamp_matches`. Otherwise the content is re-hashed against the manifest (or
-    the catalogue, if it pins the content's sha256) and the manifest rewritten if it still
-    matches. Call with the lock held: it may delete the file.
-    """
-    if _stamp_matches(file, target):
+    Call with the lock held: it may delete the file."""
+    problem = manifest.recheck(file, target)
+    if problem is None:
         return True
-    if not target.exists():
+    if problem == manifest.MISSING:
         return False
-    manifest = _read_manifest(target)
-    trusted = manifest if manifest.get("checksum") == _describe_checksum(file) else {}
-    known = {trusted.get("sha256")}
-    if file.algorithm == "sha256" and not file.of_gzip:
-        known.add(file.checksum.lower())
-    known.discard(None)
-    if known:
-        try:
-            sha256 = _hash_file(target, "sha256")
-        except OSError:
-            sha256 = None
-        if sha256 in known:
-            with contextlib.suppress(OSError):  # a read-only cache can still be read
-                _write_manifest(target, sha256, file, [])
-            return True
     if on_warning is not None:
-        problem = (
-            "no longer matches its checksum" if known else "has no verification record"
-        )
         on_warning(
             f"cached {file.name} {problem} ({target.parent}); discarding it and fetching again"
         )
-    for path in (target, _manifest_path(target)):
+    for path in (target, manifest.path_of(target)):
         try:
             path.unlink(missing_ok=True)
         except OSError as exc:
             raise _cache_error(target.parent, exc) from exc
     return False
-
-
-def _write_manifest(
-    target: Path, sha256: str, file: DataFile, temps: list[Path]
-) -> None:
-    stat = target.stat()
-    record = {
-        "sha256": sha256,
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
-        "checksum": _describe_checksum(file),
-    }
-    temp = _temp_file(target, ".json.part", temps)
-    temp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(temp, _manifest_path(target))
-
-
-def _read_manifest(target: Path) -> dict:
-    try:
-        record = json.loads(_manifest_path(target).read_text())
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def _manifest_path(target: Path) -> Path:
-    return target.with_name(target.name + MANIFEST_SUFFIX)
-
-
-def _describe_checksum(file: DataFile) -> str:
-    """What the file was verified against, e.g. "sha256:65a5..." (stale if the catalogue changes)."""
-    of_gzip = " of gzip" if file.of_gzip else ""
-    return f"{file.algorithm}:{file.checksum.lower()}{of_gzip}"
 
 
 def _temp_file(target: Path, suffix: str, temps: list[Path]) -> Path:
@@ -323,14 +252,6 @@ def _temp_file(target: Path, suffix: str, temps: list[Path]) -> Path:
     os.close(fd)
     temps.append(Path(name))
     return Path(name)
-
-
-def _hash_file(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _summary(reasons: dict[str, str]) -> str:

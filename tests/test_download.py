@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_cli import __version__, download, transport
+from mnist_cli import __version__, download, manifest, transport
 from mnist_cli.datasets import MNIST, DataFile
 from mnist_cli.download import default_cache_dir, fetch
 from mnist_cli.errors import CacheError, DownloadError
@@ -207,7 +207,7 @@ def test_cache_hit_makes_no_request_and_hashes_nothing(
             "expected no hashing on a warm cache hit, but a file was hashed"
         )
 
-    monkeypatch.setattr(download, "_hash_file", no_hashing)
+    monkeypatch.setattr(manifest, "hash_file", no_hashing)
 
     path = fetch(file, [server.url], cache, on_warning=warnings.append)
 
