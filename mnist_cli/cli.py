@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +49,8 @@ def reports_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        previous = signal.signal(signal.SIGTERM, raise_terminated)
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, raise_terminated) if main else None
         try:
             return command(*args, **kwargs)
         except MnistCliError as e:
@@ -60,7 +62,8 @@ def reports_errors(command):
             click.echo("Terminated.", err=True)
             sys.exit(143)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if main:  # signal handlers can only be set from the main thread
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 
