@@ -2,14 +2,18 @@
 
 Options become a TrainConfig (config.py), data comes from data.py, training from train.py, and
 the run is written by artifacts.py. Library errors (MnistCliError) become one `Error: ...` line
-and exit 1; bad option values exit 2; Ctrl-C exits 130. Progress bars go to stderr, and only
+and exit 1; bad option values exit 2; Ctrl-C exits 130 and SIGTERM 143, each with one line
+and after the `finally` blocks below have cleaned up (temp files, staging directories). Progress bars go to stderr, and only
 when stderr is a terminal; results go to stdout.
 """
 
 import functools
 import json
+import math
 import os
+import signal
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,15 +31,26 @@ from .errors import MnistCliError
 from .metrics import Evaluation, evaluate, format_confusion
 from .models import INITS, MODEL_KINDS, init_params
 from .train import EpochResult, train
+from .transport import FetchPolicy
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+class Terminated(BaseException):
+    """Raised by the SIGTERM handler: unwinds like KeyboardInterrupt, through every `finally`."""
+
+
+def raise_terminated(signum, frame):
+    raise Terminated
+
+
 def reports_errors(command):
-    """Turn library errors into one line and exit 1, and Ctrl-C into exit 130."""
+    """Turn library errors into one line and exit 1, Ctrl-C into exit 130, SIGTERM into 143."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, raise_terminated) if main else None
         try:
             return command(*args, **kwargs)
         except MnistCliError as e:
@@ -43,6 +58,12 @@ def reports_errors(command):
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)
+        except Terminated:
+            click.echo("Terminated.", err=True)
+            sys.exit(143)
+        finally:
+            if main:  # signal handlers can only be set from the main thread
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 
@@ -79,6 +100,23 @@ def env_mirrors() -> tuple[str, ...]:
         raise click.UsageError(f"MNIST_MIRRORS: {e}") from None
 
 
+def timeout_value(ctx, param, value):
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a finite number of seconds > 0, not {value}")
+    return value
+
+
+def fetch_policy(timeout: float | None) -> FetchPolicy:
+    """The default retries and timeouts, with --timeout as the read (and at most the connect)
+    timeout."""
+    if timeout is None:
+        return FetchPolicy()
+    default = FetchPolicy()
+    return FetchPolicy(
+        connect_timeout=min(default.connect_timeout, timeout), read_timeout=timeout
+    )
+
+
 def cache_root(cache_dir: Path | None) -> Path:
     return cache_dir if cache_dir else default_cache_dir(os.environ)
 
@@ -100,7 +138,15 @@ def warn(message: str) -> None:
 
 
 def data_options(command):
-    """--cache-dir and --mirror, shared by every command that reads MNIST."""
+    """--cache-dir, --mirror and --timeout, shared by every command that reads MNIST."""
+    command = click.option(
+        "--timeout",
+        type=float,
+        callback=timeout_value,
+        metavar="SECONDS",
+        help="Abandon a download attempt when a mirror sends nothing for this long "
+        "(it is retried, then the next mirror is tried). Default: 30.",
+    )(command)
     command = click.option(
         "--mirror",
         "mirrors",
@@ -218,7 +264,9 @@ Example:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or epoch lines.")
 @click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
 @reports_errors
-def train_command(config_file, cache_dir, mirrors, out_dir, force, quiet, **options):
+def train_command(
+    config_file, cache_dir, mirrors, timeout, out_dir, force, quiet, **options
+):
     """Train a 784→10 model on MNIST with mini-batch SGD and analytic gradients.
 
     Fetches and verifies the four MNIST files (cached after the first run), trains, and
@@ -239,6 +287,7 @@ def train_command(config_file, cache_dir, mirrors, out_dir, force, quiet, **opti
         config.mirrors or None,
         progress=download_bar if show_bars(quiet) else None,
         on_warning=warn,
+        policy=fetch_policy(timeout),
     )
     rng = np.random.default_rng(config.seed)
     progress = TrainProgress(len(train_split), "test", show_bars(quiet), not quiet)
@@ -310,7 +359,7 @@ Example:
 @click.option("-q", "--quiet", is_flag=True, help="No download progress bars.")
 @click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
 @reports_errors
-def eval_command(path, split, cache_dir, mirrors, as_json, quiet):
+def eval_command(path, split, cache_dir, mirrors, timeout, as_json, quiet):
     """Score saved weights: accuracy, per-class accuracy and the confusion matrix.
 
     PATH is a run directory written by mnist-train, or a weights.npz file.
@@ -324,6 +373,7 @@ def eval_command(path, split, cache_dir, mirrors, as_json, quiet):
         mirrors or env_mirrors() or run_mirrors(path),
         progress=download_bar if show_bars(quiet) else None,
         on_warning=warn,
+        policy=fetch_policy(timeout),
     )
     result = evaluate(params, data.images, data.labels)
     if as_json:
