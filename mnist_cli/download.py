@@ -53,6 +53,7 @@ except ImportError:  # not POSIX: no lock, which correctness does not need
 CHUNK_SIZE = 1 << 16
 GZIP_MAGIC = b"\x1f\x8b"
 LOCK_SUFFIX = ".lock"
+CACHE_FILE_MODE = 0o644  # mkstemp creates 0600; a cache may be shared between users
 
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:
@@ -151,6 +152,7 @@ def _fetch_one(
         if file.size is not None and size != file.size:
             raise Failure(f"{size} bytes, expected {file.size}")
         sha256 = _verify(file, raw if gzipped else None, content)
+        os.chmod(content, CACHE_FILE_MODE)
         os.replace(content, target)
         manifest.write(target, sha256, file)
     except OSError as exc:
