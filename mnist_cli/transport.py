@@ -44,14 +44,10 @@ class FetchPolicy:
     """How hard to try one URL. The defaults suit real mirrors; tests pass tiny values."""
 
     attempts: int = 4  # tries per URL, the first included
-    base_delay: float = (
-        0.5  # seconds before the first retry; doubles for each further one
-    )
+    base_delay: float = 0.5  # seconds before the first retry; doubles each time
     max_delay: float = 30.0  # cap on any wait, a server's Retry-After included
     connect_timeout: float = 10.0  # seconds to open a connection
-    read_timeout: float = (
-        30.0  # seconds a mirror may send nothing before it is abandoned
-    )
+    read_timeout: float = 30.0  # seconds of silence before a mirror is abandoned
     max_redirects: int = 5  # hops, each only to an http(s) URL
     max_size: int = 1 << 30  # bytes; the bound for files whose size the catalogue omits
 
