@@ -452,7 +452,7 @@ def gradcheck_command(model, samples, coords, seed, tol, cache_dir, mirrors, qui
         more = f" (and {len(failed) - 1} more blocks)" if len(failed) > 1 else ""
         raise click.ClickException(
             f"{kind} {c.block}: the analytic gradient disagrees with central differences "
-            f"at {c.worst}: analytic {c.analytic:.6e}, numerical {c.numeric:.6e}, "
+            f"at {c.worst}: analytic {c.analytic:.4e}, numerical {c.numeric:.4e}, "
             f"relative error {c.max_rel_error:.1e} > --tol {tol:g}{more}"
         )
     worst = max(c.max_rel_error for _, c in checks)

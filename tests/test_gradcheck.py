@@ -323,3 +323,13 @@ def test_console_script(mnist_cache, mnist_server_url):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1].startswith("all 6 blocks agree"), out.stdout
+
+
+def test_unreachable_mirror_is_one_line_error(tmp_path, http_server):
+    server = http_server()  # serves nothing: every file is a 404
+    result = CliRunner().invoke(
+        gradcheck_command, ["--cache-dir", str(tmp_path), "--mirror", server.url]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: could not fetch"), result.output
+    assert result.output.count("\n") == 1, result.output
