@@ -12,10 +12,10 @@ from a function the caller can replace, so a test can hand in a deliberately wro
 
 Numerical care. The central difference errs by h²|L'''|/6 (truncation) plus about ε|L|/h
 (each loss is rounded to ε|L|, ε = 2.2e-16, and the difference is divided by 2h). The sum is
-smallest near h = ε^(1/3) ≈ 6e-6, where the rounding part is ≈ 4e-11·|L|. So a derivative much
-smaller than that cannot be measured at all, and one of 1e-5 only to about 1e-5 relative: a
-relative error is therefore taken against max(|a|, |n|, 1 % of |L|), and derivatives below 1 %
-of the loss are judged by their absolute error (rounding alone then stays below ≈ 4e-9).
+smallest near h = ε^(1/3) ≈ 6e-6, where the rounding part is ≈ 4e-11·|L|. So a derivative
+much smaller than that cannot be measured at all, and one of 1e-5 only to ≈ 4e-6·|L| relative:
+a relative error is therefore taken against max(|a|, |n|, 1 % of |L|), and derivatives below
+1 % of the loss are judged by their absolute error (rounding alone then stays below ≈ 4e-9).
 """
 
 from collections.abc import Callable
@@ -161,14 +161,14 @@ def check_gradients(
             "every coordinate",
             [f"b[{k}]" for k in range(K)],
             grads.b,
-            [unit_b(k) for k in range(K)],
+            (unit_b(k) for k in range(K)),
         ),
         block(
             "∂L/∂W",
             f"{len(W_coords)} random coordinates",
             [f"W[{k}, {j}]" for k, j in W_coords],
             np.array([grads.W[k, j] for k, j in W_coords]),
-            [unit_W(k, j) for k, j in W_coords],
+            (unit_W(k, j) for k, j in W_coords),  # one at a time: each is (K, D)
         ),
         block(
             "∂L/∂W·V",
