@@ -63,18 +63,23 @@ def evaluate(params: Params, images: np.ndarray, labels: np.ndarray) -> Evaluati
 
 def format_confusion(C: np.ndarray, class_names: tuple[str, ...]) -> str:
     """The confusion matrix as a text table: one row per true class, one column per prediction,
-    and the per-class accuracy at the end of each row."""
+    and the per-class accuracy at the end of each row.
+
+    Rows are labelled "index name" ("9 Ankle boot"), or just the name when it is the index (MNIST's
+    digits); columns by the class index, so that long names cost no width.
+    """
     width = max(5, len(str(int(C.max()))) + 1)
-    names = [name[:width] for name in class_names]
-    label_width = max(len(n) for n in names) + 1
-    header = "true\\pred".ljust(label_width + 2) + "".join(
-        n.rjust(width) for n in names
+    rows = [
+        name if name == str(i) else f"{i} {name}" for i, name in enumerate(class_names)
+    ]
+    label_width = max(len("true\\pred"), *(len(r) for r in rows)) + 2
+    header = "true\\pred".ljust(label_width) + "".join(
+        str(i).rjust(width) for i in range(len(rows))
     )
     lines = [header + "  accuracy"]
-    for name, row in zip(names, C):
+    for i, (label, row) in enumerate(zip(rows, C)):
         total = row.sum()
-        correct = row[len(lines) - 1]
-        acc = f"{100 * correct / total:7.2f}%" if total else "      -"
+        acc = f"{100 * row[i] / total:7.2f}%" if total else "      -"
         cells = "".join(str(int(v)).rjust(width) for v in row)
-        lines.append(name.ljust(label_width + 2) + cells + "  " + acc)
+        lines.append(label.ljust(label_width) + cells + "  " + acc)
     return "\n".join(lines)
