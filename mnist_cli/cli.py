@@ -283,6 +283,8 @@ def train_command(
     with --solver exact, solves the linear model in closed form), and writes weights.npz,
     metrics.json and config.toml into the run directory.
     """
+    if options["init"] and options["init_from"]:
+        raise click.UsageError("--init and --init-from exclude each other; give one")
     file_values = read_config_file(config_file) if config_file else {}
     if options["init_from"] is not None:
         options["init_from"] = str(options["init_from"].resolve())
@@ -303,9 +305,8 @@ def train_command(
     out_dir = out_dir or default_out_dir(config.model)
     check_out_dir(out_dir, force)
     dataset = get_dataset(config.dataset)
-    say = functools.partial(
-        click.echo, err=as_json
-    )  # --json: stdout holds only the JSON
+    # --json: stdout holds only the JSON line, so the summary (like epoch lines) goes to stderr
+    say = functools.partial(click.echo, err=as_json)
 
     started = time.perf_counter()
     train_split, test_split = load_dataset(
@@ -432,8 +433,6 @@ def check_combination(config: TrainConfig, options: dict, start) -> None:
                     f"{theirs}, but this run trains on {ours}; use {option} {theirs} "
                     "or other weights"
                 )
-    if options["init"] and options["init_from"]:
-        raise click.UsageError("--init and --init-from exclude each other; give one")
     if config.solver == "sgd" and config.l2:
         raise click.UsageError("--l2 is for --solver exact; SGD has no ridge term")
     if config.solver == "exact":

@@ -17,7 +17,8 @@ solves the normal equations
 With l2 = 0 this is the minimum of the mean loss `models.squared_loss` that SGD approaches.
 On MNIST X̃ᵀX̃ is singular (some corner pixels are 0 in every image), so the system is solved
 by least squares, which picks the minimum-norm solution: weight 0 on pixels never seen lit.
-With l2 > 0 the matrix is positive definite and the solution unique.
+With l2 > 0 the matrix is positive definite (vᵀ(X̃ᵀX̃ + l2 I')v = ‖X̃v‖² + l2‖v_W‖² > 0 for
+v ≠ 0), the solution unique, and one direct solve finds it.
 """
 
 import numpy as np
@@ -58,7 +59,12 @@ def least_squares(images: np.ndarray, labels: np.ndarray, l2: float = 0.0) -> Pa
     penalty = np.ones(D + 1)
     penalty[D] = 0.0  # I': the bias is not penalised
     A = gram + l2 * np.diag(penalty)  # (D+1, D+1)
-    theta, *_ = np.linalg.lstsq(A, moment, rcond=None)  # (D+1, K), Θ = [Wᵀ; bᵀ]
+    if (
+        l2 > 0
+    ):  # positive definite: one direct solve, several times faster than lstsq's SVD
+        theta = np.linalg.solve(A, moment)  # (D+1, K), Θ = [Wᵀ; bᵀ]
+    else:  # possibly singular: the minimum-norm solution
+        theta, *_ = np.linalg.lstsq(A, moment, rcond=None)  # (D+1, K)
     return Params(
         W=theta[:D].T.astype(np.float32),  # (K, D)
         b=theta[D].astype(np.float32),  # (K,)

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 
 from mnist_cli.metrics import (
@@ -47,3 +49,21 @@ def test_format_confusion_shows_counts_and_accuracy():
     assert len(lines) == K + 1
     assert lines[4].split()[0] == "3" and lines[4].split()[-1] == "98.00%"
     assert lines[1].split()[-1] == "100.00%"
+
+
+def test_format_confusion_labels_rows_with_class_names_and_aligns_columns():
+    names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat")
+    names += ("Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    C = np.diag(np.full(K, 1000))
+    C[9, 7] = 12345
+    lines = format_confusion(C, names).splitlines()
+    assert lines[1].startswith("0 T-shirt/top ") and lines[10].startswith(
+        "9 Ankle boot "
+    )
+    header_ends = [m.end() for m in re.finditer(r"\d+", lines[0])]
+    for line in lines[1:]:
+        cells = line.rsplit("  ", 1)[0]  # drop the accuracy column
+        row_ends = [m.end() for m in re.finditer(r"\d+", cells)][-K:]
+        assert row_ends == header_ends, f"{lines[0]!r}\n{line!r}: columns misaligned"
+    digits = format_confusion(C, tuple(str(d) for d in range(K))).splitlines()
+    assert digits[8].split()[0] == "7", "MNIST rows are labelled by the digit alone"
