@@ -32,7 +32,7 @@ from .datasets import DATASETS, Dataset, get_dataset
 from .download import default_cache_dir, normalize_mirror, parse_mirrors
 from .errors import MnistCliError, WeightsError
 from .exact import least_squares
-from .metrics import Evaluation, evaluate, format_confusion
+from .metrics import Evaluation, evaluate, format_confusion, mean_loss
 from .models import INITS, MODEL_KINDS, Params, init_params
 from .train import EpochResult, train
 
@@ -363,6 +363,9 @@ def train_command(
         "model": config.model,
         "dataset": dataset.name,
         "solver": config.solver,
+        "train_loss": mean_loss(
+            config.model, params, fit_split.images, fit_split.labels
+        ),
         "train_accuracy": train_eval.accuracy,
         "val_accuracy": val_eval.accuracy if val_eval else None,
         "test_accuracy": test_eval.accuracy,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .models import K, Params, inputs, logits
+from .models import K, ModelKind, Params, forward, inputs, logits, one_hot, squared_loss
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,23 @@ def predict_labels(
             for start in range(0, len(images), chunk)
         ]
     )
+
+
+def mean_loss(
+    kind: ModelKind,
+    params: Params,
+    images: np.ndarray,
+    labels: np.ndarray,
+    chunk: int = 10_000,
+) -> float:
+    """L = (1/N) Σᵢ ‖ŷᵢ − yᵢ‖² over all N images (N, D) uint8, in chunks like predict_labels:
+    the loss SGD minimises, of the final weights, comparable with the exact solver's optimum."""
+    total = 0.0
+    for start in range(0, len(labels), chunk):
+        Y_hat = forward(kind, params, inputs(images[start : start + chunk]))  # (n, K)
+        Y = one_hot(labels[start : start + chunk], Y_hat.dtype)  # (n, K)
+        total += squared_loss(Y_hat, Y) * len(Y)
+    return total / max(len(labels), 1)
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:

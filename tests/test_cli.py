@@ -352,6 +352,8 @@ def test_exact_solver_reaches_the_least_squares_optimum(
         f"exact {m['test_accuracy']:.4f}, SGD {sgd:.4f}"
     )
     assert (m["model"], m["solver"], m["history"]) == ("linear", "exact", [])
+    sgd_loss = metrics(default_runs["linear"][0])["train_loss"]
+    assert m["train_loss"] <= sgd_loss, f"optimum {m['train_loss']} > SGD {sgd_loss}"
     assert (m["config"]["solver"], m["config"]["l2"]) == ("exact", 0.0)
     acc = 100 * m["test_accuracy"]
     assert re.match(

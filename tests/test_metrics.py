@@ -1,14 +1,16 @@
 import re
 
 import numpy as np
+import pytest
 
 from mnist_cli.metrics import (
     confusion_matrix,
     evaluate,
     format_confusion,
+    mean_loss,
     predict_labels,
 )
-from mnist_cli.models import D, K, Params
+from mnist_cli.models import D, K, Params, forward, inputs, one_hot
 
 
 def test_confusion_matrix_rows_are_true_labels():
@@ -67,3 +69,18 @@ def test_format_confusion_labels_rows_with_class_names_and_aligns_columns():
         assert row_ends == header_ends, f"{lines[0]!r}\n{line!r}: columns misaligned"
     digits = format_confusion(C, tuple(str(d) for d in range(K))).splitlines()
     assert digits[8].split()[0] == "7", "MNIST rows are labelled by the digit alone"
+
+
+def test_mean_loss_is_the_squared_loss_over_all_images_in_any_chunking():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (25, D), dtype=np.uint8)
+    labels = rng.integers(0, K, 25)
+    params = Params(W=0.01 * rng.standard_normal((K, D)), b=rng.standard_normal(K))
+    for kind in ("linear", "softmax"):
+        Y_hat = forward(kind, params, inputs(images, np.float64))
+        expected = np.sum((Y_hat - one_hot(labels, np.float64)) ** 2) / 25
+        for chunk in (7, 100):
+            actual = mean_loss(kind, params, images, labels, chunk=chunk)
+            assert actual == pytest.approx(expected, rel=1e-5), (
+                f"{kind}, chunk {chunk}: expected {expected}, got {actual}"
+            )
