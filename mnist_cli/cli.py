@@ -288,18 +288,19 @@ def train_command(
     file_values = read_config_file(config_file) if config_file else {}
     if options["init_from"] is not None:
         options["init_from"] = str(options["init_from"].resolve())
+    if options[
+        "init"
+    ]:  # --init overrides the file's init_from, as options override keys
+        file_values.pop("init_from", None)
     start = starting_weights(options["init_from"] or file_values.get("init_from"))
-    if options["dataset"] and options["dataset"] != file_values.get("dataset", "mnist"):
-        file_values.pop(
-            "mirrors", None
-        )  # a config file's mirrors hold the file's dataset
+    implied = implied_defaults(options, file_values, start)
+    dataset_name = options["dataset"] or implied.get("dataset")
+    if dataset_name and dataset_name != file_values.get("dataset", "mnist"):
+        # a config file's mirrors hold the file's dataset, not this one
+        file_values.pop("mirrors", None)
     config = resolve(
         file_values,
-        {
-            **options,
-            **implied_defaults(options, file_values, start),
-            "mirrors": mirrors or env_mirrors() or None,
-        },
+        {**options, **implied, "mirrors": mirrors or env_mirrors() or None},
     )
     check_combination(config, options, start)
     out_dir = out_dir or default_out_dir(config.model)

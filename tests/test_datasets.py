@@ -213,3 +213,55 @@ def test_init_from_weights_of_another_dataset_is_one_line_error(fake_fashion, tm
         f"Error: --init-from {run}: the weights were trained on fashion-mnist, but this "
         "run trains on mnist; use --dataset fashion-mnist or other weights\n"
     )
+
+
+def test_a_config_files_mirrors_are_not_used_for_another_dataset(
+    fake_fashion, tmp_path, mnist_dir
+):
+    """configs/*.toml list the bundled MNIST copy as a mirror: with --dataset fashion-mnist
+    they would only fail the checksums, so the dataset's own mirrors are used instead."""
+    config = tmp_path / "mnist.toml"
+    config.write_text(f'mirrors = ["{mnist_dir}"]\nepochs = 1\n')
+    run = tmp_path / "run"
+    result = CliRunner().invoke(
+        train_command,
+        [
+            *("--config", str(config), "--dataset", "fashion-mnist"),
+            *("--cache-dir", str(tmp_path / "cache"), "--out", str(run), "-q"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert len(fake_fashion.paths) == 4, (
+        f"expected the fake's mirror: {fake_fashion.paths}"
+    )
+    recorded = json.loads((run / "metrics.json").read_text())["config"]["mirrors"]
+    assert recorded == [], f"expected the built-in mirrors ([]), got {recorded}"
+    # the same when the dataset is implied by --init-from weights trained on fashion-mnist
+    again = tmp_path / "again"
+    result = CliRunner().invoke(
+        train_command,
+        [
+            *("--config", str(config), "--init-from", str(run)),
+            *("--cache-dir", str(tmp_path / "cache2"), "--out", str(again), "-q"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    m = json.loads((again / "metrics.json").read_text())
+    assert m["dataset"] == "fashion-mnist", m["dataset"]
+
+
+def test_weights_of_an_unknown_dataset_are_one_line_error(tmp_path):
+    weights = tmp_path / "w.npz"
+    np.savez(
+        weights,
+        W=np.zeros((10, 784), np.float32),
+        b=np.zeros(10, np.float32),
+        model=np.array("linear"),
+        dataset=np.array("cifar10"),
+    )
+    result = CliRunner().invoke(eval_command, [str(weights)])
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: {weights}: trained on unknown dataset 'cifar10' (this mnist-cli knows "
+        "mnist, fashion-mnist, kmnist); upgrade mnist-cli\n"
+    )

@@ -192,3 +192,24 @@ def test_val_size_must_leave_training_images(tmp_path, data_args):
         result.output
     )
     assert not (tmp_path / "r").exists()
+
+
+def test_init_on_the_command_line_overrides_a_config_files_init_from(
+    one_epoch_linear, tmp_path, data_args
+):
+    config = tmp_path / "continue.toml"
+    config.write_text(
+        f'model = "linear"\nepochs = 1\ninit_from = "{one_epoch_linear}"\n'
+    )
+    run = tmp_path / "fresh"
+    result = train(
+        ["--config", str(config), "--init", "zeros", "-q", "--out", str(run)], data_args
+    )
+    assert result.exit_code == 0, result.output
+    m = metrics(run)
+    assert m["config"]["init_from"] is None, m["config"]
+    _, fresh, _ = load_weights(run)
+    _, first, _ = load_weights(one_epoch_linear)
+    np.testing.assert_array_equal(
+        fresh.W, first.W
+    )  # zeros, 1 epoch, seed 0: the same run
