@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 import numpy as np
@@ -27,7 +28,7 @@ from .config import (
     resolve,
     to_toml,
 )
-from .data import holdout, load_dataset, load_split
+from .data import Split, holdout, load_dataset, load_split
 from .datasets import DATASETS, Dataset, get_dataset
 from .download import default_cache_dir, normalize_mirror, parse_mirrors
 from .errors import MnistCliError, WeightsError
@@ -288,10 +289,10 @@ def train_command(
     file_values = read_config_file(config_file) if config_file else {}
     if options["init_from"] is not None:
         options["init_from"] = str(options["init_from"].resolve())
-    if options[
-        "init"
-    ]:  # --init overrides the file's init_from, as options override keys
-        file_values.pop("init_from", None)
+    if options["init"]:
+        file_values.pop(
+            "init_from", None
+        )  # options override keys, --init init_from too
     start = starting_weights(options["init_from"] or file_values.get("init_from"))
     implied = implied_defaults(options, file_values, start)
     dataset_name = options["dataset"] or implied.get("dataset")
@@ -317,24 +318,12 @@ def train_command(
         progress=download_bar if show_bars(quiet) else None,
         on_warning=warn,
     )
-    fit_split, val_split = train_split, None
-    if config.val_size:
-        if config.val_size >= len(train_split):
-            raise click.BadParameter(
-                f"must be less than the {len(train_split):,} training images of "
-                f"{dataset.name}, not {config.val_size}",
-                param_hint="'--val-size' (config key val_size)",
-            )
-        fit_split, val_split = holdout(
-            train_split, config.val_size, np.random.default_rng(config.seed)
-        )
-    rng = np.random.default_rng(config.seed)
+    fit_split, val_split = validation_holdout(config, train_split, dataset.name)
     if config.solver == "exact":
-        params, history = (
-            least_squares(fit_split.images, fit_split.labels, config.l2),
-            [],
-        )
+        params = least_squares(fit_split.images, fit_split.labels, config.l2)
+        history: list[EpochResult] = []
     else:
+        rng = np.random.default_rng(config.seed)
         monitor_name, monitor = (
             ("val", val_split) if val_split else ("test", test_split)
         )
@@ -343,7 +332,7 @@ def train_command(
         )
         params, history = train(
             config.model,
-            start[1] if start else init_params(config.init, rng),
+            start.params if start else init_params(config.init, rng),
             fit_split.images,
             fit_split.labels,
             epochs=config.epochs,
@@ -401,42 +390,47 @@ def train_command(
         click.echo(json.dumps(metrics))
 
 
-def starting_weights(init_from: str | None) -> tuple[str, Params, str] | None:
-    """(model kind, Params, dataset) of --init-from / init_from, or None when not given."""
-    return load_weights(Path(init_from)) if init_from else None
+class Start(NamedTuple):
+    """The weights a run starts from (--init-from): what load_weights returns, by name."""
+
+    model: str
+    params: Params
+    dataset: str
 
 
-def implied_defaults(options: dict, file_values: dict, start) -> dict:
+def starting_weights(init_from: str | None) -> Start | None:
+    """The weights of --init-from / init_from, or None when not given."""
+    return Start(*load_weights(Path(init_from))) if init_from else None
+
+
+def implied_defaults(options: dict, file_values: dict, start: Start | None) -> dict:
     """Defaults implied by other choices, when neither the command line nor the config file
     sets them: the model and dataset of the --init-from weights, and linear for --solver exact
     (the only model with a closed-form optimum)."""
     implied = {}
-    for key, index in (("model", 0), ("dataset", 2)):
-        if options[key] is None and key not in file_values and start:
-            implied[key] = start[index]
+    for key in ("model", "dataset"):
+        if start and options[key] is None and key not in file_values:
+            implied[key] = getattr(start, key)
     solver = options["solver"] or file_values.get("solver")
     if solver == "exact" and "model" not in implied and "model" not in file_values:
         implied["model"] = options["model"] or "linear"
     return implied
 
 
-def check_combination(config: TrainConfig, options: dict, start) -> None:
+def check_combination(config: TrainConfig, options: dict, start: Start | None) -> None:
     """Refuse settings that contradict each other: --init-from weights of another model or
     dataset (exit 1), and options the chosen solver cannot use (exit 2)."""
-    if start:
-        for what, theirs, ours, option in (
-            ("model", start[0], config.model, "--model"),
-            ("dataset", start[2], config.dataset, "--dataset"),
-        ):
-            if theirs != ours:
-                raise click.ClickException(
-                    f"--init-from {config.init_from}: the weights are a {theirs} {what}, "
-                    f"but this run trains {ours}; use {option} {theirs} or other weights"
-                    if what == "model"
-                    else f"--init-from {config.init_from}: the weights were trained on "
-                    f"{theirs}, but this run trains on {ours}; use {option} {theirs} "
-                    "or other weights"
-                )
+    if start and start.model != config.model:
+        raise click.ClickException(
+            f"--init-from {config.init_from}: the weights are a {start.model} model, "
+            f"but this run trains {config.model}; use --model {start.model} or other weights"
+        )
+    if start and start.dataset != config.dataset:
+        raise click.ClickException(
+            f"--init-from {config.init_from}: the weights were trained on {start.dataset}, "
+            f"but this run trains on {config.dataset}; use --dataset {start.dataset} "
+            "or other weights"
+        )
     if config.solver == "sgd" and config.l2:
         raise click.UsageError("--l2 is for --solver exact; SGD has no ridge term")
     if config.solver == "exact":
@@ -455,6 +449,22 @@ def check_combination(config: TrainConfig, options: dict, start) -> None:
                 f"--solver exact needs --model linear: the {config.model} model has "
                 "no closed-form optimum"
             )
+
+
+def validation_holdout(
+    config: TrainConfig, train_split: Split, dataset_name: str
+) -> tuple[Split, Split | None]:
+    """(images to train on, validation images or None): --val-size images held out of the
+    training split, chosen by np.random.default_rng(seed) (see data.holdout)."""
+    if not config.val_size:
+        return train_split, None
+    if config.val_size >= len(train_split):
+        raise click.BadParameter(
+            f"must be less than the {len(train_split):,} training images of "
+            f"{dataset_name}, not {config.val_size}",
+            param_hint="'--val-size' (config key val_size)",
+        )
+    return holdout(train_split, config.val_size, np.random.default_rng(config.seed))
 
 
 @click.command(
