@@ -17,20 +17,29 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 import numpy as np
 
 from . import __version__
 from .artifacts import check_out_dir, load_weights, read_metrics, save_run
-from .config import check_value, read_config_file, resolve, to_toml
-from .data import load_dataset, load_split
-from .datasets import DATASETS, Dataset
+from .config import (
+    SOLVERS,
+    TrainConfig,
+    check_value,
+    read_config_file,
+    resolve,
+    to_toml,
+)
+from .data import Split, holdout, load_dataset, load_split
+from .datasets import DATASETS, Dataset, get_dataset
 from .download import default_cache_dir, normalize_mirror, parse_mirrors
-from .errors import MnistCliError
+from .errors import MnistCliError, WeightsError
+from .exact import least_squares
 from .gradcheck import BlockCheck, H, check_gradients, random_params, sample_batch
-from .metrics import Evaluation, evaluate, format_confusion
-from .models import INITS, MODEL_KINDS, init_params
+from .metrics import Evaluation, evaluate, format_confusion, mean_loss
+from .models import INITS, MODEL_KINDS, Params, init_params
 from .train import EpochResult, train
 from .transport import FetchPolicy
 
@@ -168,7 +177,9 @@ def data_options(command):
 class TrainProgress:
     """Per-epoch progress bar (stderr, terminals only) and one fixed-format line per epoch."""
 
-    def __init__(self, n_train: int, monitor: str, bars: bool, lines: bool):
+    def __init__(
+        self, n_train: int, monitor: str, bars: bool, lines: bool, err: bool = False
+    ):
         self.n_train, self.monitor, self.bars, self.lines = (
             n_train,
             monitor,
@@ -177,6 +188,7 @@ class TrainProgress:
         )
         self.bar = None
         self.loss_sum, self.seen = 0.0, 0
+        self.err = err  # epoch lines to stderr (--json keeps stdout for the JSON line)
 
     def on_batch(self, batch_size: int, loss: float) -> None:
         if self.bar is None:
@@ -197,7 +209,8 @@ class TrainProgress:
         if self.lines:
             click.echo(
                 f"epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  "
-                f"{self.monitor} acc {100 * r.monitor_accuracy:.2f}%  {r.seconds:.2f} s"
+                f"{self.monitor} acc {100 * r.monitor_accuracy:.2f}%  {r.seconds:.2f} s",
+                err=self.err,
             )
 
 
@@ -212,6 +225,9 @@ Example:
   mnist-train --config configs/default.toml
   mnist-train --model linear --epochs 5 --out runs/linear-try
   mnist-train --mirror ./data/mnist --lr 0.2 --seed 1 --quiet
+  mnist-train --dataset fashion-mnist --val-size 10000
+  mnist-train --solver exact --l2 10 --json
+  mnist-train --init-from runs/softmax-try --epochs 5 --lr 0.1
 """,
 )
 @click.option(
@@ -252,6 +268,40 @@ Example:
 @click.option(
     "--init", type=click.Choice(INITS), help="Initial weights. Default: zeros."
 )
+@click.option(
+    "--init-from",
+    type=click.Path(exists=True, path_type=Path),
+    metavar="RUN_OR_WEIGHTS",
+    help="Continue training from saved weights (a run directory or weights.npz) "
+    "instead of --init. Model and dataset default to theirs and must match.",
+)
+@click.option(
+    "--dataset",
+    type=click.Choice(tuple(DATASETS)),
+    help="mnist (digits), fashion-mnist (clothes) or kmnist (cursive hiragana). "
+    "Default: mnist.",
+)
+@click.option(
+    "--solver",
+    type=click.Choice(SOLVERS),
+    help="sgd: mini-batch SGD; exact: the closed-form least-squares optimum of the "
+    "linear model (no epochs). Default: sgd.",
+)
+@click.option(
+    "--l2",
+    type=float,
+    callback=option_value("l2"),
+    help="Ridge term of --solver exact: minimise Σ‖ŷ − y‖² + l2 ‖W‖² (bias not "
+    "penalised). Default: 0.",
+)
+@click.option(
+    "--val-size",
+    type=int,
+    callback=option_value("val_size"),
+    metavar="N",
+    help="Hold out N training images (chosen by --seed) for validation: epoch lines "
+    "report val acc, and the test set is scored once, at the end. Default: 0.",
+)
 @data_options
 @click.option(
     "--out",
@@ -263,23 +313,49 @@ Example:
     "--force", is_flag=True, help="Replace --out if it exists and is not empty."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or epoch lines.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the metrics object as one JSON line on stdout, its last line; "
+    "epoch and summary lines go to stderr.",
+)
 @click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
 @reports_errors
 def train_command(
-    config_file, cache_dir, mirrors, timeout, out_dir, force, quiet, **options
+    config_file, cache_dir, mirrors, timeout, out_dir, force, quiet, as_json, **options
 ):
     """Train a 784→10 model on MNIST with mini-batch SGD and analytic gradients.
 
-    Fetches and verifies the four MNIST files (cached after the first run), trains, and
-    writes weights.npz, metrics.json and config.toml into the run directory.
+    Fetches and verifies the dataset's four files (cached after the first run), trains (or,
+    with --solver exact, solves the linear model in closed form), and writes weights.npz,
+    metrics.json and config.toml into the run directory.
     """
+    if options["init"] and options["init_from"]:
+        raise click.UsageError("--init and --init-from exclude each other; give one")
     file_values = read_config_file(config_file) if config_file else {}
+    if options["init_from"] is not None:
+        options["init_from"] = str(options["init_from"].resolve())
+    if options["init"]:
+        file_values.pop(
+            "init_from", None
+        )  # options override keys, --init init_from too
+    start = starting_weights(options["init_from"] or file_values.get("init_from"))
+    implied = implied_defaults(options, file_values, start)
+    dataset_name = options["dataset"] or implied.get("dataset")
+    if dataset_name and dataset_name != file_values.get("dataset", "mnist"):
+        # a config file's mirrors hold the file's dataset, not this one
+        file_values.pop("mirrors", None)
     config = resolve(
-        file_values, {**options, "mirrors": mirrors or env_mirrors() or None}
+        file_values,
+        {**options, **implied, "mirrors": mirrors or env_mirrors() or None},
     )
+    check_combination(config, options, start)
     out_dir = out_dir or default_out_dir(config.model)
     check_out_dir(out_dir, force)
-    dataset = DATASETS["mnist"]
+    dataset = get_dataset(config.dataset)
+    # --json: stdout holds only the JSON line, so the summary (like epoch lines) goes to stderr
+    say = functools.partial(click.echo, err=as_json)
 
     started = time.perf_counter()
     train_split, test_split = load_dataset(
@@ -290,32 +366,51 @@ def train_command(
         on_warning=warn,
         policy=fetch_policy(timeout),
     )
-    rng = np.random.default_rng(config.seed)
-    progress = TrainProgress(len(train_split), "test", show_bars(quiet), not quiet)
-    params, history = train(
-        config.model,
-        init_params(config.init, rng),
-        train_split.images,
-        train_split.labels,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        rng=rng,
-        monitor=(test_split.images, test_split.labels),
-        on_batch=progress.on_batch if show_bars(quiet) else None,
-        on_epoch=progress.on_epoch,
+    fit_split, val_split = validation_holdout(config, train_split, dataset.name)
+    if config.solver == "exact":
+        params = least_squares(fit_split.images, fit_split.labels, config.l2)
+        history: list[EpochResult] = []
+    else:
+        rng = np.random.default_rng(config.seed)
+        monitor_name, monitor = (
+            ("val", val_split) if val_split else ("test", test_split)
+        )
+        progress = TrainProgress(
+            len(fit_split), monitor_name, show_bars(quiet), not quiet, err=as_json
+        )
+        params, history = train(
+            config.model,
+            start.params if start else init_params(config.init, rng),
+            fit_split.images,
+            fit_split.labels,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            lr=config.lr,
+            rng=rng,
+            monitor=(monitor.images, monitor.labels),
+            on_batch=progress.on_batch if show_bars(quiet) else None,
+            on_epoch=progress.on_epoch,
+        )
+    train_eval = evaluate(params, fit_split.images, fit_split.labels)
+    val_eval = (
+        evaluate(params, val_split.images, val_split.labels) if val_split else None
     )
-    train_eval = evaluate(params, train_split.images, train_split.labels)
     test_eval = evaluate(params, test_split.images, test_split.labels)
     seconds = time.perf_counter() - started
     metrics = {
         "model": config.model,
         "dataset": dataset.name,
+        "solver": config.solver,
+        "train_loss": mean_loss(
+            config.model, params, fit_split.images, fit_split.labels
+        ),
         "train_accuracy": train_eval.accuracy,
+        "val_accuracy": val_eval.accuracy if val_eval else None,
         "test_accuracy": test_eval.accuracy,
         "per_class_accuracy": test_eval.to_json()["per_class_accuracy"],
         "confusion_matrix": test_eval.confusion_matrix.tolist(),
-        "history": [r.to_json() for r in history],
+        "class_names": list(dataset.class_names),
+        "history": [r.to_json("val" if val_split else "test") for r in history],
         "config": {**config.__dict__, "mirrors": list(config.mirrors)},
         "data": {f.name: {f.algorithm: f.checksum} for f in dataset.files},
         "seconds": seconds,
@@ -331,10 +426,93 @@ def train_command(
         dataset=dataset.name,
         force=force,
     )
-    click.echo(
-        f"{config.model}: test accuracy {100 * test_eval.accuracy:.2f}% "
-        f"({config.epochs} epochs, {seconds:.1f} s) -> {out_dir}/"
+    how = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    if config.solver == "exact":
+        how = "exact least squares" + (f", l2 {config.l2:g}" if config.l2 else "")
+    val = f", val accuracy {100 * val_eval.accuracy:.2f}%" if val_eval else ""
+    say(
+        f"{config.model}: test accuracy {100 * test_eval.accuracy:.2f}%{val} "
+        f"({how}, {seconds:.1f} s) -> {out_dir}/"
     )
+    if as_json:
+        click.echo(json.dumps(metrics))
+
+
+class Start(NamedTuple):
+    """The weights a run starts from (--init-from): what load_weights returns, by name."""
+
+    model: str
+    params: Params
+    dataset: str
+
+
+def starting_weights(init_from: str | None) -> Start | None:
+    """The weights of --init-from / init_from, or None when not given."""
+    return Start(*load_weights(Path(init_from))) if init_from else None
+
+
+def implied_defaults(options: dict, file_values: dict, start: Start | None) -> dict:
+    """Defaults implied by other choices, when neither the command line nor the config file
+    sets them: the model and dataset of the --init-from weights, and linear for --solver exact
+    (the only model with a closed-form optimum)."""
+    implied = {}
+    for key in ("model", "dataset"):
+        if start and options[key] is None and key not in file_values:
+            implied[key] = getattr(start, key)
+    solver = options["solver"] or file_values.get("solver")
+    if solver == "exact" and "model" not in implied and "model" not in file_values:
+        implied["model"] = options["model"] or "linear"
+    return implied
+
+
+def check_combination(config: TrainConfig, options: dict, start: Start | None) -> None:
+    """Refuse settings that contradict each other: --init-from weights of another model or
+    dataset (exit 1), and options the chosen solver cannot use (exit 2)."""
+    if start and start.model != config.model:
+        raise click.ClickException(
+            f"--init-from {config.init_from}: the weights are a {start.model} model, "
+            f"but this run trains {config.model}; use --model {start.model} or other weights"
+        )
+    if start and start.dataset != config.dataset:
+        raise click.ClickException(
+            f"--init-from {config.init_from}: the weights were trained on {start.dataset}, "
+            f"but this run trains on {config.dataset}; use --dataset {start.dataset} "
+            "or other weights"
+        )
+    if config.solver == "sgd" and config.l2:
+        raise click.UsageError("--l2 is for --solver exact; SGD has no ridge term")
+    if config.solver == "exact":
+        unused = [
+            f"--{key.replace('_', '-')}"
+            for key in ("epochs", "batch_size", "lr", "init", "init_from")
+            if options[key] is not None
+        ]
+        if unused or config.init_from:
+            raise click.UsageError(
+                f"{', '.join(unused) or 'init_from'} cannot be used with --solver exact, "
+                "which solves for the optimum directly (no epochs, no starting point)"
+            )
+        if config.model != "linear":
+            raise click.UsageError(
+                f"--solver exact needs --model linear: the {config.model} model has "
+                "no closed-form optimum"
+            )
+
+
+def validation_holdout(
+    config: TrainConfig, train_split: Split, dataset_name: str
+) -> tuple[Split, Split | None]:
+    """(images to train on, validation images or None): --val-size images held out of the
+    training split, chosen by np.random.default_rng(seed) (see data.holdout)."""
+    if not config.val_size:
+        return train_split, None
+    if config.val_size >= len(train_split):
+        raise click.BadParameter(
+            f"must be less than the {len(train_split):,} training images of "
+            f"{dataset_name}, not {config.val_size}",
+            param_hint="'--val-size' (config key val_size)",
+        )
+    return holdout(train_split, config.val_size, np.random.default_rng(config.seed))
 
 
 @click.command(
@@ -343,6 +521,7 @@ def train_command(
 Example:
   mnist-eval runs/softmax-20261126-101500
   mnist-eval runs/linear-try/weights.npz --split train --json
+  mnist-eval runs/fashion-try --dataset fashion-mnist
 """,
 )
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
@@ -353,6 +532,12 @@ Example:
     show_default=True,
     help="Which MNIST split to score.",
 )
+@click.option(
+    "--dataset",
+    type=click.Choice(tuple(DATASETS)),
+    help="The dataset to score on. Default: the one the weights were trained on "
+    "(any other is an error).",
+)
 @data_options
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of tables."
@@ -360,13 +545,23 @@ Example:
 @click.option("-q", "--quiet", is_flag=True, help="No download progress bars.")
 @click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
 @reports_errors
-def eval_command(path, split, cache_dir, mirrors, timeout, as_json, quiet):
+def eval_command(path, split, dataset, cache_dir, mirrors, timeout, as_json, quiet):
     """Score saved weights: accuracy, per-class accuracy and the confusion matrix.
 
     PATH is a run directory written by mnist-train, or a weights.npz file.
     """
     kind, params, dataset_name = load_weights(path)
-    dataset = DATASETS[dataset_name]
+    if dataset_name not in DATASETS:
+        raise WeightsError(
+            f"{path}: trained on unknown dataset {dataset_name!r} "
+            f"(this mnist-cli knows {', '.join(DATASETS)}); upgrade mnist-cli"
+        )
+    if dataset and dataset != dataset_name:
+        raise click.ClickException(
+            f"{path} was trained on {dataset_name}, not {dataset}; "
+            f"drop --dataset or give --dataset {dataset_name}"
+        )
+    dataset = get_dataset(dataset_name)
     data = load_split(
         dataset,
         split,
@@ -378,7 +573,17 @@ def eval_command(path, split, cache_dir, mirrors, timeout, as_json, quiet):
     )
     result = evaluate(params, data.images, data.labels)
     if as_json:
-        click.echo(json.dumps({"model": kind, "split": split, **result.to_json()}))
+        click.echo(
+            json.dumps(
+                {
+                    "model": kind,
+                    "split": split,
+                    **result.to_json(),
+                    "dataset": dataset.name,
+                    "class_names": list(dataset.class_names),
+                }
+            )
+        )
     else:
         click.echo(report(kind, split, len(data), result, dataset))
 

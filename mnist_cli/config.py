@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .datasets import DATASETS
 from .errors import ConfigError
 from .models import INITS, MODEL_KINDS
 
@@ -26,6 +27,20 @@ class TrainConfig:
     seed: int = 0  # seeds the shuffling (and --init normal): same seed, same weights
     init: str = "zeros"  # "zeros" or "normal" (N(0, 0.01²) weights)
     mirrors: tuple[str, ...] = ()  # where to fetch MNIST; () = the built-in mirrors
+    dataset: str = "mnist"  # "mnist", "fashion-mnist" or "kmnist" (see datasets.py)
+    solver: str = (
+        "sgd"  # "sgd", or "exact": the closed-form least squares (linear only)
+    )
+    l2: float = 0.0  # ridge term of the exact solver: minimises Σ‖ŷ − y‖² + l2 ‖W‖²
+    val_size: int = (
+        0  # training images held out for validation (0: monitor the test set)
+    )
+    init_from: str | None = (
+        None  # weights.npz (or run directory) to start from, else `init`
+    )
+
+
+SOLVERS = ("sgd", "exact")
 
 
 # Defaults that depend on the model, chosen so that each converges in 10 epochs. Linear needs a
@@ -40,13 +55,22 @@ KEYS = tuple(f.name for f in fields(TrainConfig))
 
 
 def check_value(key: str, value: Any) -> Any:
-    """Return `value` as the type of config key `key`, or raise ValueError saying what is wrong."""
+    """Return `value` as the type of config key `key`, or raise ValueError saying what is wrong.
+
+    Checks one value alone; which combinations make sense (solver "exact" with model "linear",
+    val_size below the number of training images) the CLI checks once everything is known.
+    """
 
     def is_int(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
 
-    if key in ("model", "init"):
-        choices = MODEL_KINDS if key == "model" else INITS
+    if key in ("model", "init", "dataset", "solver"):
+        choices = {
+            "model": MODEL_KINDS,
+            "init": INITS,
+            "dataset": tuple(DATASETS),
+            "solver": SOLVERS,
+        }[key]
         if value not in choices:
             raise ValueError(f"must be one of {', '.join(choices)}, not {value!r}")
         return value
@@ -54,7 +78,7 @@ def check_value(key: str, value: Any) -> Any:
         if not is_int(value) or value < 1:
             raise ValueError(f"must be an integer ≥ 1, not {value!r}")
         return value
-    if key == "seed":
+    if key in ("seed", "val_size"):
         if not is_int(value) or value < 0:
             raise ValueError(f"must be an integer ≥ 0, not {value!r}")
         return value
@@ -64,6 +88,18 @@ def check_value(key: str, value: Any) -> Any:
         ):
             raise ValueError(f"must be a finite number > 0, not {value!r}")
         return float(value)
+    if key == "l2":
+        if not (is_int(value) or isinstance(value, float)) or not (
+            math.isfinite(value) and value >= 0
+        ):
+            raise ValueError(f"must be a finite number ≥ 0, not {value!r}")
+        return float(value)
+    if key == "init_from":
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(
+                f"must be the path of a run directory or weights.npz, not {value!r}"
+            )
+        return value
     if key == "mirrors":
         if not isinstance(value, list | tuple) or not all(
             isinstance(m, str) for m in value
@@ -97,6 +133,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
             )
         except ValueError as e:
             raise ConfigError(f"{path}: key 'mirrors': {e}") from None
+    if "init_from" in values:
+        values["init_from"] = str((path.parent / values["init_from"]).resolve())
     return values
 
 
@@ -118,7 +156,9 @@ def to_toml(config: TrainConfig) -> str:
         return repr(v)
 
     lines = ["# mnist-train configuration, as resolved for this run"]
-    lines += [f"{key} = {value(v)}" for key, v in asdict(config).items()]
+    lines += [
+        f"{key} = {value(v)}" for key, v in asdict(config).items() if v is not None
+    ]  # None (no init_from) is left out: TOML has no null, and absent means the default
     return "\n".join(lines) + "\n"
 
 

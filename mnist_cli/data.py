@@ -33,6 +33,21 @@ class Split:
         return len(self.labels)
 
 
+def holdout(split: Split, n: int, rng: np.random.Generator) -> tuple[Split, Split]:
+    """(rest, validation): `n` images chosen by `rng` held out of `split`, for validation.
+
+    The validation images are those at positions rng.permutation(N)[:n]; the CLI passes a
+    fresh np.random.default_rng(seed), so the same seed always holds out the same images.
+    Both parts keep the split's order (N − n and n images, together all of them, once each).
+    """
+    if not 0 <= n < len(split):
+        raise ValueError(f"cannot hold out {n} of {len(split)} images")
+    held = np.zeros(len(split), dtype=bool)  # (N,)
+    held[rng.permutation(len(split))[:n]] = True
+    rest = Split(images=split.images[~held], labels=split.labels[~held])
+    return rest, Split(images=split.images[held], labels=split.labels[held])
+
+
 def load_split(
     dataset: Dataset,
     split: str,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .models import K, Params, inputs, logits
+from .models import K, ModelKind, Params, forward, inputs, logits, one_hot, squared_loss
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,23 @@ def predict_labels(
     )
 
 
+def mean_loss(
+    kind: ModelKind,
+    params: Params,
+    images: np.ndarray,
+    labels: np.ndarray,
+    chunk: int = 10_000,
+) -> float:
+    """L = (1/N) Σᵢ ‖ŷᵢ − yᵢ‖² over all N images (N, D) uint8, in chunks like predict_labels:
+    the loss SGD minimises, of the final weights, comparable with the exact solver's optimum."""
+    total = 0.0
+    for start in range(0, len(labels), chunk):
+        Y_hat = forward(kind, params, inputs(images[start : start + chunk]))  # (n, K)
+        Y = one_hot(labels[start : start + chunk], Y_hat.dtype)  # (n, K)
+        total += squared_loss(Y_hat, Y) * len(Y)
+    return total / max(len(labels), 1)
+
+
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """C (K, K) with Cᵢⱼ = number of samples of true class i predicted as j (rows = truth)."""
     return np.bincount(
@@ -62,16 +79,24 @@ def evaluate(params: Params, images: np.ndarray, labels: np.ndarray) -> Evaluati
 
 
 def format_confusion(C: np.ndarray, class_names: tuple[str, ...]) -> str:
-    """The confusion matrix as a text table: one row per true class (full name), one column per
-    prediction (names cut to the column width), and the per-class accuracy at the end of each row."""
+    """The confusion matrix as a text table: one row per true class, one column per prediction,
+    and the per-class accuracy at the end of each row.
+
+    Rows are labelled "index name" ("9 Ankle boot"), or just the name when it is the index (MNIST's
+    digits); columns by the class index, so that long names cost no width.
+    """
     width = max(5, len(str(int(C.max()))) + 1)
-    columns = "".join(name[: width - 1].rjust(width) for name in class_names)
-    corner = "true\\pred"
-    label_width = max(len(corner), *(len(name) for name in class_names)) + 2
-    lines = [corner.ljust(label_width) + columns + "  accuracy"]
-    for i, (name, row) in enumerate(zip(class_names, C, strict=True)):
+    rows = [
+        name if name == str(i) else f"{i} {name}" for i, name in enumerate(class_names)
+    ]
+    label_width = max(len("true\\pred"), *(len(r) for r in rows)) + 2
+    header = "true\\pred".ljust(label_width) + "".join(
+        str(i).rjust(width) for i in range(len(rows))
+    )
+    lines = [header + "  accuracy"]
+    for i, (label, row) in enumerate(zip(rows, C)):
         total = row.sum()
-        accuracy = f"{100 * row[i] / total:7.2f}%" if total else "       -"
+        acc = f"{100 * row[i] / total:7.2f}%" if total else "       -"
         cells = "".join(str(int(v)).rjust(width) for v in row)
-        lines.append(name.ljust(label_width) + cells + "  " + accuracy)
+        lines.append(label.ljust(label_width) + cells + "  " + acc)
     return "\n".join(lines)

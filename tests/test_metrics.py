@@ -1,12 +1,16 @@
+import re
+
 import numpy as np
+import pytest
 
 from mnist_cli.metrics import (
     confusion_matrix,
     evaluate,
     format_confusion,
+    mean_loss,
     predict_labels,
 )
-from mnist_cli.models import D, K, Params
+from mnist_cli.models import D, K, Params, forward, inputs, one_hot
 
 
 def test_confusion_matrix_rows_are_true_labels():
@@ -49,11 +53,34 @@ def test_format_confusion_shows_counts_and_accuracy():
     assert lines[1].split()[-1] == "100.00%"
 
 
-def test_format_confusion_columns_line_up_with_long_names():
-    C = np.arange(K * K).reshape(K, K) * 13
-    names = ("T-shirt/top",) + tuple(f"class {k}" for k in range(1, K))
+def test_format_confusion_labels_rows_with_class_names_and_aligns_columns():
+    names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat")
+    names += ("Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    C = np.diag(np.full(K, 1000))
+    C[9, 7] = 12345
     lines = format_confusion(C, names).splitlines()
-    assert len({len(line) for line in lines}) == 1, (
-        "rows of different widths:\n" + "\n".join(lines)
+    assert lines[1].startswith("0 T-shirt/top ") and lines[10].startswith(
+        "9 Ankle boot "
     )
-    assert lines[1].startswith("T-shirt/top ")
+    header_ends = [m.end() for m in re.finditer(r"\d+", lines[0])]
+    for line in lines[1:]:
+        cells = line.rsplit("  ", 1)[0]  # drop the accuracy column
+        row_ends = [m.end() for m in re.finditer(r"\d+", cells)][-K:]
+        assert row_ends == header_ends, f"{lines[0]!r}\n{line!r}: columns misaligned"
+    digits = format_confusion(C, tuple(str(d) for d in range(K))).splitlines()
+    assert digits[8].split()[0] == "7", "MNIST rows are labelled by the digit alone"
+
+
+def test_mean_loss_is_the_squared_loss_over_all_images_in_any_chunking():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (25, D), dtype=np.uint8)
+    labels = rng.integers(0, K, 25)
+    params = Params(W=0.01 * rng.standard_normal((K, D)), b=rng.standard_normal(K))
+    for kind in ("linear", "softmax"):
+        Y_hat = forward(kind, params, inputs(images, np.float64))
+        expected = np.sum((Y_hat - one_hot(labels, np.float64)) ** 2) / 25
+        for chunk in (7, 100):
+            actual = mean_loss(kind, params, images, labels, chunk=chunk)
+            assert actual == pytest.approx(expected, rel=1e-5), (
+                f"{kind}, chunk {chunk}: expected {expected}, got {actual}"
+            )

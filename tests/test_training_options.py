@@ -1,0 +1,215 @@
+"""Training conveniences on the real MNIST: --init-from, --val-size, --json, and the option
+combinations that make no sense, refused in one line."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mnist_cli.artifacts import load_weights
+from mnist_cli.cli import train_command
+from mnist_cli.data import holdout, load_dataset
+from mnist_cli.datasets import MNIST
+from mnist_cli.metrics import evaluate
+from mnist_cli.models import forward, inputs, one_hot, squared_loss
+
+
+@pytest.fixture(scope="module")
+def data_args(mnist_cache, mnist_server_url):
+    return ["--cache-dir", str(mnist_cache), "--mirror", mnist_server_url]
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_cache, mnist_server_url):
+    return load_dataset(MNIST, mnist_cache, [mnist_server_url])
+
+
+def train(args, data_args):
+    return CliRunner().invoke(train_command, [*args, *data_args])
+
+
+def metrics(run) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def one_epoch_linear(tmp_path_factory, data_args):
+    run = tmp_path_factory.mktemp("runs") / "linear-1"
+    result = train(
+        ["--model", "linear", "--epochs", "1", "-q", "--out", str(run)], data_args
+    )
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def test_init_from_continues_training(one_epoch_linear, tmp_path, data_args, mnist):
+    """One more epoch from a 1-epoch run (no --model: it is the weights' model) is a
+    different model with a loss no worse than 1 epoch from zeros, the same shuffling aside."""
+    run = tmp_path / "continued"
+    result = train(
+        [
+            "--init-from",
+            str(one_epoch_linear),
+            "--epochs",
+            "1",
+            "-q",
+            "--out",
+            str(run),
+        ],
+        data_args,
+    )
+    assert result.exit_code == 0, result.output
+    m, first = metrics(run), metrics(one_epoch_linear)
+    assert m["model"] == "linear", f"expected the weights' model, got {m['model']}"
+    assert m["config"]["init_from"] == str(one_epoch_linear.resolve())
+    _, before, _ = load_weights(one_epoch_linear)
+    _, after, _ = load_weights(run)
+    assert not np.array_equal(before.W, after.W), "continuing changed nothing"
+    test = mnist[1]
+    X, Y = inputs(test.images), one_hot(test.labels)
+    losses = [squared_loss(forward("linear", p, X), Y) for p in (before, after)]
+    assert losses[1] <= losses[0], (
+        f"test loss went up: {losses[0]:.4f} -> {losses[1]:.4f}"
+    )
+    epoch_losses = [first["history"][0]["train_loss"], m["history"][0]["train_loss"]]
+    assert epoch_losses[1] < epoch_losses[0], f"epoch losses {epoch_losses}"
+    toml = (run / "config.toml").read_text()
+    assert f'init_from = "{one_epoch_linear.resolve()}"' in toml, toml
+
+
+def test_init_from_weights_of_another_model_is_one_line_error(
+    one_epoch_linear, tmp_path
+):
+    result = CliRunner().invoke(
+        train_command,
+        ["--init-from", str(one_epoch_linear / "weights.npz"), "--model", "softmax"],
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: --init-from {one_epoch_linear.resolve() / 'weights.npz'}: the weights are "
+        "a linear model, but this run trains softmax; use --model linear or other weights\n"
+    )
+
+
+def test_val_size_holds_out_seeded_training_images(tmp_path, data_args, mnist):
+    run = tmp_path / "val"
+    result = train(
+        ["--val-size", "5000", "--epochs", "2", "--seed", "7", "--out", str(run)],
+        data_args,
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for line in lines[:2]:
+        assert re.match(r"^epoch \d/2  loss \d\.\d{4}  val acc \d+\.\d{2}%  ", line), (
+            line
+        )
+    m = metrics(run)
+    assert [sorted(h) for h in m["history"]] == 2 * [
+        ["epoch", "seconds", "train_loss", "val_accuracy"]
+    ], m["history"]
+    assert m["val_accuracy"] == m["history"][-1]["val_accuracy"]
+    assert m["config"]["val_size"] == 5000
+    assert f"val accuracy {100 * m['val_accuracy']:.2f}%" in lines[-1], lines[-1]
+    # the documented choice: positions default_rng(seed).permutation(60000)[:5000]
+    rest, val = holdout(mnist[0], 5000, np.random.default_rng(7))
+    _, params, _ = load_weights(run)
+    assert evaluate(params, val.images, val.labels).accuracy == m["val_accuracy"]
+    assert evaluate(params, rest.images, rest.labels).accuracy == m["train_accuracy"]
+    assert np.sum(m["confusion_matrix"]) == 10_000, "the test set is still scored"
+
+
+def test_holdout_is_a_seeded_partition(mnist):
+    train_split = mnist[0]
+    rest, val = holdout(train_split, 1000, np.random.default_rng(3))
+    _, val_again = holdout(train_split, 1000, np.random.default_rng(3))
+    _, other = holdout(train_split, 1000, np.random.default_rng(4))
+    assert (len(rest), len(val)) == (59_000, 1000), (len(rest), len(val))
+    held = np.sort(np.random.default_rng(3).permutation(60_000)[:1000])  # as documented
+    np.testing.assert_array_equal(val.labels, train_split.labels[held])
+    np.testing.assert_array_equal(val.images, train_split.images[held])
+    np.testing.assert_array_equal(val.images, val_again.images)
+    assert not np.array_equal(val.labels, other.labels), (
+        "another seed, same held-out set"
+    )
+    counts = np.bincount(rest.labels, minlength=10) + np.bincount(
+        val.labels, minlength=10
+    )
+    np.testing.assert_array_equal(counts, np.bincount(train_split.labels, minlength=10))
+
+
+def test_json_prints_the_metrics_as_the_last_stdout_line(tmp_path, data_args):
+    run = tmp_path / "j"
+    result = train(["--epochs", "2", "--json", "--out", str(run)], data_args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.splitlines()[-1])
+    assert out == metrics(run), "stdout's JSON differs from metrics.json"
+    assert len(result.stdout.splitlines()) == 1, f"stdout: {result.stdout!r}"
+    err = result.stderr.splitlines()
+    assert [line.split()[1] for line in err[:2]] == ["1/2", "2/2"], result.stderr
+    assert err[-1].startswith("softmax: test accuracy"), result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--solver", "exact", "--model", "softmax"],
+            "--solver exact needs --model linear",
+        ),
+        (["--l2", "1"], "--l2 is for --solver exact; SGD has no ridge term"),
+        (
+            ["--solver", "exact", "--epochs", "3"],
+            "--epochs cannot be used with --solver exact",
+        ),
+        (
+            ["--l2", "-1"],
+            "Invalid value for '--l2': must be a finite number ≥ 0, not -1.0",
+        ),
+        (
+            ["--val-size", "-5"],
+            "Invalid value for '--val-size': must be an integer ≥ 0",
+        ),
+        (["--dataset", "cifar"], "Invalid value for '--dataset'"),
+        (["--init-from", "no/such/run"], "Invalid value for '--init-from'"),
+        (
+            ["--init", "normal", "--init-from", "."],
+            "--init and --init-from exclude each",
+        ),
+    ],
+)
+def test_contradictory_or_bad_options_are_usage_errors(args, message):
+    result = CliRunner().invoke(train_command, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output, result.output
+
+
+def test_val_size_must_leave_training_images(tmp_path, data_args):
+    result = train(["--val-size", "60000", "--out", str(tmp_path / "r")], data_args)
+    assert result.exit_code == 2, result.output
+    assert "must be less than the 60,000 training images of mnist, not 60000" in (
+        result.output
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_init_on_the_command_line_overrides_a_config_files_init_from(
+    one_epoch_linear, tmp_path, data_args
+):
+    config = tmp_path / "continue.toml"
+    config.write_text(
+        f'model = "linear"\nepochs = 1\ninit_from = "{one_epoch_linear}"\n'
+    )
+    run = tmp_path / "fresh"
+    result = train(
+        ["--config", str(config), "--init", "zeros", "-q", "--out", str(run)], data_args
+    )
+    assert result.exit_code == 0, result.output
+    m = metrics(run)
+    assert m["config"]["init_from"] is None, m["config"]
+    _, fresh, _ = load_weights(run)
+    _, first, _ = load_weights(one_epoch_linear)
+    np.testing.assert_array_equal(
+        fresh.W, first.W
+    )  # zeros, 1 epoch, seed 0: the same run
