@@ -68,18 +68,26 @@ def plot_weights(
     W: np.ndarray, path: Path, class_names: Sequence[str] = DIGITS
 ) -> Path:
     """weights.png: each row of W (K, D) as a 28 × 28 image, side by side, on one diverging
-    colour scale centred on 0 (red: ink there raises the class's score, blue: lowers it)."""
-    fig = new_figure(WEIGHTS_SIZE)
-    # one symmetric scale for every class; the top 0.5 % of |W| saturate rather than wash out the rest
+    colour scale centred on 0 (red: ink there raises the class's score, blue: lowers it).
+
+    The K templates are one mosaic (28, K·(28 + GAP)) drawn in one axes, blank (NaN) columns
+    between them: a tenth of the drawing time of K separate axes.
+    """
+    K, gap = len(W), 4
+    templates = W.reshape(K, 28, 28)  # (K, 28, 28)
+    padded = np.pad(templates, ((0, 0), (0, 0), (0, gap)), constant_values=np.nan)
+    mosaic = padded.transpose(1, 0, 2).reshape(28, K * (28 + gap))[:, :-gap]
+    # one symmetric scale for every class; the top 0.5 % of |W| saturate, not wash out the rest
     limit = float(np.percentile(np.abs(W), 99.5)) or 1.0
-    axes = fig.subplots(1, len(W))
-    for k, ax in enumerate(axes):
-        image = ax.imshow(
-            W[k].reshape(28, 28), cmap="RdBu_r", vmin=-limit, vmax=limit
-        )  # (28, 28)
-        ax.set_title(class_names[k], fontsize=10)
-        ax.set_axis_off()
-    fig.colorbar(image, ax=axes, shrink=0.8, pad=0.01, label="weight", extend="both")
+    fig = new_figure(WEIGHTS_SIZE)
+    ax = fig.subplots()
+    image = ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    centres = np.arange(K) * (28 + gap) + 13.5
+    ax.set_xticks(centres, class_names[:K])
+    ax.tick_params(length=0, labeltop=True, labelbottom=False)
+    ax.set_yticks([])
+    ax.set_frame_on(False)
+    fig.colorbar(image, ax=ax, shrink=0.8, pad=0.01, label="weight", extend="both")
     fig.suptitle(
         "W: one 28×28 template per class (red raises the score, blue lowers it)"
     )
