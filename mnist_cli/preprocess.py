@@ -7,7 +7,8 @@ mean centre of mass is (13.99, 14.01)). A photo or a drawing is none of that, so
 redoes those steps on a grey picture G (H, W) with values in [0, 1]:
 
     1. polarity  the border is paper: if its median is light, the ink is dark, so I = 1 − G
-    2. contrast  subtract the paper level and divide by the ink range, so paper is 0, ink is 1
+    2. contrast  subtract the paper level and divide by the ink range, so paper is 0, ink is 1;
+                 then cut the paper's shading and noise (the border's 95th percentile) to 0
     3. crop      to the bounding box of the pixels with I ≥ THRESHOLD
     4. scale     the longer side to 20 px, aspect kept, with a triangle (bilinear) filter that
                  widens to average every input pixel when shrinking (anti-aliasing)
@@ -25,6 +26,7 @@ BOX = 20  # the longer side of the digit, in pixels
 CENTRE = 14.0  # where the centre of mass goes, in pixel indices (row, column)
 THRESHOLD = 0.25  # ink level (0 paper, 1 darkest ink) that counts for the bounding box
 MIN_CONTRAST = 0.15  # below this difference between ink and paper, there is no digit
+MAX_FLOOR = 0.5  # the most of the ink range taken as the paper's shading and noise
 
 
 def to_unit(grey: np.ndarray) -> np.ndarray:
@@ -44,10 +46,14 @@ def to_unit(grey: np.ndarray) -> np.ndarray:
 
 def ink_levels(grey: np.ndarray) -> np.ndarray:
     """Steps 1 and 2: I (H, W) in [0, 1], 0 on the paper and 1 on the strongest ink, whichever
-    way round the picture is. Raises ImageError if there is no contrast (a blank picture)."""
+    way round the picture is. Raises ImageError if there is no contrast (a blank picture).
+
+    The border is taken to be paper: its median is the paper level, and 95 % of its pixels
+    (shading, noise, JPEG ripples) end at 0 after the floor is subtracted. The floor is at
+    most MAX_FLOOR, so a digit cropped so tightly that it touches the border keeps its strokes.
+    """
     g = to_unit(grey)  # (H, W)
-    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])  # the outermost pixels
-    paper = float(np.median(border))  # the paper's grey level
+    paper = float(np.median(border_of(g)))  # the paper's grey level
     if paper > 0.5:  # dark digit on light paper: invert, so that ink is high
         g, paper = 1.0 - g, 1.0 - paper
     contrast = float(g.max()) - paper
@@ -56,7 +62,15 @@ def ink_levels(grey: np.ndarray) -> np.ndarray:
             "no digit found: the picture is blank (one flat colour, or too little contrast "
             "between ink and paper)"
         )
-    return np.clip((g - paper) / contrast, 0.0, 1.0)  # (H, W)
+    ink = np.clip((g - paper) / contrast, 0.0, 1.0)  # (H, W)
+    # the paper's own shading and noise, as high as the border shows it, is cut to 0
+    floor = min(float(np.percentile(border_of(ink), 95)), MAX_FLOOR)
+    return np.clip((ink - floor) / (1.0 - floor), 0.0, 1.0)  # (H, W)
+
+
+def border_of(image: np.ndarray) -> np.ndarray:
+    """The outermost pixels of image (H, W), as one array."""
+    return np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
 
 
 def crop_to_ink(ink: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:

@@ -73,11 +73,13 @@ def test_a_large_picture_is_scaled_with_its_aspect_ratio(test_digits):
     assert image.sum() == 255 * 100, f"total ink {image.sum()}, expected {255 * 100}"
 
 
-def test_paper_grey_and_noise_do_not_matter():
-    """Grey paper with a little noise gives the same digit as clean white paper."""
+def test_shaded_noisy_paper_does_not_matter():
+    """A photo of the digit (grey paper, shaded from one side, noisy) gives the same digit as
+    a clean scan: the paper's shading and noise end at 0, and do not widen the crop."""
     clean = paper_with_ink((90, 60), slice(20, 70), slice(25, 35), paper=1.0, ink=0.0)
-    noise = np.random.default_rng(0).uniform(-0.05, 0.05, clean.shape)
-    grey = np.clip(0.6 * clean + 0.2 + noise, 0, 1)  # paper 0.8, ink 0.2, ±0.05 noise
+    shading = np.linspace(0.65, 0.9, 60)[None, :]  # (1, 60) paper grey, left to right
+    noise = np.random.default_rng(0).uniform(-0.04, 0.04, clean.shape)
+    grey = np.clip(np.where(clean > 0.5, shading, 0.2) + noise, 0, 1)  # ink 0.2
     noisy, plain = preprocess(grey), preprocess(clean)
     assert ink_box(noisy) == ink_box(plain) == (20, 4), (ink_box(noisy), ink_box(plain))
     ratio = noisy.sum() / plain.sum()
@@ -85,6 +87,14 @@ def test_paper_grey_and_noise_do_not_matter():
     # a symmetric bar's centre of mass sits on a half pixel: noise may tip it one pixel
     (r1, c1), (r2, c2) = (centre_of_mass(p.reshape(28, 28)) for p in (noisy, plain))
     assert abs(r1 - r2) <= 1 and abs(c1 - c2) <= 1, ((r1, c1), (r2, c2))
+
+
+def test_a_digit_cropped_to_the_edges_keeps_its_strokes():
+    """A stroke that touches the border (a tightly cropped "1") is not taken for paper."""
+    grey = paper_with_ink((40, 30), slice(0, 40), slice(12, 18), paper=1.0, ink=0.0)
+    pixels = preprocess(grey)
+    assert ink_box(pixels) == (20, 3), f"ink box {ink_box(pixels)}, expected (20, 3)"
+    assert pixels.max() == 255 and pixels.sum() == 255 * 60, pixels.sum()
 
 
 @pytest.mark.parametrize(
