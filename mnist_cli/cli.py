@@ -26,7 +26,7 @@ from .download import default_cache_dir, normalize_mirror, parse_mirrors
 from .errors import MnistCliError
 from .metrics import Evaluation, evaluate, format_confusion
 from .models import INITS, MODEL_KINDS, init_params
-from .predict import VALUE_NAMES, classify, prepare
+from .predict import VALUE_NAMES, as_text, classify, prepare
 from .train import EpochResult, train
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -430,6 +430,7 @@ def run_history(path: Path, kind: str) -> list[dict] | None:
 Example:
   mnist-predict runs/softmax-20261126-101500 my-seven.png photo-of-a-3.jpg
   mnist-predict runs/linear-try/weights.npz digits/*.png --json
+  mnist-predict runs/softmax-20261126-101500 my-seven.png --show
 """,
 )
 @click.argument(
@@ -449,9 +450,14 @@ Example:
     help="One JSON object per image, a line each: image, digit, and probability "
     "(softmax) or score (linear).",
 )
+@click.option(
+    "--show",
+    is_flag=True,
+    help="Also print each picture as the model sees it (28×28 after preprocessing), as text.",
+)
 @click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
 @reports_errors
-def predict_command(weights, images, as_json):
+def predict_command(weights, images, as_json, show):
     """Classify pictures of handwritten digits: PNG, JPEG, any size, either polarity.
 
     Each IMAGE is made an MNIST digit as MNIST itself was made: grey, inverted if the digit is
@@ -460,14 +466,22 @@ def predict_command(weights, images, as_json):
     (linear model). Every image is read before any is classified, so a bad one stops the
     command with nothing printed. Needs the images extra: pip install 'mnist-cli[images]'.
     """
+    if show and as_json:
+        raise click.UsageError(
+            "--show prints pictures as text; it cannot go with --json"
+        )
     kind, params, dataset_name = load_weights(weights)
     pixels = np.stack([prepare(image) for image in images])  # (N, D) uint8
     digits, values = classify(kind, params, pixels)  # (N,), (N,)
     value_name = VALUE_NAMES[kind]
     names = DATASETS[dataset_name].class_names if dataset_name in DATASETS else None
-    for image, digit, value in zip(images, digits.tolist(), values.tolist()):
+    for i, (image, digit, value) in enumerate(
+        zip(images, digits.tolist(), values.tolist())
+    ):
         if as_json:
             click.echo(json.dumps({"image": image, "digit": digit, value_name: value}))
         else:
             label = names[digit] if names else str(digit)
             click.echo(f"{image}: {label}  {value_name} {value:.4f}")
+        if show:
+            click.echo(as_text(pixels[i]))

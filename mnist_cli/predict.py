@@ -14,6 +14,7 @@ from .models import ModelKind, Params, inputs, logits, predict
 from .preprocess import preprocess
 
 VALUE_NAMES: dict[str, str] = {"softmax": "probability", "linear": "score"}
+SHADES = " .:-=+*#%@"  # from no ink to full ink
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -70,3 +71,10 @@ def classify(
     Y_hat = predict(kind, logits(params, inputs(images)))  # (N, K)
     digits = Y_hat.argmax(axis=1)  # (N,)
     return digits, Y_hat[np.arange(len(digits)), digits]  # (N,), (N,)
+
+
+def as_text(pixels: np.ndarray) -> str:
+    """The (784,) uint8 pixels as 28 lines of text, each pixel two characters wide (so that the
+    picture looks square), darker characters for more ink: what the model is given."""
+    levels = pixels.reshape(28, 28).astype(int) * len(SHADES) // 256  # (28, 28), 0..9
+    return "\n".join("".join(2 * SHADES[v] for v in row) for row in levels)

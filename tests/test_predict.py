@@ -210,3 +210,29 @@ def test_photo_orientation_and_16_bit_pictures(tmp_path):
     Image.fromarray(deep).save(tmp_path / "deep.png")
     grey = load_image(tmp_path / "deep.png")
     np.testing.assert_allclose(grey, deep / 65535, atol=1e-6)
+
+
+def test_show_prints_what_the_model_sees(runs, pictures, digits):
+    path = pictures["inverted-upscaled-jpeg"][0]
+    result = predict([runs["softmax"], path, "--show"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{path}: 7  probability "), lines[0]
+    picture = lines[1:]
+    assert len(picture) == 28 and {len(line) for line in picture} == {56}, picture
+    # the text picture's ink follows MNIST's own picture of that digit (light = more ink)
+    ink = np.array([[c != " " for c in line[::2]] for line in picture])  # (28, 28)
+    mnist_ink = digits[0][0] > 64
+    overlap = (ink & mnist_ink).sum() / mnist_ink.sum()
+    assert overlap > 0.8, (
+        f"only {overlap:.0%} of the digit's ink shows in the text picture"
+    )
+
+
+def test_show_and_json_do_not_mix(runs, pictures):
+    result = predict([runs["softmax"], pictures["as-is"][0], "--show", "--json"])
+    assert result.exit_code == 2
+    assert (
+        "Error: --show prints pictures as text; it cannot go with --json"
+        in result.output
+    )
