@@ -27,8 +27,8 @@ train: venv  ## fetch MNIST (bundled copy as last mirror) and train the softmax 
 	$(BIN)/mnist-train --config configs/default.toml
 
 lint: dev  ## ruff check and format check
-	$(BIN)/ruff check mnist_cli tests bench
-	$(BIN)/ruff format --check mnist_cli tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: dev lint  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -q

@@ -79,11 +79,16 @@ def save_run(
 
 
 def replace_dir(new: Path, target: Path) -> None:
-    """Rename `new` to `target`; an existing `target` is moved aside first and then removed."""
+    """Rename `new` to `target`; an existing `target` is moved aside first and then removed
+    (and moved back if `new` cannot take its place, Ctrl-C included)."""
     if target.is_dir() and any(target.iterdir()):
         old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
         os.replace(target, old)
-        os.replace(new, target)
+        try:
+            os.replace(new, target)
+        except BaseException:
+            os.replace(old, target)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(new, target)  # onto nothing, or onto an empty directory

@@ -2,14 +2,18 @@
 
 Options become a TrainConfig (config.py), data comes from data.py, training from train.py, and
 the run is written by artifacts.py. Library errors (MnistCliError) become one `Error: ...` line
-and exit 1; bad option values exit 2; Ctrl-C exits 130. Progress bars go to stderr, and only
+and exit 1; bad option values exit 2; Ctrl-C exits 130 and SIGTERM 143, each with one line
+and after the `finally` blocks below have cleaned up (temp files, staging directories). Progress bars go to stderr, and only
 when stderr is a terminal; results go to stdout.
 """
 
 import functools
 import json
+import math
 import os
+import signal
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,19 +28,31 @@ from .data import load_dataset, load_split
 from .datasets import DATASETS, Dataset
 from .download import default_cache_dir, normalize_mirror, parse_mirrors
 from .errors import MnistCliError
+from .gradcheck import BlockCheck, H, check_gradients, random_params, sample_batch
 from .metrics import Evaluation, evaluate, format_confusion
 from .models import INITS, MODEL_KINDS, init_params
 from .predict import VALUE_NAMES, as_text, classify, prepare
 from .train import EpochResult, train
+from .transport import FetchPolicy
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+class Terminated(BaseException):
+    """Raised by the SIGTERM handler: unwinds like KeyboardInterrupt, through every `finally`."""
+
+
+def raise_terminated(signum, frame):
+    raise Terminated
+
+
 def reports_errors(command):
-    """Turn library errors into one line and exit 1, and Ctrl-C into exit 130."""
+    """Turn library errors into one line and exit 1, Ctrl-C into exit 130, SIGTERM into 143."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, raise_terminated) if main else None
         try:
             return command(*args, **kwargs)
         except MnistCliError as e:
@@ -44,6 +60,12 @@ def reports_errors(command):
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)
+        except Terminated:
+            click.echo("Terminated.", err=True)
+            sys.exit(143)
+        finally:
+            if main:  # signal handlers can only be set from the main thread
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 
@@ -80,6 +102,23 @@ def env_mirrors() -> tuple[str, ...]:
         raise click.UsageError(f"MNIST_MIRRORS: {e}") from None
 
 
+def timeout_value(ctx, param, value):
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a finite number of seconds > 0, not {value}")
+    return value
+
+
+def fetch_policy(timeout: float | None) -> FetchPolicy:
+    """The default retries and timeouts, with --timeout as the read (and at most the connect)
+    timeout."""
+    if timeout is None:
+        return FetchPolicy()
+    default = FetchPolicy()
+    return FetchPolicy(
+        connect_timeout=min(default.connect_timeout, timeout), read_timeout=timeout
+    )
+
+
 def cache_root(cache_dir: Path | None) -> Path:
     return cache_dir if cache_dir else default_cache_dir(os.environ)
 
@@ -101,7 +140,15 @@ def warn(message: str) -> None:
 
 
 def data_options(command):
-    """--cache-dir and --mirror, shared by every command that reads MNIST."""
+    """--cache-dir, --mirror and --timeout, shared by every command that reads MNIST."""
+    command = click.option(
+        "--timeout",
+        type=float,
+        callback=timeout_value,
+        metavar="SECONDS",
+        help="Abandon a download attempt when a mirror sends nothing for this long "
+        "(it is retried, then the next mirror is tried). Default: 30.",
+    )(command)
     command = click.option(
         "--mirror",
         "mirrors",
@@ -232,7 +279,15 @@ Example:
 @click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
 @reports_errors
 def train_command(
-    config_file, cache_dir, mirrors, out_dir, force, quiet, with_plots, **options
+    config_file,
+    cache_dir,
+    mirrors,
+    timeout,
+    out_dir,
+    force,
+    quiet,
+    with_plots,
+    **options,
 ):
     """Train a 784→10 model on MNIST with mini-batch SGD and analytic gradients.
 
@@ -256,6 +311,7 @@ def train_command(
         config.mirrors or None,
         progress=download_bar if show_bars(quiet) else None,
         on_warning=warn,
+        policy=fetch_policy(timeout),
     )
     rng = np.random.default_rng(config.seed)
     progress = TrainProgress(len(train_split), "test", show_bars(quiet), not quiet)
@@ -345,7 +401,7 @@ Example:
 @plots_option
 @click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
 @reports_errors
-def eval_command(path, split, cache_dir, mirrors, as_json, quiet, with_plots):
+def eval_command(path, split, cache_dir, mirrors, timeout, as_json, quiet, with_plots):
     """Score saved weights: accuracy, per-class accuracy and the confusion matrix.
 
     PATH is a run directory written by mnist-train, or a weights.npz file.
@@ -361,6 +417,7 @@ def eval_command(path, split, cache_dir, mirrors, as_json, quiet, with_plots):
         mirrors or env_mirrors() or run_mirrors(path),
         progress=download_bar if show_bars(quiet) else None,
         on_warning=warn,
+        policy=fetch_policy(timeout),
     )
     result = evaluate(params, data.images, data.labels)
     if as_json:
@@ -398,6 +455,143 @@ def report(kind: str, split: str, n: int, result: Evaluation, dataset: Dataset) 
         f"{kind} on {dataset.name} {split} ({n:,} images): "
         f"accuracy {100 * result.accuracy:.2f}%\n\n"
         + format_confusion(result.confusion_matrix, dataset.class_names)
+    )
+
+
+def positive_tol(ctx, param, value):
+    if not (np.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a finite number > 0, not {value!r}")
+    return value
+
+
+@click.command(
+    context_settings=CONTEXT,
+    epilog="""\b
+Example:
+  mnist-gradcheck
+  mnist-gradcheck --model softmax --samples 1000 --coords 500 --seed 3
+  mnist-gradcheck --mirror ./data/mnist --tol 1e-8
+""",
+)
+@click.option(
+    "--model",
+    type=click.Choice([*MODEL_KINDS, "all"]),
+    default="all",
+    show_default=True,
+    help="Whose gradient to check: linear, softmax, or both.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="How many MNIST training images, drawn at random, make the batch.",
+)
+@click.option(
+    "--coords",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="How many coordinates of W to check, drawn at random among the pixels "
+    "lit in the batch.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the samples, the random weights, the coordinates and the direction.",
+)
+@click.option(
+    "--tol",
+    type=float,
+    default=1e-6,
+    show_default=True,
+    callback=positive_tol,
+    help="Largest relative error accepted; above it the command exits 1.",
+)
+@data_options
+@click.option("-q", "--quiet", is_flag=True, help="No download progress bars.")
+@click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
+@reports_errors
+def gradcheck_command(
+    model, samples, coords, seed, tol, cache_dir, mirrors, timeout, quiet
+):
+    """Check the analytic gradients against central finite differences, in float64.
+
+    On --samples random MNIST training images and random weights, compares the analytic
+    derivative a with n = (L(θ + hV) − L(θ − hV)) / 2h for every coordinate of b, --coords
+    random coordinates of W, and one random direction over all of W, and prints the largest
+    relative error |a − n| / max(|a|, |n|, 1 % of L) of each block.
+    """
+    dataset = DATASETS["mnist"]
+    split = load_split(
+        dataset,
+        "train",
+        cache_root(cache_dir),
+        mirrors or env_mirrors() or None,
+        progress=download_bar if show_bars(quiet) else None,
+        on_warning=warn,
+        policy=fetch_policy(timeout),
+    )
+    if samples > len(split):
+        raise click.BadParameter(
+            f"must be at most {len(split):,}, the number of training images, "
+            f"not {samples:,}",
+            param_hint="'--samples'",
+        )
+    kinds = MODEL_KINDS if model == "all" else (model,)
+    checks: list[tuple[str, BlockCheck]] = []
+    for kind in kinds:
+        rng = np.random.default_rng(
+            seed
+        )  # the same batch, weights and draws for each model
+        X, Y = sample_batch(split.images, split.labels, samples, rng)  # (N, D), (N, K)
+        params = random_params(rng)
+        checks += [
+            (kind, c) for c in check_gradients(kind, X, Y, params, rng, coords=coords)
+        ]
+    click.echo(
+        f"{samples:,} {dataset.name} training images, random weights (seed {seed}), "
+        f"float64, h = {H:.1e}\n"
+    )
+    click.echo(gradcheck_table(checks, tol))
+    failed = [(kind, c) for kind, c in checks if not c.max_rel_error <= tol]
+    if failed:
+        kind, c = failed[0]
+        more = f" (and {len(failed) - 1} more blocks)" if len(failed) > 1 else ""
+        raise click.ClickException(
+            f"{kind} {c.block}: the analytic gradient disagrees with central differences "
+            f"at {c.worst}: analytic {c.analytic:.4e}, numerical {c.numeric:.4e}, "
+            f"relative error {c.max_rel_error:.1e} > --tol {tol:g}{more}"
+        )
+    worst = max(c.max_rel_error for _, c in checks)
+    click.echo(
+        f"\nall {len(checks)} blocks agree with central differences: "
+        f"max relative error {worst:.1e} <= --tol {tol:g}"
+    )
+
+
+def gradcheck_table(checks: list[tuple[str, BlockCheck]], tol: float) -> str:
+    rows = [("model", "block", "compared", "max rel error", "at", "status")]
+    rows += [
+        (
+            kind,
+            c.block,
+            c.what,
+            f"{c.max_rel_error:.1e}",
+            c.worst,
+            "ok" if c.max_rel_error <= tol else "FAIL",
+        )
+        for kind, c in checks
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(
+            cell.rjust(w) if i == 3 else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths))
+        ).rstrip()
+        for row in rows
     )
 
 

@@ -16,6 +16,7 @@ from mnist_cli.datasets import Dataset
 from mnist_cli.download import ProgressFactory, fetch
 from mnist_cli.errors import IdxFormatError
 from mnist_cli.idx import read_idx
+from mnist_cli.transport import DEFAULT_POLICY, FetchPolicy
 
 IMAGE_SHAPE = (28, 28)
 D = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]  # 784 inputs per image
@@ -40,12 +41,13 @@ def load_split(
     *,
     progress: ProgressFactory | None = None,
     on_warning: Callable[[str], None] | None = None,
-    timeout: tuple[float, float] = (10.0, 30.0),
+    policy: FetchPolicy = DEFAULT_POLICY,
 ) -> Split:
     """Fetch (or find in `cache_root / dataset.name`) and check split "train" or "test".
 
-    `mirrors` None means the dataset's own mirrors. Raises DownloadError or CacheError from the
-    fetch, and IdxFormatError naming the file if the arrays are not a valid split.
+    `mirrors` None means the dataset's own mirrors; `policy` sets the retries and timeouts of
+    each download. Raises DownloadError or CacheError from the fetch, and IdxFormatError naming
+    the file if the arrays are not a valid split.
     """
     images_file, labels_file = dataset.split_files(split)
     cache_dir = Path(cache_root) / dataset.name
@@ -57,7 +59,7 @@ def load_split(
             cache_dir,
             progress=progress,
             on_warning=on_warning,
-            timeout=timeout,
+            policy=policy,
         )
         for file in (images_file, labels_file)
     ]
@@ -80,7 +82,7 @@ def load_dataset(
     *,
     progress: ProgressFactory | None = None,
     on_warning: Callable[[str], None] | None = None,
-    timeout: tuple[float, float] = (10.0, 30.0),
+    policy: FetchPolicy = DEFAULT_POLICY,
 ) -> tuple[Split, Split]:
     """The (train, test) splits of `dataset`; see `load_split`."""
     train, test = (
@@ -91,7 +93,7 @@ def load_dataset(
             mirrors,
             progress=progress,
             on_warning=on_warning,
-            timeout=timeout,
+            policy=policy,
         )
         for split in ("train", "test")
     )

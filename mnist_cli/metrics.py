@@ -62,19 +62,16 @@ def evaluate(params: Params, images: np.ndarray, labels: np.ndarray) -> Evaluati
 
 
 def format_confusion(C: np.ndarray, class_names: tuple[str, ...]) -> str:
-    """The confusion matrix as a text table: one row per true class, one column per prediction,
-    and the per-class accuracy at the end of each row."""
+    """The confusion matrix as a text table: one row per true class (full name), one column per
+    prediction (names cut to the column width), and the per-class accuracy at the end of each row."""
     width = max(5, len(str(int(C.max()))) + 1)
-    names = [name[:width] for name in class_names]
-    label_width = max(len(n) for n in names) + 1
-    header = "true\\pred".ljust(label_width + 2) + "".join(
-        n.rjust(width) for n in names
-    )
-    lines = [header + "  accuracy"]
-    for name, row in zip(names, C):
+    columns = "".join(name[: width - 1].rjust(width) for name in class_names)
+    corner = "true\\pred"
+    label_width = max(len(corner), *(len(name) for name in class_names)) + 2
+    lines = [corner.ljust(label_width) + columns + "  accuracy"]
+    for i, (name, row) in enumerate(zip(class_names, C, strict=True)):
         total = row.sum()
-        correct = row[len(lines) - 1]
-        acc = f"{100 * correct / total:7.2f}%" if total else "      -"
+        accuracy = f"{100 * row[i] / total:7.2f}%" if total else "       -"
         cells = "".join(str(int(v)).rjust(width) for v in row)
-        lines.append(name.ljust(label_width + 2) + cells + "  " + acc)
+        lines.append(name.ljust(label_width) + cells + "  " + accuracy)
     return "\n".join(lines)

@@ -1,11 +1,13 @@
 """Run directories: all-or-nothing writes, strict weight loading."""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mnist_cli.artifacts import check_out_dir, load_weights, save_run
+from mnist_cli.artifacts import check_out_dir, load_weights, replace_dir, save_run
 from mnist_cli.errors import RunDirectoryError, WeightsError
 from mnist_cli.models import D, K, Params
 
@@ -97,6 +99,7 @@ GOOD = {
         ),
         ({**GOOD, "b": np.zeros(K, np.int64)}, "b has dtype int64"),
         ({**GOOD, "W": np.full((K, D), np.nan, np.float32)}, "W contains NaN"),
+        ({**GOOD, "b": np.full(K, np.inf, np.float32)}, "b contains NaN or infinite"),
         ({**GOOD, "format_version": np.array(99)}, "format version 99 is newer"),
         (
             {**GOOD, "extra": np.array([{"a": 1}], dtype=object)},
@@ -130,3 +133,25 @@ def test_npy_file_is_refused(tmp_path):
 def test_missing_weights(tmp_path):
     with pytest.raises(WeightsError, match="no such file"):
         load_weights(tmp_path)
+
+
+def test_replace_that_fails_puts_the_old_run_back(tmp_path, monkeypatch):
+    target, new = tmp_path / "run", tmp_path / "new"
+    for directory, text in ((target, "old"), (new, "new")):
+        directory.mkdir()
+        (directory / "weights.npz").write_text(text)
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if Path(src) == new:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(KeyboardInterrupt):
+        replace_dir(new, target)
+
+    text = (target / "weights.npz").read_text()
+    assert text == "old", f"expected the old run back in place, got {text!r}"
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    assert listing == ["new", "run"], f"expected no leftovers, got {listing}"

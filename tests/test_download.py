@@ -1,23 +1,30 @@
 """The download cache: mirrors in order, verify before caching, cheap warm hits, clear errors."""
 
+import errno
 import gzip
 import hashlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mnist_cli import __version__, download
+from mnist_cli import __version__, download, manifest, transport
 from mnist_cli.datasets import MNIST, DataFile
-from mnist_cli.download import default_cache_dir, fetch, normalize_mirror, parse_mirrors
+from mnist_cli.download import default_cache_dir, fetch
 from mnist_cli.errors import CacheError, DownloadError
 from mnist_cli.idx import write_idx
+from mnist_cli.mirrors import normalize_mirror, parse_mirrors
+from mnist_cli.transport import FetchPolicy
 
 NAME = "tiny-labels-idx1-ubyte"
+FAST = FetchPolicy(attempts=2, base_delay=0.01, max_delay=0.05, read_timeout=1.0)
+"""Retries and timeouts small enough for tests; the defaults are tested in test_transport.py."""
 
 
 @pytest.fixture
@@ -41,7 +48,10 @@ def dead_url() -> str:
 
 
 def cache_listing(cache: Path) -> list[str]:
-    return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+    """The files in `cache` but the lock files (which stay, empty, by design)."""
+    if not cache.exists():
+        return []
+    return sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock"))
 
 
 def test_fetch_from_server_verifies_and_writes_manifest(tiny, http_server, tmp_path):
@@ -67,6 +77,10 @@ def test_fetch_from_server_verifies_and_writes_manifest(tiny, http_server, tmp_p
     listing = cache_listing(cache)
     assert listing == [NAME, f"{NAME}.verified.json"], (
         f"expected no temp files, got {listing}"
+    )
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in cache.glob(f"{NAME}*")}
+    assert set(modes.values()) == {"0o644"}, (
+        f"expected 0o644 (shared cache), got {modes}"
     )
     assert server.paths == [f"/{NAME}.gz"], (
         f"expected one request for the .gz, got {server.paths}"
@@ -98,16 +112,17 @@ def test_failing_mirrors_are_skipped_in_order(tiny, http_server, tmp_path):
     )
     good = http_server(mirror)
 
-    path = fetch(file, [missing.url, broken.url, good.url], tmp_path / "cache")
+    path = fetch(
+        file, [missing.url, broken.url, good.url], tmp_path / "cache", policy=FAST
+    )
 
     assert path.read_bytes() == content, (
         "cached file differs from the good mirror's content"
     )
-    for server in (missing, broken):
-        expected = [f"/{NAME}.gz", f"/{NAME}"]
-        assert server.paths == expected, (
-            f"expected both names tried, got {server.paths}"
-        )
+    expected = [f"/{NAME}.gz", f"/{NAME}"]
+    assert missing.paths == expected, f"expected {expected}, got {missing.paths}"
+    expected = [f"/{NAME}.gz", f"/{NAME}.gz", f"/{NAME}", f"/{NAME}"]  # 500: retried
+    assert broken.paths == expected, f"expected {expected}, got {broken.paths}"
 
 
 def test_wrong_bytes_are_rejected_and_not_cached(tiny, http_server, tmp_path):
@@ -143,13 +158,14 @@ def test_all_mirrors_failing_names_each_mirror_and_reason(tiny, http_server, tmp
             file,
             [missing.url, broken.url, wrong.url, corrupt.url, dead],
             tmp_path / "c",
+            policy=FAST,
         )
 
     message = str(info.value)
     expected_parts = [
         f"could not fetch {NAME} from any mirror: ",
         f"{missing.url} (HTTP 404); ",
-        f"{broken.url} ({NAME}.gz: HTTP 503 / {NAME}: HTTP 404); ",
+        f"{broken.url} ({NAME}.gz: HTTP 503 (after 2 attempts) / {NAME}: HTTP 404); ",
         (
             f"{wrong.url} ({NAME}.gz: checksum mismatch: got {got[:12]}..., "
             f"expected {file.checksum[:12]}... / {NAME}: HTTP 404); "
@@ -174,7 +190,8 @@ def test_read_timeout_is_summarized(tiny, http_server, tmp_path):
 
     slow = http_server(routes={f"/{NAME}.gz": stall, f"/{NAME}": stall})
     with pytest.raises(DownloadError) as info:
-        fetch(file, [slow.url], tmp_path / "cache", timeout=(1.0, 0.1))
+        policy = FetchPolicy(attempts=1, read_timeout=0.1)
+        fetch(file, [slow.url], tmp_path / "cache", policy=policy)
     expected = f"{slow.url} (read timed out after 0.1 s)"
     assert expected in str(info.value), f"expected {expected!r} in {str(info.value)!r}"
 
@@ -194,7 +211,7 @@ def test_cache_hit_makes_no_request_and_hashes_nothing(
             "expected no hashing on a warm cache hit, but a file was hashed"
         )
 
-    monkeypatch.setattr(download, "_hash_file", no_hashing)
+    monkeypatch.setattr(manifest, "hash_file", no_hashing)
 
     path = fetch(file, [server.url], cache, on_warning=warnings.append)
 
@@ -218,14 +235,21 @@ def test_missing_manifest_is_rebuilt_by_hashing(tiny, tmp_path):
     )
 
 
-def test_corrupted_cache_file_warns_and_refetches(tiny, http_server, tmp_path):
+def flip_bit(data: bytes) -> bytes:
+    return data[:20] + bytes([data[20] ^ 0x01]) + data[21:]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [flip_bit, lambda data: data[:-1], lambda data: data + b"\x00", lambda data: b""],
+    ids=["bit-flipped", "truncated", "appended", "emptied"],
+)
+def test_corrupted_cache_file_warns_and_refetches(tiny, http_server, tmp_path, damage):
     file, content, mirror = tiny
     server = http_server(mirror)
     cache = tmp_path / "cache"
     path = fetch(file, [server.url], cache)
-    data = bytearray(path.read_bytes())
-    data[20] ^= 0x01  # flip one bit
-    path.write_bytes(bytes(data))
+    path.write_bytes(damage(path.read_bytes()))
     stat = path.stat()  # coarse clocks may leave mtime unchanged; a real edit moves it
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     server.paths.clear()
@@ -394,3 +418,190 @@ def test_interrupted_download_leaves_no_temp_files(tiny, http_server, tmp_path):
     assert cache_listing(cache) == [], (
         f"expected an empty cache, got {cache_listing(cache)}"
     )
+
+
+def sized(file: DataFile, content: bytes) -> DataFile:
+    return DataFile(file.name, file.checksum, size=len(content))
+
+
+def test_body_beyond_the_known_size_is_rejected(tiny, http_server, tmp_path):
+    file, content, _ = tiny
+    file = sized(file, content)  # 108 bytes: a body may have 108 + 1 + 4096
+    bound = download.body_bound(file)
+    big = http_server(routes={f"/{NAME}.gz": (200, os.urandom(bound + 1))})
+
+    with pytest.raises(DownloadError) as info:
+        fetch(file, [big.url], tmp_path / "cache", policy=FAST)
+
+    expected = f"{bound + 1} bytes announced, more than the {bound} expected"
+    assert expected in str(info.value), f"expected {expected!r} in {str(info.value)!r}"
+    assert len(big.paths) == 2, f"expected one request per name, got {big.paths}"
+    listing = cache_listing(tmp_path / "cache")
+    assert listing == [], f"expected an empty cache, got {listing}"
+
+
+@pytest.mark.parametrize(
+    ("served", "message"),
+    [
+        (bytes(1_000_000), "gzip data inflates beyond the 108 bytes expected"),
+        (bytes(50), "50 bytes, expected 108"),
+    ],
+    ids=["gzip-bomb", "short"],
+)
+def test_decompressed_size_is_bounded_by_the_known_size(
+    tiny, http_server, tmp_path, served, message
+):
+    file, content, _ = tiny
+    server = http_server(routes={f"/{NAME}.gz": (200, gzip.compress(served))})
+
+    with pytest.raises(DownloadError) as info:
+        fetch(sized(file, content), [server.url], tmp_path / "cache", policy=FAST)
+
+    assert message in str(info.value), f"expected {message!r} in {str(info.value)!r}"
+    listing = cache_listing(tmp_path / "cache")
+    assert listing == [], f"expected an empty cache, got {listing}"
+
+
+def test_mnist_catalogue_knows_every_size():
+    expected = {
+        "train-images-idx3-ubyte": 16 + 60000 * 28 * 28,
+        "train-labels-idx1-ubyte": 8 + 60000,
+        "t10k-images-idx3-ubyte": 16 + 10000 * 28 * 28,
+        "t10k-labels-idx1-ubyte": 8 + 10000,
+    }
+    actual = {f.name: f.size for f in MNIST.files}
+    assert actual == expected, f"expected {expected}, got {actual}"
+
+
+class FullDisk:
+    """A file whose every write fails as on a full disk."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def write(self, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name: str):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.f.close()
+
+
+@pytest.mark.parametrize("module", [transport, download], ids=["body", "gunzip"])
+def test_disk_full_is_one_cache_error_and_leaves_nothing(
+    tiny, http_server, tmp_path, monkeypatch, module
+):
+    file, _, mirror = tiny
+    server = http_server(mirror)
+    cache = tmp_path / "cache"
+
+    def full_open(path, mode="r", *args, **kwargs):
+        f = open(path, mode, *args, **kwargs)  # noqa: SIM115 (closed by FullDisk)
+        return FullDisk(f) if "w" in mode or "+" in mode else f
+
+    monkeypatch.setattr(module, "open", full_open, raising=False)
+
+    with pytest.raises(CacheError) as info:
+        fetch(file, [server.url], cache, policy=FAST)
+
+    expected = (
+        f"cannot write to cache directory {cache}: No space left on device; "
+        "free some space or choose another with --cache-dir or MNIST_CACHE_DIR"
+    )
+    assert str(info.value) == expected, (
+        f"expected {expected!r}, got {str(info.value)!r}"
+    )
+    assert server.paths == [f"/{NAME}.gz"], f"expected no retry, got {server.paths}"
+    assert cache_listing(cache) == [], f"expected no files, got {cache_listing(cache)}"
+
+
+def test_lock_file_is_created_beside_the_file_and_kept(tiny, tmp_path):
+    file, _, mirror = tiny
+    cache = tmp_path / "cache"
+    fetch(file, [str(mirror)], cache)
+    lock = cache / f"{NAME}.lock"
+    assert lock.is_file() and lock.stat().st_size == 0, f"expected an empty {lock}"
+
+
+DRIVER = """
+import json, sys
+from pathlib import Path
+from mnist_cli.data import load_split
+from mnist_cli.datasets import DataFile, Dataset
+
+spec = json.loads(sys.argv[1])
+images, labels = (DataFile(**f) for f in spec["files"])
+dataset = Dataset("tiny", images, labels, images, labels, mirrors=(spec["mirror"],))
+(Path(spec["ready"]) / sys.argv[2]).touch()
+split = load_split(dataset, "test", Path(spec["cache"]))
+print(len(split), int(split.labels.sum()))
+"""
+
+
+def test_concurrent_processes_download_each_file_once(http_server, tmp_path):
+    mirror, ready, cache = tmp_path / "mirror", tmp_path / "ready", tmp_path / "cache"
+    mirror.mkdir()
+    ready.mkdir()
+    labels = np.arange(50, dtype=np.uint8) % 10
+    files = []
+    for name, array in (
+        ("tiny-images-idx3-ubyte", np.zeros((50, 28, 28), np.uint8)),
+        ("tiny-labels-idx1-ubyte", labels),
+    ):
+        write_idx(mirror / name, array)
+        content = (mirror / name).read_bytes()
+        (mirror / f"{name}.gz").write_bytes(gzip.compress(content))
+        (mirror / name).unlink()
+        files.append(
+            {
+                "name": name,
+                "checksum": hashlib.sha256(content).hexdigest(),
+                "size": len(content),
+            }
+        )
+
+    def when_all_ready(handler):
+        """Serve the first file only once all three processes are about to fetch it."""
+        deadline = time.monotonic() + 20
+        while len(list(ready.iterdir())) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # let the two others reach the lock
+        body = (mirror / "tiny-images-idx3-ubyte.gz").read_bytes()
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    server = http_server(mirror, routes={"/tiny-images-idx3-ubyte.gz": when_all_ready})
+    spec = json.dumps(
+        {"files": files, "mirror": server.url, "ready": str(ready), "cache": str(cache)}
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", DRIVER, spec, str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    results = [(p.wait(timeout=60), *p.communicate()) for p in processes]
+
+    for code, out, err in results:
+        assert (code, out) == (0, f"50 {int(labels.sum())}\n"), (
+            f"expected exit 0 and '50 {labels.sum()}', got {code}, {out!r}, {err!r}"
+        )
+    expected = ["/tiny-images-idx3-ubyte.gz", "/tiny-labels-idx1-ubyte.gz"]
+    assert sorted(server.paths) == expected, (
+        f"expected one GET per file, got {sorted(server.paths)}"
+    )
+    listing = cache_listing(cache / "tiny")
+    expected_files = sorted(
+        [f"{f['name']}{suffix}" for f in files for suffix in ("", ".verified.json")]
+    )
+    assert listing == expected_files, f"expected {expected_files}, got {listing}"

@@ -47,3 +47,13 @@ def test_format_confusion_shows_counts_and_accuracy():
     assert len(lines) == K + 1
     assert lines[4].split()[0] == "3" and lines[4].split()[-1] == "98.00%"
     assert lines[1].split()[-1] == "100.00%"
+
+
+def test_format_confusion_columns_line_up_with_long_names():
+    C = np.arange(K * K).reshape(K, K) * 13
+    names = ("T-shirt/top",) + tuple(f"class {k}" for k in range(1, K))
+    lines = format_confusion(C, names).splitlines()
+    assert len({len(line) for line in lines}) == 1, (
+        "rows of different widths:\n" + "\n".join(lines)
+    )
+    assert lines[1].startswith("T-shirt/top ")
