@@ -134,7 +134,9 @@ def plot_confusion(
         color = "white" if dark else "black"
         ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color=color)
     ticks = np.arange(len(C))
-    ax.set_xticks(ticks, class_names[: len(C)])
+    long_names = max(len(name) for name in class_names) > 3  # e.g. Fashion-MNIST's
+    rotation = {"rotation": 45, "ha": "right", "rotation_mode": "anchor"}
+    ax.set_xticks(ticks, class_names[: len(C)], **(rotation if long_names else {}))
     ax.set_yticks(ticks, class_names[: len(C)])
     ax.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix")
     return save(fig, path)

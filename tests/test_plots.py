@@ -86,9 +86,17 @@ def test_curves_png_draws_loss_and_accuracy(tmp_path):
     assert count_colour(right, acc_green, 20) > 200, "no accuracy curve on the right"
 
 
-def test_confusion_png_colours_the_diagonal(tmp_path):
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+           "Sneaker", "Bag", "Ankle boot")  # fmt: skip
+
+
+@pytest.mark.parametrize("names", [plots.DIGITS, FASHION], ids=["digits", "fashion"])
+def test_confusion_png_colours_the_diagonal(tmp_path, names):
     C = np.diag(np.full(10, 900)) + 3  # (10, 10): a strong diagonal, a few mistakes
-    pixels = rgb(plots.plot_confusion(C, tmp_path / "confusion.png", title="t"))
+    path = tmp_path / "confusion.png"
+    pixels = rgb(
+        plots.plot_confusion(C, path, names, title="t")
+    )  # long names: same size
     dark_blue = count_colour(pixels, (8, 48, 107), 25)  # the dark end of "Blues"
     assert dark_blue > 10 * 1000, f"{dark_blue} dark-blue pixels: no diagonal drawn"
 
