@@ -192,16 +192,16 @@ def test_importing_the_cli_does_not_import_the_extras():
 def test_a_picture_that_fails_after_training_keeps_the_run(
     tmp_path, data_args, monkeypatch
 ):
-    def full_disk(history, path):
+    def full_disk(W, path, class_names):
         raise RunDirectoryError(f"{path}: cannot write the picture (disk full)")
 
-    monkeypatch.setattr(plots, "plot_curves", full_disk)
+    monkeypatch.setattr(plots, "plot_weights", full_disk)
     out = tmp_path / "run"
     args = ["--epochs", "1", "--out", str(out), "--plots", "-q", *data_args]
     result = CliRunner().invoke(train_command, args)
     assert result.exit_code == 1, result.output
     assert result.stderr == (
-        f"Error: {out / 'curves.png'}: cannot write the picture (disk full); the run itself "
+        f"Error: {out / 'weights.png'}: cannot write the picture (disk full); the run itself "
         f"is saved: `mnist-eval --plots {out}` draws the pictures again\n"
     )
     assert (out / "weights.npz").exists() and (out / "metrics.json").exists()
