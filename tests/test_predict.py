@@ -15,7 +15,8 @@ from PIL import Image
 from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import predict_command, train_command
 from mnist_cli.metrics import evaluate, predict_labels
-from mnist_cli.predict import load_image
+from mnist_cli.models import inputs, logits, softmax
+from mnist_cli.predict import classify, load_image
 
 N = 50  # test-set digits written as pictures
 
@@ -253,3 +254,14 @@ def test_help_version_and_the_console_script(runs, tmp_path):
     assert out.returncode == 1 and out.stdout == "", out
     assert out.stderr.startswith(f"Error: {bad}: ") and out.stderr.count("\n") == 1
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("model", ["softmax", "linear"])
+def test_probability_is_softmax_and_score_is_the_logit(runs, digits, model):
+    kind, params, _ = load_weights(runs[model])
+    images = digits[0].reshape(N, 784)
+    Z = logits(params, inputs(images))  # (N, K)
+    expected = softmax(Z) if kind == "softmax" else Z  # (N, K)
+    predicted, values = classify(kind, params, images)
+    np.testing.assert_array_equal(predicted, Z.argmax(axis=1))
+    np.testing.assert_allclose(values, expected.max(axis=1), rtol=1e-6)
