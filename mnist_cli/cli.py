@@ -22,7 +22,7 @@ from typing import NamedTuple
 import click
 import numpy as np
 
-from . import __version__
+from . import __version__, plots
 from .artifacts import check_out_dir, load_weights, read_metrics, save_run
 from .config import (
     SOLVERS,
@@ -40,6 +40,7 @@ from .exact import least_squares
 from .gradcheck import BlockCheck, H, check_gradients, random_params, sample_batch
 from .metrics import Evaluation, evaluate, format_confusion, mean_loss
 from .models import INITS, MODEL_KINDS, Params, init_params
+from .predict import VALUE_NAMES, as_text, classify, prepare
 from .train import EpochResult, train
 from .transport import FetchPolicy
 
@@ -171,6 +172,17 @@ def data_options(command):
         type=click.Path(file_okay=False, path_type=Path),
         help="Where verified data files are kept. Default: $MNIST_CACHE_DIR, "
         "else $XDG_CACHE_HOME/mnist-cli, else ~/.cache/mnist-cli.",
+    )(command)
+
+
+def plots_option(command):
+    """--plots, shared by mnist-train and mnist-eval."""
+    return click.option(
+        "--plots",
+        "with_plots",
+        is_flag=True,
+        help="Also draw weights.png, curves.png and confusion.png into the run directory "
+        "(needs the plots extra: pip install 'mnist-cli[plots]').",
     )(command)
 
 
@@ -320,10 +332,20 @@ Example:
     help="Print the metrics object as one JSON line on stdout, its last line; "
     "epoch and summary lines go to stderr.",
 )
+@plots_option
 @click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
 @reports_errors
 def train_command(
-    config_file, cache_dir, mirrors, timeout, out_dir, force, quiet, as_json, **options
+    config_file,
+    cache_dir,
+    mirrors,
+    timeout,
+    out_dir,
+    force,
+    quiet,
+    as_json,
+    with_plots,
+    **options,
 ):
     """Train a 784→10 model on MNIST with mini-batch SGD and analytic gradients.
 
@@ -353,6 +375,8 @@ def train_command(
     check_combination(config, options, start)
     out_dir = out_dir or default_out_dir(config.model)
     check_out_dir(out_dir, force)
+    if with_plots:
+        plots.require_matplotlib()  # before training, not after it
     dataset = get_dataset(config.dataset)
     # --json: stdout holds only the JSON line, so the summary (like epoch lines) goes to stderr
     say = functools.partial(click.echo, err=as_json)
@@ -434,6 +458,23 @@ def train_command(
         f"{config.model}: test accuracy {100 * test_eval.accuracy:.2f}%{val} "
         f"({how}, {seconds:.1f} s) -> {out_dir}/"
     )
+    if with_plots:
+        try:
+            written = plots.write_plots(
+                out_dir,
+                params.W,
+                test_eval.confusion_matrix,
+                metrics["history"],
+                class_names=dataset.class_names,
+                title=plot_title(config.model, dataset.name, "test", test_eval),
+            )
+        except MnistCliError as e:
+            raise MnistCliError(
+                f"{e}; the run itself is saved: `mnist-eval --plots {out_dir}` draws "
+                "the pictures again"
+            ) from None
+        if not quiet:
+            say(wrote_line(written))
     if as_json:
         click.echo(json.dumps(metrics))
 
@@ -543,9 +584,12 @@ Example:
     "--json", "as_json", is_flag=True, help="Print one JSON object instead of tables."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No download progress bars.")
+@plots_option
 @click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
 @reports_errors
-def eval_command(path, split, dataset, cache_dir, mirrors, timeout, as_json, quiet):
+def eval_command(
+    path, split, dataset, cache_dir, mirrors, timeout, as_json, quiet, with_plots
+):
     """Score saved weights: accuracy, per-class accuracy and the confusion matrix.
 
     PATH is a run directory written by mnist-train, or a weights.npz file.
@@ -562,6 +606,8 @@ def eval_command(path, split, dataset, cache_dir, mirrors, timeout, as_json, qui
             f"drop --dataset or give --dataset {dataset_name}"
         )
     dataset = get_dataset(dataset_name)
+    if with_plots:
+        plots.require_matplotlib()
     data = load_split(
         dataset,
         split,
@@ -586,6 +632,20 @@ def eval_command(path, split, dataset, cache_dir, mirrors, timeout, as_json, qui
         )
     else:
         click.echo(report(kind, split, len(data), result, dataset))
+    if with_plots:
+        run_dir = path if path.is_dir() else path.parent
+        written = plots.write_plots(
+            run_dir,
+            params.W,
+            result.confusion_matrix,
+            run_history(path, kind),
+            class_names=dataset.class_names,
+            title=plot_title(kind, dataset.name, split, result),
+            confusion_name="confusion.png"
+            if split == "test"
+            else f"confusion-{split}.png",
+        )
+        click.echo(wrote_line(written), err=as_json)  # stdout stays one JSON object
 
 
 def run_mirrors(path: Path) -> tuple[str, ...] | None:
@@ -741,3 +801,89 @@ def gradcheck_table(checks: list[tuple[str, BlockCheck]], tol: float) -> str:
         ).rstrip()
         for row in rows
     )
+
+
+def plot_title(kind: str, dataset: str, split: str, result: Evaluation) -> str:
+    return f"{kind} on {dataset} {split}: accuracy {100 * result.accuracy:.2f}%"
+
+
+def wrote_line(paths: list[Path]) -> str:
+    return "wrote " + ", ".join(str(p) for p in paths)
+
+
+def run_history(path: Path, kind: str) -> list[dict] | None:
+    """The per-epoch history of the run PATH belongs to (a run directory, or the weights.npz
+    inside one), if its metrics.json has one for this model; None otherwise."""
+    if path.is_file() and path.name != "weights.npz":
+        return None
+    metrics = read_metrics(path if path.is_dir() else path.parent) or {}
+    history = metrics.get("history")
+    if metrics.get("model") != kind or not isinstance(history, list):
+        return None
+    valid = all(
+        isinstance(h, dict) and "epoch" in h and "train_loss" in h for h in history
+    )
+    return history if valid else None
+
+
+@click.command(
+    context_settings=CONTEXT,
+    epilog="""\b
+Example:
+  mnist-predict runs/softmax-20261126-101500 my-seven.png photo-of-a-3.jpg
+  mnist-predict runs/linear-try/weights.npz digits/*.png --json
+  mnist-predict runs/softmax-20261126-101500 my-seven.png --show
+""",
+)
+@click.argument(
+    "weights", metavar="RUN_OR_WEIGHTS", type=click.Path(exists=True, path_type=Path)
+)
+@click.argument(
+    "images",
+    metavar="IMAGE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per image, a line each: image, digit, and probability "
+    "(softmax) or score (linear).",
+)
+@click.option(
+    "--show",
+    is_flag=True,
+    help="Also print each picture as the model sees it (28×28 after preprocessing), as text.",
+)
+@click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
+@reports_errors
+def predict_command(weights, images, as_json, show):
+    """Classify pictures of handwritten digits: PNG, JPEG, any size, either polarity.
+
+    Each IMAGE is made an MNIST digit as MNIST itself was made: grey, inverted if the digit is
+    dark on light paper, cropped to the digit, scaled into a 20×20 box and centred by centre of
+    mass in 28×28. Prints the predicted digit and its probability (softmax model) or score
+    (linear model). Every image is read before any is classified, so a bad one stops the
+    command with nothing printed. Needs the images extra: pip install 'mnist-cli[images]'.
+    """
+    if show and as_json:
+        raise click.UsageError(
+            "--show prints pictures as text; it cannot go with --json"
+        )
+    kind, params, dataset_name = load_weights(weights)
+    pixels = np.stack([prepare(image) for image in images])  # (N, D) uint8
+    digits, values = classify(kind, params, pixels)  # (N,), (N,)
+    value_name = VALUE_NAMES[kind]
+    names = DATASETS[dataset_name].class_names if dataset_name in DATASETS else None
+    for i, (image, digit, value) in enumerate(
+        zip(images, digits.tolist(), values.tolist())
+    ):
+        if as_json:
+            click.echo(json.dumps({"image": image, "digit": digit, value_name: value}))
+        else:
+            label = names[digit] if names else str(digit)
+            click.echo(f"{image}: {label}  {value_name} {value:.4f}")
+        if show:
+            click.echo(as_text(pixels[i]))

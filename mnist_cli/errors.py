@@ -39,3 +39,11 @@ class TrainingDivergedError(MnistCliError):
 
 class RunDirectoryError(MnistCliError):
     """The output directory cannot be used (exists and is not empty, is a file, ...)."""
+
+
+class MissingExtraError(MnistCliError):
+    """An optional dependency (an extra: plots, images) is needed but not installed."""
+
+
+class ImageError(MnistCliError):
+    """An image file cannot be read, or shows no digit to classify."""

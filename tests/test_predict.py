@@ -1,0 +1,267 @@
+"""mnist-predict: pictures of digits in, digits out, as well as the model scores MNIST itself."""
+
+import gzip
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from mnist_cli.artifacts import load_weights
+from mnist_cli.cli import predict_command, train_command
+from mnist_cli.metrics import evaluate, predict_labels
+from mnist_cli.models import inputs, logits, softmax
+from mnist_cli.predict import classify, load_image
+
+N = 50  # test-set digits written as pictures
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, mnist_cache, mnist_server_url):
+    """A softmax run (1 epoch) and a linear run (3 epochs), trained once for the module."""
+    runs = {}
+    for model, epochs in (("softmax", "1"), ("linear", "3")):
+        out = tmp_path_factory.mktemp("predict") / model
+        args = ["--model", model, "--epochs", epochs, "--out", str(out), "-q"]
+        data = ["--cache-dir", str(mnist_cache), "--mirror", mnist_server_url]
+        result = CliRunner().invoke(train_command, [*args, *data])
+        assert result.exit_code == 0, result.output
+        runs[model] = out
+    return runs
+
+
+@pytest.fixture(scope="module")
+def digits(mnist_dir):
+    """The first N test images (N, 28, 28) uint8 and their labels (N,)."""
+
+    def read(name, offset):
+        return np.frombuffer(
+            gzip.decompress((mnist_dir / name).read_bytes()), np.uint8, offset=offset
+        )
+
+    images = read("t10k-images-idx3-ubyte.gz", 16)[: N * 784].reshape(N, 28, 28)
+    return images, read("t10k-labels-idx1-ubyte.gz", 8)[:N]
+
+
+VARIANTS = {
+    "as-is": lambda x: Image.fromarray(x),  # light digit on black, 28 × 28
+    "inverted": lambda x: Image.fromarray(255 - x),  # dark digit on white paper
+    "upscaled": lambda x: Image.fromarray(x).resize((200, 200), Image.BICUBIC),
+    "inverted-upscaled-jpeg": lambda x: Image.fromarray(255 - x).resize(
+        (200, 200), Image.BICUBIC
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory, digits):
+    """{variant: [N paths]}: the N digits written as picture files, each variant in a folder."""
+    root = tmp_path_factory.mktemp("pictures")
+    paths = {}
+    for variant, draw in VARIANTS.items():
+        (root / variant).mkdir()
+        ext = "jpg" if variant.endswith("jpeg") else "png"
+        paths[variant] = [root / variant / f"{i:02d}.{ext}" for i in range(N)]
+        for x, path in zip(digits[0], paths[variant]):
+            draw(x).save(path)
+    return paths
+
+
+def predict(args):
+    result = CliRunner().invoke(predict_command, [str(a) for a in args])
+    return result
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("model", ["softmax", "linear"])
+def test_pictures_are_classified_as_well_as_mnist_itself(
+    runs, digits, pictures, model, variant
+):
+    images, labels = digits
+    _, params, _ = load_weights(runs[model])
+    on_mnist = predict_labels(
+        params, images.reshape(N, 784)
+    )  # (N,) what mnist-eval predicts
+    mnist_accuracy = evaluate(params, images.reshape(N, 784), labels).accuracy
+
+    result = predict([runs[model], *pictures[variant], "--json"])
+    assert result.exit_code == 0, result.output
+    predicted = np.array(
+        [json.loads(line)["digit"] for line in result.stdout.splitlines()]
+    )
+    agreement = np.mean(predicted == on_mnist)
+    accuracy = np.mean(predicted == labels)
+    assert agreement >= 0.9, (
+        f"{variant}: agrees with the raw digits on {agreement:.0%}, expected ≥ 90%"
+    )
+    assert abs(accuracy - mnist_accuracy) <= 0.06, (
+        f"{variant}: accuracy {accuracy:.0%} on the pictures, {mnist_accuracy:.0%} on the same MNIST digits"
+    )
+
+
+@pytest.mark.parametrize(
+    "model, key", [("softmax", "probability"), ("linear", "score")]
+)
+def test_json_lines(runs, pictures, model, key):
+    first, second = pictures["inverted"][:2]
+    as_given = (
+        f"{first.parent}/./{first.name}"  # the path exactly as typed, not normalised
+    )
+    result = predict([runs[model], as_given, second, "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [sorted(line) for line in lines] == [sorted(["image", "digit", key])] * 2, (
+        lines
+    )
+    assert [line["image"] for line in lines] == [as_given, str(second)]
+    assert lines[0]["digit"] == 7 and lines[1]["digit"] == 2, (
+        lines
+    )  # test digits 0 and 1
+    if key == "probability":
+        assert all(0.5 < line[key] <= 1 for line in lines), lines
+    else:
+        assert all(isinstance(line[key], float) for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    "model, key", [("softmax", "probability"), ("linear", "score")]
+)
+def test_human_output_is_one_line_per_image(runs, pictures, model, key):
+    paths = pictures["upscaled"][:3]
+    result = predict([runs[model], *paths])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3, lines
+    for path, line, digit in zip(paths, lines, (7, 2, 1)):
+        pattern = rf"{re.escape(str(path))}: {digit}  {key} -?\d+\.\d{{4}}"
+        assert re.fullmatch(pattern, line), f"{line!r} does not match {pattern!r}"
+
+
+def test_a_file_that_is_not_an_image_is_a_one_line_error(runs, pictures, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not a picture")
+    result = predict([runs["softmax"], pictures["as-is"][0], bad])
+    assert result.exit_code == 1
+    assert (
+        result.output
+        == f"Error: {bad}: not an image Pillow can read; give a PNG or JPEG file\n"
+    )
+    assert result.stdout == "", "no prediction is printed when any picture is bad"
+
+
+def test_a_truncated_image_is_a_one_line_error(runs, pictures, tmp_path):
+    cut = tmp_path / "cut.png"
+    data = pictures["upscaled"][0].read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    result = predict([runs["softmax"], cut])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {cut}: cannot read the image ("), (
+        result.output
+    )
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_a_blank_image_is_an_error(runs, tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (120, 80), 255).save(blank)
+    result = predict([runs["softmax"], blank])
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"Error: {blank}: no digit found: the picture is blank"
+    ), result.output
+
+
+def test_missing_image_is_a_usage_error(runs, tmp_path):
+    result = predict([runs["softmax"], tmp_path / "nothing.png"])
+    assert result.exit_code == 2
+    assert "nothing.png' does not exist" in result.output
+
+
+def test_missing_pillow_is_a_one_line_error(runs, pictures, monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL", None)  # `from PIL import Image` now fails
+    result = predict([runs["softmax"], pictures["as-is"][0]])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: reading images needs Pillow, which is not installed: pip install 'mnist-cli[images]'\n"
+    )
+
+
+def test_transparent_background_is_paper(tmp_path):
+    """A drawing exported with a transparent background: black strokes on alpha 0."""
+    rgba = np.zeros((60, 40, 4), np.uint8)  # transparent black everywhere
+    rgba[10:50, 18:22] = (0, 0, 0, 255)  # an opaque black stroke
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "drawing.png")
+    grey = load_image(tmp_path / "drawing.png")
+    assert grey.shape == (60, 40)
+    assert grey[0, 0] == 1.0 and grey[30, 20] == 0.0, (grey[0, 0], grey[30, 20])
+
+
+def test_photo_orientation_and_16_bit_pictures(tmp_path):
+    photo = Image.new("L", (30, 10), 200)  # 30 wide, 10 tall
+    exif = Image.Exif()
+    exif[0x0112] = 6  # EXIF orientation: the camera was turned, rotate 90° to view
+    photo.save(tmp_path / "photo.jpg", exif=exif)
+    assert load_image(tmp_path / "photo.jpg").shape == (30, 10), (
+        "EXIF orientation ignored"
+    )
+    deep = np.array([[0, 30000], [60000, 65535]], np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    grey = load_image(tmp_path / "deep.png")
+    np.testing.assert_allclose(grey, deep / 65535, atol=1e-6)
+
+
+def test_show_prints_what_the_model_sees(runs, pictures, digits):
+    path = pictures["inverted-upscaled-jpeg"][0]
+    result = predict([runs["softmax"], path, "--show"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{path}: 7  probability "), lines[0]
+    picture = lines[1:]
+    assert len(picture) == 28 and {len(line) for line in picture} == {56}, picture
+    # the text picture's ink follows MNIST's own picture of that digit (light = more ink)
+    ink = np.array([[c != " " for c in line[::2]] for line in picture])  # (28, 28)
+    mnist_ink = digits[0][0] > 64
+    overlap = (ink & mnist_ink).sum() / mnist_ink.sum()
+    assert overlap > 0.8, (
+        f"only {overlap:.0%} of the digit's ink shows in the text picture"
+    )
+
+
+def test_show_and_json_do_not_mix(runs, pictures):
+    result = predict([runs["softmax"], pictures["as-is"][0], "--show", "--json"])
+    assert result.exit_code == 2
+    assert (
+        "Error: --show prints pictures as text; it cannot go with --json"
+        in result.output
+    )
+
+
+def test_help_version_and_the_console_script(runs, tmp_path):
+    help_text = CliRunner().invoke(predict_command, ["-h"]).output
+    assert "Example:" in help_text and "--json" in help_text and "--show" in help_text
+    assert "0.1.0" in CliRunner().invoke(predict_command, ["--version"]).output
+    script = Path(sys.executable).parent / "mnist-predict"  # the installed entry point
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    out = subprocess.run(
+        [script, runs["softmax"], bad], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 1 and out.stdout == "", out
+    assert out.stderr.startswith(f"Error: {bad}: ") and out.stderr.count("\n") == 1
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("model", ["softmax", "linear"])
+def test_probability_is_softmax_and_score_is_the_logit(runs, digits, model):
+    kind, params, _ = load_weights(runs[model])
+    images = digits[0].reshape(N, 784)
+    Z = logits(params, inputs(images))  # (N, K)
+    expected = softmax(Z) if kind == "softmax" else Z  # (N, K)
+    predicted, values = classify(kind, params, images)
+    np.testing.assert_array_equal(predicted, Z.argmax(axis=1))
+    np.testing.assert_allclose(values, expected.max(axis=1), rtol=1e-6)
