@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mnist_cli import artifacts, cli
-from mnist_cli.cli import train_command
-from mnist_cli.datasets import DataFile, Dataset
+from mnist_cli import artifacts
+from mnist_cli.cli import mnist_train, train_command
+from mnist_cli.datasets import DATASETS, DataFile, Dataset
 from mnist_cli.idx import write_idx
 
 BIN = Path(sys.executable).parent
@@ -104,7 +104,7 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
     def boom(*args, **kwargs):
         raise fault
 
-    monkeypatch.setattr(cli if where == "train" else artifacts, where, boom)
+    monkeypatch.setattr(mnist_train if where == "train" else artifacts, where, boom)
     out = tmp_path / "runs" / "r"
 
     result = CliRunner().invoke(
@@ -201,7 +201,7 @@ def test_bad_labels_from_a_mirror_are_one_line(tmp_path, monkeypatch):
         (mirror / name).unlink()
         files.append(DataFile(name, hashlib.sha256(content).hexdigest()))
     bad = Dataset("mnist", *files, *files, mirrors=(str(mirror),))
-    monkeypatch.setitem(cli.DATASETS, "mnist", bad)
+    monkeypatch.setitem(DATASETS, "mnist", bad)
 
     result = CliRunner().invoke(train_command, ["--cache-dir", str(tmp_path / "c")])
 

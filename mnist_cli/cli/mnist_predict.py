@@ -1,0 +1,79 @@
+"""`mnist-predict`: saved weights applied to the user's own pictures (predict.py, preprocess.py)."""
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .. import __version__
+from ..artifacts import load_weights
+from ..datasets import DATASETS
+from ..predict import VALUE_NAMES, as_text, classify, prepare
+from .common import (
+    CONTEXT,
+    reports_errors,
+)
+
+
+@click.command(
+    context_settings=CONTEXT,
+    epilog="""\b
+Example:
+  mnist-predict runs/softmax-20261126-101500 my-seven.png photo-of-a-3.jpg
+  mnist-predict runs/linear-try/weights.npz digits/*.png --json
+  mnist-predict runs/softmax-20261126-101500 my-seven.png --show
+""",
+)
+@click.argument(
+    "weights", metavar="RUN_OR_WEIGHTS", type=click.Path(exists=True, path_type=Path)
+)
+@click.argument(
+    "images",
+    metavar="IMAGE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per image, a line each: image, digit, and probability "
+    "(softmax) or score (linear).",
+)
+@click.option(
+    "--show",
+    is_flag=True,
+    help="Also print each picture as the model sees it (28×28 after preprocessing), as text.",
+)
+@click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
+@reports_errors
+def predict_command(weights, images, as_json, show):
+    """Classify pictures of handwritten digits: PNG, JPEG, any size, either polarity.
+
+    Each IMAGE is made an MNIST digit as MNIST itself was made: grey, inverted if the digit is
+    dark on light paper, cropped to the digit, scaled into a 20×20 box and centred by centre of
+    mass in 28×28. Prints the predicted digit and its probability (softmax model) or score
+    (linear model). Every image is read before any is classified, so a bad one stops the
+    command with nothing printed. Needs the images extra: pip install 'mnist-cli[images]'.
+    """
+    if show and as_json:
+        raise click.UsageError(
+            "--show prints pictures as text; it cannot go with --json"
+        )
+    kind, params, dataset_name = load_weights(weights)
+    pixels = np.stack([prepare(image) for image in images])  # (N, D) uint8
+    digits, values = classify(kind, params, pixels)  # (N,), (N,)
+    value_name = VALUE_NAMES[kind]
+    names = DATASETS[dataset_name].class_names if dataset_name in DATASETS else None
+    for i, (image, digit, value) in enumerate(
+        zip(images, digits.tolist(), values.tolist())
+    ):
+        if as_json:
+            click.echo(json.dumps({"image": image, "digit": digit, value_name: value}))
+        else:
+            label = names[digit] if names else str(digit)
+            click.echo(f"{image}: {label}  {value_name} {value:.4f}")
+        if show:
+            click.echo(as_text(pixels[i]))
