@@ -11,7 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from mnist_cli import datasets
-from mnist_cli.cli import eval_command, train_command
+from mnist_cli.cli import (
+    eval_command,
+    gradcheck_command,
+    predict_command,
+    train_command,
+)
 from mnist_cli.datasets import DATASETS, FASHION_MNIST, KMNIST, MNIST, get_dataset
 from mnist_cli.idx import write_idx
 
@@ -169,6 +174,44 @@ def test_eval_refuses_a_dataset_the_weights_were_not_trained_on(fake_fashion, tm
     )
     assert same.exit_code == 0, same.output
     assert json.loads(same.output)["dataset"] == "fashion-mnist"
+
+
+def test_predict_names_the_classes_and_refuses_another_dataset(fake_fashion, tmp_path):
+    from PIL import Image
+
+    run = tmp_path / "run"
+    base = ["--cache-dir", str(tmp_path / "cache")]
+    trained = CliRunner().invoke(
+        train_command,
+        [*base, "--dataset", "fashion-mnist", "--epochs", "20", "--out", str(run)],
+    )
+    assert trained.exit_code == 0, trained.output
+    picture = np.zeros((28, 28), np.uint8)
+    picture[8:20, 6:22] = 255
+    Image.fromarray(picture).save(tmp_path / "block.png")
+    image = str(tmp_path / "block.png")
+    as_json = CliRunner().invoke(predict_command, [str(run), image, "--json"])
+    digit = json.loads(as_json.output)["digit"]
+    result = CliRunner().invoke(predict_command, [str(run), image])
+    assert result.exit_code == 0, result.output
+    name = FASHION_MNIST.class_names[digit]
+    assert result.output.startswith(f"{image}: {name}  probability "), result.output
+    wrong = CliRunner().invoke(predict_command, [str(run), image, "--dataset", "mnist"])
+    assert wrong.exit_code == 1
+    assert wrong.output == (
+        f"Error: {run} was trained on fashion-mnist, not mnist; "
+        "drop --dataset or give --dataset fashion-mnist\n"
+    )
+
+
+def test_gradcheck_runs_on_the_chosen_dataset(fake_fashion, tmp_path):
+    args = ["--dataset", "fashion-mnist", "--samples", "50", "--model", "all"]
+    result = CliRunner().invoke(
+        gradcheck_command, [*args, "--cache-dir", str(tmp_path / "cache")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "50 fashion-mnist training images" in result.output, result.output
+    assert sorted(fake_fashion.paths) == [f"/{n}.gz" for n in FILE_NAMES[:2]]
 
 
 def test_a_recompressed_gz_fails_the_md5_and_is_not_cached(fake_fashion, tmp_path):

@@ -19,8 +19,9 @@ import click
 from ..config import (
     check_value,
 )
+from ..datasets import DATASETS, Dataset, get_dataset
 from ..download import default_cache_dir, normalize_mirror, parse_mirrors
-from ..errors import MnistCliError
+from ..errors import MnistCliError, WeightsError
 from ..metrics import Evaluation
 from ..transport import FetchPolicy
 
@@ -172,3 +173,23 @@ def plot_title(kind: str, dataset: str, split: str, result: Evaluation) -> str:
 
 def wrote_line(paths: list[Path]) -> str:
     return "wrote " + ", ".join(str(p) for p in paths)
+
+
+def weights_dataset(path: Path, trained_on: str, requested: str | None) -> Dataset:
+    """The dataset of weights at `path` (trained on `trained_on`); --dataset may only confirm it."""
+    if trained_on not in DATASETS:
+        raise WeightsError(
+            f"{path}: trained on unknown dataset {trained_on!r} "
+            f"(this mnist-cli knows {', '.join(DATASETS)}); upgrade mnist-cli"
+        )
+    if requested and requested != trained_on:
+        raise click.ClickException(
+            f"{path} was trained on {trained_on}, not {requested}; "
+            f"drop --dataset or give --dataset {trained_on}"
+        )
+    return get_dataset(trained_on)
+
+
+def dataset_option(help: str):
+    """--dataset NAME, one of the catalogue's."""
+    return click.option("--dataset", type=click.Choice(tuple(DATASETS)), help=help)

@@ -8,13 +8,13 @@ import click
 from .. import __version__, plots
 from ..artifacts import load_weights, read_metrics
 from ..data import load_split
-from ..datasets import DATASETS, Dataset, get_dataset
-from ..errors import WeightsError
+from ..datasets import Dataset
 from ..metrics import Evaluation, evaluate, format_confusion
 from .common import (
     CONTEXT,
     cache_root,
     data_options,
+    dataset_option,
     download_bar,
     env_mirrors,
     fetch_policy,
@@ -23,6 +23,7 @@ from .common import (
     reports_errors,
     show_bars,
     warn,
+    weights_dataset,
     wrote_line,
 )
 
@@ -44,11 +45,9 @@ Example:
     show_default=True,
     help="Which MNIST split to score.",
 )
-@click.option(
-    "--dataset",
-    type=click.Choice(tuple(DATASETS)),
-    help="The dataset to score on. Default: the one the weights were trained on "
-    "(any other is an error).",
+@dataset_option(
+    "The dataset to score on. Default: the one the weights were trained on "
+    "(any other is an error)."
 )
 @data_options
 @click.option(
@@ -65,18 +64,8 @@ def eval_command(
 
     PATH is a run directory written by mnist-train, or a weights.npz file.
     """
-    kind, params, dataset_name = load_weights(path)
-    if dataset_name not in DATASETS:
-        raise WeightsError(
-            f"{path}: trained on unknown dataset {dataset_name!r} "
-            f"(this mnist-cli knows {', '.join(DATASETS)}); upgrade mnist-cli"
-        )
-    if dataset and dataset != dataset_name:
-        raise click.ClickException(
-            f"{path} was trained on {dataset_name}, not {dataset}; "
-            f"drop --dataset or give --dataset {dataset_name}"
-        )
-    dataset = get_dataset(dataset_name)
+    kind, params, trained_on = load_weights(path)
+    dataset = weights_dataset(path, trained_on, dataset)
     if with_plots:
         plots.require_matplotlib()
     data = load_split(

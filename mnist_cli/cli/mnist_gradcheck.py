@@ -5,13 +5,14 @@ import numpy as np
 
 from .. import __version__
 from ..data import load_split
-from ..datasets import DATASETS
+from ..datasets import get_dataset
 from ..gradcheck import BlockCheck, H, check_gradients, random_params, sample_batch
 from ..models import MODEL_KINDS
 from .common import (
     CONTEXT,
     cache_root,
     data_options,
+    dataset_option,
     download_bar,
     env_mirrors,
     fetch_policy,
@@ -73,12 +74,13 @@ Example:
     callback=positive_tol,
     help="Largest relative error accepted; above it the command exits 1.",
 )
+@dataset_option("Whose training images to check on. Default: mnist.")
 @data_options
 @click.option("-q", "--quiet", is_flag=True, help="No download progress bars.")
 @click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
 @reports_errors
 def gradcheck_command(
-    model, samples, coords, seed, tol, cache_dir, mirrors, timeout, quiet
+    model, samples, coords, seed, tol, dataset, cache_dir, mirrors, timeout, quiet
 ):
     """Check the analytic gradients against central finite differences, in float64.
 
@@ -87,7 +89,7 @@ def gradcheck_command(
     random coordinates of W, and one random direction over all of W, and prints the largest
     relative error |a − n| / max(|a|, |n|, 1 % of L) of each block.
     """
-    dataset = DATASETS["mnist"]
+    dataset = get_dataset(dataset or "mnist")
     split = load_split(
         dataset,
         "train",

@@ -8,11 +8,12 @@ import numpy as np
 
 from .. import __version__
 from ..artifacts import load_weights
-from ..datasets import DATASETS
 from ..predict import VALUE_NAMES, as_text, classify, prepare
 from .common import (
     CONTEXT,
+    dataset_option,
     reports_errors,
+    weights_dataset,
 )
 
 
@@ -47,9 +48,13 @@ Example:
     is_flag=True,
     help="Also print each picture as the model sees it (28×28 after preprocessing), as text.",
 )
+@dataset_option(
+    "The dataset whose class names to show. Default: the one the weights were trained on "
+    "(any other is an error)."
+)
 @click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
 @reports_errors
-def predict_command(weights, images, as_json, show):
+def predict_command(weights, images, as_json, show, dataset):
     """Classify pictures of handwritten digits: PNG, JPEG, any size, either polarity.
 
     Each IMAGE is made an MNIST digit as MNIST itself was made: grey, inverted if the digit is
@@ -62,18 +67,17 @@ def predict_command(weights, images, as_json, show):
         raise click.UsageError(
             "--show prints pictures as text; it cannot go with --json"
         )
-    kind, params, dataset_name = load_weights(weights)
+    kind, params, trained_on = load_weights(weights)
+    names = weights_dataset(weights, trained_on, dataset).class_names
     pixels = np.stack([prepare(image) for image in images])  # (N, D) uint8
     digits, values = classify(kind, params, pixels)  # (N,), (N,)
     value_name = VALUE_NAMES[kind]
-    names = DATASETS[dataset_name].class_names if dataset_name in DATASETS else None
     for i, (image, digit, value) in enumerate(
         zip(images, digits.tolist(), values.tolist())
     ):
         if as_json:
             click.echo(json.dumps({"image": image, "digit": digit, value_name: value}))
         else:
-            label = names[digit] if names else str(digit)
-            click.echo(f"{image}: {label}  {value_name} {value:.4f}")
+            click.echo(f"{image}: {names[digit]}  {value_name} {value:.4f}")
         if show:
             click.echo(as_text(pixels[i]))
