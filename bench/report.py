@@ -19,6 +19,9 @@ TARGETS = {
 NOTES = {
     "floor": "X_b Wᵀ and ∂L/∂Zᵀ X_b only, pre-made float32 batches",
     "softmax": "ours, batch 100 (RSS: the mnist-train command)",
+    "batch 32": "ours, softmax, lr 0.5",
+    "batch 1000": "ours, softmax, lr 0.5",
+    "batch 60000": "ours, softmax, lr 0.5: one full-batch step per epoch",
     "linear": "ours, batch 100 (RSS: the mnist-train command)",
     "outer": "the note's per-sample np.outer loop: {slice_samples:,} samples timed, "
     "extrapolated to 60,000",
@@ -130,3 +133,39 @@ def table(results: dict) -> str:
     if "torch" in results:
         lines.append(results["torch"])
     return "\n".join(lines)
+
+
+def markdown(results: dict) -> str:
+    """The table as Markdown, for the README: python bench/report.py bench/results.json"""
+    rows = results["rows"]
+    lines = [
+        "| contender | epoch (median) | × floor | test accuracy | peak RSS |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        ratio = r["epoch_median_seconds"] / floor_of(rows, r)
+        acc = (
+            f"{100 * r['test_accuracy']:.2f}% ({r['epochs']} ep)"
+            if "test_accuracy" in r
+            else "—"
+        )
+        star = " *" if base(name) == "outer" else ""
+        lines.append(
+            f"| {name}{star} | {1000 * r['epoch_median_seconds']:.1f} ms | {ratio:.2f}× "
+            f"| {acc} | {r['rss_mb']:.0f} MB |"
+        )
+    lines += ["", "| check | measured | target | |", "|---|---:|---|---|"]
+    for c in results["checks"]:
+        verdict = "ok" if c["met"] else "**not met**"
+        lines.append(
+            f"| {c['what']} | {c['value']:.3g} | {c['op']} {c['target']:g} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    with open(sys.argv[1] if len(sys.argv) > 1 else "bench/results.json") as f:
+        print(markdown(json.load(f)))

@@ -26,6 +26,7 @@ BENCH = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 MIRROR = BENCH.parent / "data" / "mnist"
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+SWEEP = (32, 1000, 60000)  # batch sizes besides 100 (the softmax row)
 
 
 def spawn(cmd: list, threads: int | None = 1) -> tuple[dict | None, float, float]:
@@ -61,9 +62,15 @@ def label(name: str, threads: int | None) -> str:
     return f"{name} ({n} thread{'s' * (n > 1)})"
 
 
-def trainer_rows(cache: Path, tmp: Path, epochs: int, threads: int | None) -> dict:
-    """Floor, softmax, linear interleaved; the floor's RSS alone; mnist-train's RSS."""
-    rows, _ = worker("interleaved", cache, "--epochs", epochs, threads=threads)
+def trainer_rows(
+    cache: Path, tmp: Path, epochs: int, threads: int | None, sweep: tuple[int, ...]
+) -> dict:
+    """Floor, softmax, linear (and softmax at the `sweep` batch sizes) interleaved; the peak
+    RSS of the floor alone, of the real mnist-train command, and of each sweep batch size."""
+    only = ",".join(["floor", "softmax", "linear", *(f"batch {b}" for b in sweep)])
+    rows, _ = worker(
+        "interleaved", cache, "--epochs", epochs, "--only", only, threads=threads
+    )
     _, rows["floor"]["rss_mb"] = worker(
         "interleaved", cache, "--epochs", 1, "--only", "floor", threads=threads
     )
@@ -79,6 +86,11 @@ def trainer_rows(cache: Path, tmp: Path, epochs: int, threads: int | None) -> di
         ]
         _, rss, wall = spawn([*cmd, "--cache-dir", cache, "--mirror", MIRROR], threads)
         rows[kind].update(rss_mb=rss, cli_seconds=wall)
+    for batch_size in sweep:
+        args = ("--epochs", 1, "--batch-size", batch_size)
+        _, rows[f"batch {batch_size}"]["rss_mb"] = worker(
+            "sweep", cache, *args, threads=threads
+        )
     return {label(k, threads): {**v, "threads": threads} for k, v in rows.items()}
 
 
@@ -134,18 +146,13 @@ def main() -> None:
         warmup = [BIN / "mnist-train", "--epochs", 1, "-q", "--out", tmp / "warmup"]
         spawn([*warmup, "--cache-dir", cache, "--mirror", MIRROR])
         print(f"cache filled from {MIRROR}", file=sys.stderr)
-        for threads in (1, None):
-            rows.update(trainer_rows(cache, tmp, args.epochs, threads))
-        print("floor and trainer done", file=sys.stderr)
+        for threads, sweep in ((1, SWEEP), (None, ())):
+            rows.update(trainer_rows(cache, tmp, args.epochs, threads, sweep))
+        print("floor, trainer and batch sweep done", file=sys.stderr)
         data, rss = worker("outer", cache, "--samples", 3000)
-        for batch_size in (32, 100, 1000, 60000):
-            more, more_rss = worker(
-                "sweep", cache, "--epochs", args.epochs, "--batch-size", batch_size
-            )
-            data.update({k: {**v, "rss_mb": more_rss} for k, v in more.items()})
         data["outer"]["rss_mb"] = rss
         rows.update({label(k, 1): {**v, "threads": 1} for k, v in data.items()})
-        print("outer loop and batch sweep done", file=sys.stderr)
+        print("the note's loop done", file=sys.stderr)
         if importlib.util.find_spec("torch"):
             for mode in ("dataloader", "memory"):
                 for threads in (1, None):

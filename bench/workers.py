@@ -5,10 +5,11 @@
 prints one JSON object on stdout: epoch times in seconds, test accuracy, and what was measured.
 bench/run.py starts these and reads their peak RSS from os.wait4. The contenders:
 
-    interleaved  the BLAS floor and our trainer (softmax, linear) alternating epoch by epoch in one
-                 process, so machine noise hits all of them alike; `--only` picks a subset
+    interleaved  the BLAS floor and our trainer (softmax, linear, and softmax at other batch sizes)
+                 alternating epoch by epoch in one process, so machine noise hits all of them
+                 alike; `--only` picks them
     outer        the note's per-sample loop (np.outer per sample), timed on a slice of the epoch
-    sweep        our trainer at one `--batch-size`, 10 epochs
+    sweep        our softmax trainer at one `--batch-size` alone (for its peak RSS)
     warm-start   load_dataset on a warm cache (the four files memory-mapped), in a fresh process
 """
 
@@ -49,48 +50,49 @@ def floor_epoch(batches: np.ndarray, W: np.ndarray, Z, gW, dZ) -> float:
     return time.perf_counter() - start
 
 
+def trainer(name: str) -> tuple[str, int]:
+    """ "softmax" -> ("softmax", 100); "batch 32" -> ("softmax", 32)."""
+    if name.startswith("batch "):
+        return "softmax", int(name.split()[1])
+    return name, BATCH
+
+
 def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
-    """Floor, softmax and linear, one epoch each in turn, `epochs` rounds."""
+    """The floor and our trainers (`only`: floor, softmax, linear, "batch N" for softmax at
+    batch size N), one epoch each in turn, `epochs` rounds; test accuracy after the last."""
     train_split, test_split = load(cache)
     images, labels = train_split.images, train_split.labels
     n = len(labels) - len(labels) % BATCH
-    out: dict = {}
+    out: dict = {name: {"epoch_seconds": []} for name in only}
     if "floor" in only:
         batches = inputs(images[:n]).reshape(n // BATCH, BATCH, D)  # 188 MB float32
         rng = np.random.default_rng(0)
         W = (0.01 * rng.standard_normal((K, D))).astype(np.float32)
         Z, gW = np.empty((BATCH, K), np.float32), np.empty((K, D), np.float32)
         dZ = (0.01 * rng.standard_normal((BATCH, K))).astype(np.float32)
-        out["floor"] = {"epoch_seconds": []}
-    models = [kind for kind in ("softmax", "linear") if kind in only]
+    trainers = [name for name in only if name != "floor"]
     state = {
-        kind: (init_params("zeros", None), np.random.default_rng(0)) for kind in models
+        name: (init_params("zeros", None), np.random.default_rng(0))
+        for name in trainers
     }
-    for kind in models:
-        out[kind] = {"epoch_seconds": []}
     for _ in range(epochs):
         if "floor" in only:
             out["floor"]["epoch_seconds"].append(floor_epoch(batches, W, Z, gW, dZ))
-        for kind in models:
-            params, rng = state[kind]
+        for name in trainers:
+            kind, batch_size = trainer(name)
+            params, rng = state[name]
             params, history = train(
-                kind,
-                params,
-                images,
-                labels,
-                epochs=1,
-                batch_size=BATCH,
-                lr=LR[kind],
-                rng=rng,
-            )
-            state[kind] = (params, rng)
-            out[kind]["epoch_seconds"].append(history[0].seconds)
-    for kind in models:
-        params, _ = state[kind]
-        out[kind]["test_accuracy"] = evaluate(
+                kind, params, images, labels,
+                epochs=1, batch_size=batch_size, lr=LR[kind], rng=rng,
+            )  # fmt: skip
+            state[name] = (params, rng)
+            out[name]["epoch_seconds"].append(history[0].seconds)
+    for name in trainers:
+        params, _ = state[name]
+        out[name]["test_accuracy"] = evaluate(
             params, test_split.images, test_split.labels
         ).accuracy
-        out[kind]["epochs"] = epochs
+        out[name]["epochs"] = epochs
     return out
 
 
