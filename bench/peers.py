@@ -22,6 +22,7 @@ from torch import nn
 
 from mnist_cli.data import load_dataset
 from mnist_cli.datasets import MNIST
+from mnist_cli.models import inputs
 
 LR = {"softmax": 0.5, "linear": 0.005}
 BATCH = 100
@@ -37,10 +38,10 @@ def make_model(kind: str) -> nn.Module:
 def run(mode: str, cache: Path, epochs: int, kind: str) -> dict:
     mirror = Path(__file__).resolve().parents[1] / "data" / "mnist"
     train_split, test_split = load_dataset(MNIST, cache, [str(mirror)])
-    X = torch.from_numpy(np.asarray(train_split.images, np.float32) / 255)  # (N, D)
+    X = torch.from_numpy(inputs(train_split.images))  # (N, D) float32, pixels / 255
     Y = nn.functional.one_hot(torch.from_numpy(train_split.labels.astype(np.int64)), 10)
     Y = Y.float()  # (N, K)
-    X_test = torch.from_numpy(np.asarray(test_split.images, np.float32) / 255)
+    X_test = torch.from_numpy(inputs(test_split.images))
     y_test = torch.from_numpy(test_split.labels.astype(np.int64))
     torch.manual_seed(0)
     model = make_model(kind)
