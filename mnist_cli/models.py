@@ -127,13 +127,8 @@ def predict(
     kind: ModelKind, Z: np.ndarray, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Ŷ from the logits: Z itself for linear, softmax(Z) for softmax.  (B, K)
-    `out` may be Z itself (softmax in place)."""
-    if kind == "softmax":
-        return softmax(Z, out=out)
-    if out is not None and out is not Z:
-        np.copyto(out, Z)
-        return out
-    return Z
+    For softmax, `out` (which may be Z itself) receives S."""
+    return softmax(Z, out=out) if kind == "softmax" else Z
 
 
 def forward(kind: ModelKind, params: Params, X: np.ndarray) -> np.ndarray:

@@ -96,11 +96,11 @@ def train(
     """
     dtype = params.W.dtype
     params = Params(W=params.W.copy(), b=params.b.copy())  # updated in place below
-    images = np.asarray(images)  # a plain ndarray view of a memmap: cheaper to index
+    # a plain ndarray view of the memmap (no copy): indexing it is about twice as fast
+    images = np.asarray(images)
     Y_all = one_hot(labels, dtype)  # (N, K)
-    buffers: dict[
-        int, _Buffers
-    ] = {}  # batch size -> its arrays (the last batch may be smaller)
+    # batch size -> its arrays (the last batch of an epoch may be smaller)
+    buffers: dict[int, _Buffers] = {}
     history: list[EpochResult] = []
     with np.errstate(
         over="ignore", invalid="ignore"
@@ -109,9 +109,9 @@ def train(
             start = time.perf_counter()
             loss_sum = 0.0
             for idx in batches(len(labels), batch_size, rng):
-                buf = buffers.get(len(idx)) or buffers.setdefault(
-                    len(idx), _Buffers.for_batch(len(idx), dtype)
-                )
+                if len(idx) not in buffers:
+                    buffers[len(idx)] = _Buffers.for_batch(len(idx), dtype)
+                buf = buffers[len(idx)]
                 np.copyto(buf.X, images[idx])  # (B, D) uint8 rows gathered, then cast
                 np.take(Y_all, idx, axis=0, out=buf.Y)  # (B, K)
                 loss, grads = loss_and_gradients(
