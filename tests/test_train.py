@@ -12,6 +12,8 @@ from mnist_cli.data import load_split
 from mnist_cli.datasets import MNIST
 from mnist_cli.models import (
     MODEL_KINDS,
+    K,
+    Workspace,
     init_params,
     inputs,
     loss_and_gradients,
@@ -43,6 +45,27 @@ def reference_train(kind, images, labels, *, epochs, batch_size, lr, seed):
             params = sgd_step(params, grads, lr)
             losses.append(loss)
     return params, losses
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_workspace_and_raw_pixels_give_the_plain_gradient(kind, few_images):
+    """loss_and_gradients on raw pixels with x_scale = 1/255, writing into a Workspace, is the
+    plain call on X = pixels / 255 (float64, so only rounding differs)."""
+    images, labels = few_images
+    rng = np.random.default_rng(2)
+    params = init_params("normal", rng, np.float64)
+    Y = one_hot(labels[:32], np.float64)
+    loss, grads = loss_and_gradients(kind, params, inputs(images[:32], np.float64), Y)
+    work = Workspace.for_batch(32, np.float64)
+    raw = images[:32].astype(np.float64)  # (32, D) pixels 0..255
+    fast_loss, fast = loss_and_gradients(
+        kind, params, raw, np.asfortranarray(Y), x_scale=1 / 255, work=work
+    )
+    assert fast is work.grads, "with a Workspace the gradients are written into it"
+    assert fast_loss == pytest.approx(loss, rel=1e-12), f"{kind}: {fast_loss} != {loss}"
+    np.testing.assert_allclose(fast.W, grads.W, rtol=1e-10, atol=1e-15, err_msg=kind)
+    np.testing.assert_allclose(fast.b, grads.b, rtol=1e-10, atol=1e-15, err_msg=kind)
+    assert work.Z.shape == work.G.shape == (32, K)
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
