@@ -130,6 +130,10 @@ def table(results: dict) -> str:
         f"load average {m['load_average'][0]:.1f} at start, "
         f"{m['load_average_end'][0]:.1f} at end"
     )
+    lines.append(
+        f"import mnist_cli.cli: {results['imports']['import_seconds']:.3f} s "
+        "(python -X importtime; requests and tqdm are imported only when needed)"
+    )
     if "torch" in results:
         lines.append(results["torch"])
     return "\n".join(lines)
