@@ -31,13 +31,12 @@ LR = {"softmax": 0.5, "linear": 0.005}  # mnist-train's defaults
 BATCH = 100
 
 
+MIRROR = Path(__file__).resolve().parents[1] / "data" / "mnist"  # the bundled copy
+
+
 def load(cache: Path):
-    train_split, test_split = load_dataset(MNIST, cache, [str(mirror())])
-    return train_split, test_split
-
-
-def mirror() -> Path:
-    return Path(__file__).resolve().parents[1] / "data" / "mnist"
+    """(train, test) splits from the cache that bench/run.py filled."""
+    return load_dataset(MNIST, cache, [str(MIRROR)])
 
 
 def floor_epoch(batches: np.ndarray, W: np.ndarray, Z, gW, dZ) -> float:
@@ -51,7 +50,7 @@ def floor_epoch(batches: np.ndarray, W: np.ndarray, Z, gW, dZ) -> float:
 
 
 def trainer(name: str) -> tuple[str, int]:
-    """ "softmax" -> ("softmax", 100); "batch 32" -> ("softmax", 32)."""
+    """A row's model and batch size: softmax -> (softmax, 100); batch 32 -> (softmax, 32)."""
     if name.startswith("batch "):
         return "softmax", int(name.split()[1])
     return name, BATCH
@@ -101,7 +100,10 @@ def outer(cache: Path, samples: int) -> dict:
     J = diag(s) − ssᵀ, ∂L/∂z = J 2(s − y), and ∂L/∂W += np.outer(∂L/∂z, x) / B; a step per
     batch of B. Timed on the first `samples` of a shuffled epoch, extrapolated to 60,000."""
     train_split, _ = load(cache)
-    images, labels = train_split.images, train_split.labels
+    images, labels = (
+        np.asarray(train_split.images),
+        train_split.labels,
+    )  # in-memory view
     rng = np.random.default_rng(0)
     W, b = np.zeros((K, D), np.float32), np.zeros(K, np.float32)
     Y = one_hot(labels)
