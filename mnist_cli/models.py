@@ -20,10 +20,11 @@ Both models end in the same parameter gradient (the chain rule through Z = X W�
     ∂L/∂b = Σᵢ ∂L/∂zᵢ      (K,)
 
 and only ∂L/∂Z differs: the identity for linear, the softmax Jacobian diag(S) − SSᵀ for softmax.
-The functions are pure and work in any float dtype (training uses float32, gradient checks float64).
+The functions are pure (they write only into `out=` arrays given to them) and work in any float
+dtype (training uses float32, gradient checks float64).
 
 Training calls the same functions with two speed-ups that change no equation (see `Workspace`):
-`out=` arrays preallocated once, so a step allocates nothing of size B × D or K × D, and
+`out=` arrays preallocated once, so a step allocates only small temporaries, and
 `x_scale`, which lets X be the raw pixels 0..255 with the 1/255 applied to the small products:
 Z = (X_u8 Wᵀ)/255 + b, (B, K), and ∂L/∂W = (∂L/∂Zᵀ X_u8)/255, (K, D).
 """
