@@ -8,7 +8,9 @@ memory      the same model, loss and optimizer, with the whole float32 training 
             and each shuffled batch taken by indexing it (no DataLoader)
 
 Same loss as ours, L = (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² = MSELoss(reduction="sum") / B, same zero init, same
-learning rate and batch size, so the accuracies are comparable. Prints one JSON object.
+learning rate and batch size, so the accuracies are comparable. Each PyTorch epoch is followed by
+one epoch of our trainer in the same process, so the speed ratio compares epochs measured under
+the same load. Prints one JSON object.
 """
 
 import argparse
@@ -22,7 +24,8 @@ from torch import nn
 
 from mnist_cli.data import load_dataset
 from mnist_cli.datasets import MNIST
-from mnist_cli.models import inputs
+from mnist_cli.models import init_params, inputs
+from mnist_cli.train import train
 
 LR = {"softmax": 0.5, "linear": 0.005}
 BATCH = 100
@@ -54,29 +57,40 @@ def run(mode: str, cache: Path, epochs: int, kind: str) -> dict:
         loss.backward()
         optimizer.step()
 
-    seconds = []
-    if mode == "dataloader":
-        loader = torch.utils.data.DataLoader(
-            torch.utils.data.TensorDataset(X, Y), batch_size=BATCH, shuffle=True
-        )
-        for _ in range(epochs):
-            start = time.perf_counter()
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(X, Y), batch_size=BATCH, shuffle=True
+    )
+
+    def epoch() -> float:
+        start = time.perf_counter()
+        if mode == "dataloader":
             for xb, yb in loader:
                 step(xb, yb)
-            seconds.append(time.perf_counter() - start)
-    else:
-        for _ in range(epochs):
-            start = time.perf_counter()
+        else:
             order = torch.randperm(len(X))
             for first in range(0, len(X), BATCH):
                 idx = order[first : first + BATCH]
                 step(X[idx], Y[idx])
-            seconds.append(time.perf_counter() - start)
+        return time.perf_counter() - start
+
+    # Our trainer alternates with PyTorch, epoch by epoch, so the speed ratio compares epochs
+    # measured under the same load.
+    ours = (init_params("zeros", None), np.random.default_rng(0))
+    seconds, ours_seconds = [], []
+    for _ in range(epochs):
+        seconds.append(epoch())
+        params, history = train(
+            kind, ours[0], train_split.images, train_split.labels,
+            epochs=1, batch_size=BATCH, lr=LR[kind], rng=ours[1],
+        )  # fmt: skip
+        ours = (params, ours[1])
+        ours_seconds.append(history[0].seconds)
     with torch.no_grad():
         accuracy = (model(X_test).argmax(dim=1) == y_test).float().mean().item()
     return {
         f"torch {mode}": {
             "epoch_seconds": seconds,
+            "ours_epoch_seconds": ours_seconds,
             "test_accuracy": accuracy,
             "epochs": epochs,
             "torch": torch.__version__,

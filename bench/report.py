@@ -5,6 +5,7 @@ with the same number of threads.
 """
 
 import os
+import statistics
 
 TARGETS = {
     "trainer_vs_floor": 1.2,  # epoch time ≤ 1.2 × the BLAS floor (softmax and linear)
@@ -25,6 +26,8 @@ NOTES = {
     "linear": "ours, batch 100 (RSS: the mnist-train command)",
     "outer": "the note's per-sample np.outer loop: {slice_samples:,} samples timed, "
     "extrapolated to 60,000",
+    "softmax step only": "our step alone, on the floor's pre-made float32 batches",
+    "gather + cast only": "our gather of the shuffled uint8 rows and cast, alone",
     "torch dataloader": "TensorDataset + DataLoader(shuffle) + nn.Linear + MSELoss + SGD",
     "torch memory": "same model and loss, float32 tensors in memory, indexed per batch",
 }
@@ -36,6 +39,10 @@ def base(name: str) -> str:
 
 def threads(row: dict) -> int:
     return row.get("threads") or os.cpu_count()
+
+
+def rss(row: dict) -> str:
+    return f"{row['rss_mb']:.0f} MB" if row.get("rss_mb") else "—"
 
 
 def floor_of(rows: dict, row: dict) -> float:
@@ -69,11 +76,16 @@ def summary(results: dict) -> list[dict]:
         )
     )
     for mode in ("memory", "dataloader"):
-        peer = fastest(rows, f"torch {mode}")
-        if peer is not None:
+        # each PyTorch row against our epochs timed in the same process; the least favourable
+        ratios = [
+            r["epoch_median_seconds"] / statistics.median(r["ours_epoch_seconds"])
+            for n, r in rows.items()
+            if base(n) == f"torch {mode}"
+        ]
+        if ratios:
             target = t[f"speedup_vs_torch_{mode}"]
             checks.append(
-                (f"speed-up vs fastest torch {mode}", peer / ours, "≥", target)
+                (f"speed-up vs torch {mode} (worst row)", min(ratios), "≥", target)
             )
     train_rss = max(
         r["rss_mb"] for n, r in rows.items() if base(n) in ("softmax", "linear")
@@ -116,7 +128,7 @@ def table(results: dict) -> str:
         )
         note = NOTES.get(base(name), "ours, softmax").format(**r)
         lines.append(
-            f"{name:<30}{ms:>10.1f} ms{ratio:>8.2f}×{acc:>17}{r['rss_mb']:>7.0f} MB  {note}"
+            f"{name:<30}{ms:>10.1f} ms{ratio:>8.2f}×{acc:>17}{rss(r):>10}  {note}"
         )
     lines += ["", f"{'check':<46}{'measured':>10}   target", "-" * 80]
     for c in results["checks"]:
@@ -156,7 +168,7 @@ def markdown(results: dict) -> str:
         star = " *" if base(name) == "outer" else ""
         lines.append(
             f"| {name}{star} | {1000 * r['epoch_median_seconds']:.1f} ms | {ratio:.2f}× "
-            f"| {acc} | {r['rss_mb']:.0f} MB |"
+            f"| {acc} | {rss(r)} |"
         )
     lines += ["", "| check | measured | target | |", "|---|---:|---|---|"]
     for c in results["checks"]:

@@ -67,7 +67,10 @@ def trainer_rows(
 ) -> dict:
     """Floor, softmax, linear (and softmax at the `sweep` batch sizes) interleaved; the peak
     RSS of the floor alone, of the real mnist-train command, and of each sweep batch size."""
-    only = ",".join(["floor", "softmax", "linear", *(f"batch {b}" for b in sweep)])
+    parts = ("softmax step only", "gather + cast only") if sweep else ()
+    only = ",".join(
+        ["floor", "softmax", "linear", *parts, *(f"batch {b}" for b in sweep)]
+    )
     rows, _ = worker(
         "interleaved", cache, "--epochs", epochs, "--only", only, threads=threads
     )

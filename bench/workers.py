@@ -7,7 +7,8 @@ bench/run.py starts these and reads their peak RSS from os.wait4. The contenders
 
     interleaved  the BLAS floor and our trainer (softmax, linear, and softmax at other batch sizes)
                  alternating epoch by epoch in one process, so machine noise hits all of them
-                 alike; `--only` picks them
+                 alike; `--only` picks them. Two more rows take the trainer apart: its step
+                 alone on the floor's batches, and its gather + cast alone
     outer        the note's per-sample loop (np.outer per sample), timed on a slice of the epoch
     sweep        our softmax trainer at one `--batch-size` alone (for its peak RSS)
     warm-start   load_dataset on a warm cache (the four files memory-mapped), in a fresh process
@@ -15,6 +16,7 @@ bench/run.py starts these and reads their peak RSS from os.wait4. The contenders
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -24,8 +26,19 @@ import numpy as np
 from mnist_cli.data import load_dataset
 from mnist_cli.datasets import MNIST
 from mnist_cli.metrics import evaluate
-from mnist_cli.models import D, K, Params, init_params, inputs, one_hot, softmax
-from mnist_cli.train import train
+from mnist_cli.models import (
+    D,
+    K,
+    Params,
+    Workspace,
+    init_params,
+    inputs,
+    loss_and_gradients,
+    one_hot,
+    sgd_step,
+    softmax,
+)
+from mnist_cli.train import batches, train
 
 LR = {"softmax": 0.5, "linear": 0.005}  # mnist-train's defaults
 BATCH = 100
@@ -49,6 +62,29 @@ def floor_epoch(batches: np.ndarray, W: np.ndarray, Z, gW, dZ) -> float:
     return time.perf_counter() - start
 
 
+def step_only_epoch(batches: np.ndarray, targets: list, params: Params, work) -> float:
+    """Our softmax step (loss_and_gradients into a Workspace, sgd_step in place) over the
+    floor's pre-made float32 batches: the trainer without its gather and cast."""
+    start = time.perf_counter()
+    for X, Y in zip(batches, targets):  # (B, D), (B, K)
+        loss, grads = loss_and_gradients("softmax", params, X, Y, work=work)
+        if not math.isfinite(loss):  # as train() checks every batch
+            raise RuntimeError(f"loss {loss}")
+        sgd_step(params, grads, LR["softmax"], out=params)
+    return time.perf_counter() - start
+
+
+def gather_only_epoch(images: np.ndarray, X: np.ndarray, rng) -> float:
+    """The trainer's gather of each shuffled batch's uint8 rows and their cast, nothing else."""
+    start = time.perf_counter()
+    for idx in batches(len(images), len(X), rng):
+        np.copyto(X, images[idx])  # (B, D)
+    return time.perf_counter() - start
+
+
+PARTS = ("softmax step only", "gather + cast only")  # the trainer, taken apart
+
+
 def trainer(name: str) -> tuple[str, int]:
     """A row's model and batch size: softmax -> (softmax, 100); batch 32 -> (softmax, 32)."""
     if name.startswith("batch "):
@@ -69,7 +105,11 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
         W = (0.01 * rng.standard_normal((K, D))).astype(np.float32)
         Z, gW = np.empty((BATCH, K), np.float32), np.empty((K, D), np.float32)
         dZ = (0.01 * rng.standard_normal((BATCH, K))).astype(np.float32)
-    trainers = [name for name in only if name != "floor"]
+        Y = one_hot(labels[:n]).reshape(n // BATCH, BATCH, K)
+        targets = [np.asfortranarray(y) for y in Y]  # column-major, as train() has them
+        step_state = (init_params("zeros", None), Workspace.for_batch(BATCH))
+        gather_state = (np.asarray(images), np.empty((BATCH, D), np.float32), rng)
+    trainers = [name for name in only if name not in ("floor", *PARTS)]
     state = {
         name: (init_params("zeros", None), np.random.default_rng(0))
         for name in trainers
@@ -77,6 +117,11 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
     for _ in range(epochs):
         if "floor" in only:
             out["floor"]["epoch_seconds"].append(floor_epoch(batches, W, Z, gW, dZ))
+        if PARTS[0] in only:
+            seconds = step_only_epoch(batches, targets, *step_state)
+            out[PARTS[0]]["epoch_seconds"].append(seconds)
+        if PARTS[1] in only:
+            out[PARTS[1]]["epoch_seconds"].append(gather_only_epoch(*gather_state))
         for name in trainers:
             kind, batch_size = trainer(name)
             params, rng = state[name]
