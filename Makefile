@@ -33,5 +33,8 @@ lint: dev  ## ruff check and format check
 test: dev lint  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -q
 
+bench: dev  ## benchmark: epoch times vs the BLAS floor, peers, memory, start-up (~2 min); writes bench/results.json
+	$(BIN)/python bench/run.py
+
 clean:  ## remove .venv and caches (keeps runs/)
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

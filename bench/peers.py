@@ -1,0 +1,113 @@
+"""The same model trained with PyTorch on the CPU, for comparison (torch is not a dependency).
+
+    python bench/peers.py dataloader|memory --cache DIR [--epochs N] [--model softmax|linear]
+
+dataloader  the idiomatic way: TensorDataset + DataLoader(shuffle=True) + nn.Linear (+ Softmax)
+            + MSELoss + optim.SGD
+memory      the same model, loss and optimizer, with the whole float32 training set as one tensor
+            and each shuffled batch taken by indexing it (no DataLoader)
+
+Same loss as ours, L = (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² = MSELoss(reduction="sum") / B, same zero init, same
+learning rate and batch size, so the accuracies are comparable. Each PyTorch epoch is followed by
+one epoch of our trainer in the same process, so the speed ratio compares epochs measured under
+the same load. Prints one JSON object.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnist_cli.data import load_dataset
+from mnist_cli.datasets import MNIST
+from mnist_cli.models import init_params, inputs
+from mnist_cli.train import train
+
+LR = {"softmax": 0.5, "linear": 0.005}
+BATCH = 100
+
+
+def make_model(kind: str) -> nn.Module:
+    linear = nn.Linear(784, 10)
+    nn.init.zeros_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    return nn.Sequential(linear, nn.Softmax(dim=1)) if kind == "softmax" else linear
+
+
+def run(mode: str, cache: Path, epochs: int, kind: str) -> dict:
+    mirror = Path(__file__).resolve().parents[1] / "data" / "mnist"
+    train_split, test_split = load_dataset(MNIST, cache, [str(mirror)])
+    X = torch.from_numpy(inputs(train_split.images))  # (N, D) float32, pixels / 255
+    Y = nn.functional.one_hot(torch.from_numpy(train_split.labels.astype(np.int64)), 10)
+    Y = Y.float()  # (N, K)
+    X_test = torch.from_numpy(inputs(test_split.images))
+    y_test = torch.from_numpy(test_split.labels.astype(np.int64))
+    torch.manual_seed(0)
+    model = make_model(kind)
+    loss_fn = nn.MSELoss(reduction="sum")
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR[kind])
+
+    def step(xb: torch.Tensor, yb: torch.Tensor) -> None:
+        optimizer.zero_grad()
+        loss = loss_fn(model(xb), yb) / len(xb)  # mean over the batch of ‖ŷ − y‖²
+        loss.backward()
+        optimizer.step()
+
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(X, Y), batch_size=BATCH, shuffle=True
+    )
+
+    def epoch() -> float:
+        start = time.perf_counter()
+        if mode == "dataloader":
+            for xb, yb in loader:
+                step(xb, yb)
+        else:
+            order = torch.randperm(len(X))
+            for first in range(0, len(X), BATCH):
+                idx = order[first : first + BATCH]
+                step(X[idx], Y[idx])
+        return time.perf_counter() - start
+
+    # Our trainer alternates with PyTorch, epoch by epoch, so the speed ratio compares epochs
+    # measured under the same load.
+    ours = (init_params("zeros", None), np.random.default_rng(0))
+    seconds, ours_seconds = [], []
+    for _ in range(epochs):
+        seconds.append(epoch())
+        params, history = train(
+            kind, ours[0], train_split.images, train_split.labels,
+            epochs=1, batch_size=BATCH, lr=LR[kind], rng=ours[1],
+        )  # fmt: skip
+        ours = (params, ours[1])
+        ours_seconds.append(history[0].seconds)
+    with torch.no_grad():
+        accuracy = (model(X_test).argmax(dim=1) == y_test).float().mean().item()
+    return {
+        f"torch {mode}": {
+            "epoch_seconds": seconds,
+            "ours_epoch_seconds": ours_seconds,
+            "test_accuracy": accuracy,
+            "epochs": epochs,
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        }
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["dataloader", "memory"])
+    parser.add_argument("--cache", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--model", choices=["softmax", "linear"], default="softmax")
+    args = parser.parse_args()
+    print(json.dumps(run(args.mode, args.cache, args.epochs, args.model)))
+
+
+if __name__ == "__main__":
+    main()

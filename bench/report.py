@@ -1,0 +1,187 @@
+"""The benchmark's table, and its checks against the targets of the performance issue.
+
+Rows are named "<contender> (<n> thread[s])"; a row's ratio to the floor uses the floor measured
+with the same number of threads.
+"""
+
+import os
+import statistics
+
+TARGETS = {
+    "trainer_vs_floor": 1.2,  # epoch time ≤ 1.2 × the BLAS floor (softmax and linear)
+    "speedup_vs_outer": 25,  # ≥ 25 × faster than the note's per-sample loop
+    "speedup_vs_torch_memory": 5,  # ≥ 5 × faster than PyTorch, tensors in memory
+    "speedup_vs_torch_dataloader": 10,  # ≥ 10 × faster than the DataLoader idiom
+    "warm_start_seconds": 0.05,  # load_dataset on a warm cache
+    "eval_json_seconds": 0.5,  # mnist-eval RUN --json, wall, start-up included
+    "train_rss_mb": 250,  # peak RSS of mnist-train
+}
+
+NOTES = {
+    "floor": "X_b Wᵀ and ∂L/∂Zᵀ X_b only, pre-made float32 batches",
+    "softmax": "ours, batch 100 (RSS: the mnist-train command)",
+    "batch 32": "ours, softmax, lr 0.5",
+    "batch 1000": "ours, softmax, lr 0.5",
+    "batch 60000": "ours, softmax, lr 0.5: one full-batch step per epoch",
+    "linear": "ours, batch 100 (RSS: the mnist-train command)",
+    "outer": "the note's per-sample np.outer loop: {slice_samples:,} samples timed, "
+    "extrapolated to 60,000",
+    "softmax step only": "our step alone, on the floor's pre-made float32 batches",
+    "gather + cast only": "our gather of the shuffled uint8 rows and cast, alone",
+    "torch dataloader": "TensorDataset + DataLoader(shuffle) + nn.Linear + MSELoss + SGD",
+    "torch memory": "same model and loss, float32 tensors in memory, indexed per batch",
+}
+
+
+def base(name: str) -> str:
+    return name.rsplit(" (", 1)[0]
+
+
+def threads(row: dict) -> int:
+    return row.get("threads") or os.cpu_count()
+
+
+def rss(row: dict) -> str:
+    return f"{row['rss_mb']:.0f} MB" if row.get("rss_mb") else "—"
+
+
+def floor_of(rows: dict, row: dict) -> float:
+    """The floor's epoch median measured with the same number of threads as `row`."""
+    for name, r in rows.items():
+        if base(name) == "floor" and threads(r) == threads(row):
+            return r["epoch_median_seconds"]
+    return min(r["epoch_median_seconds"] for n, r in rows.items() if base(n) == "floor")
+
+
+def fastest(rows: dict, contender: str) -> float | None:
+    times = [r["epoch_median_seconds"] for n, r in rows.items() if base(n) == contender]
+    return min(times) if times else None
+
+
+def summary(results: dict) -> list[dict]:
+    """Each target with the value measured and whether it is met."""
+    rows, t = results["rows"], TARGETS
+    checks = []
+    for name, row in rows.items():
+        if base(name) in ("softmax", "linear"):
+            ratio = row["epoch_median_seconds"] / floor_of(rows, row)
+            checks.append((f"{name} epoch / floor", ratio, "≤", t["trainer_vs_floor"]))
+    ours = fastest(rows, "softmax")
+    checks.append(
+        (
+            "speed-up vs the note's np.outer loop",
+            fastest(rows, "outer") / ours,
+            "≥",
+            t["speedup_vs_outer"],
+        )
+    )
+    for mode in ("memory", "dataloader"):
+        # each PyTorch row against our epochs timed in the same process; the least favourable
+        ratios = [
+            r["epoch_median_seconds"] / statistics.median(r["ours_epoch_seconds"])
+            for n, r in rows.items()
+            if base(n) == f"torch {mode}"
+        ]
+        if ratios:
+            target = t[f"speedup_vs_torch_{mode}"]
+            checks.append(
+                (f"speed-up vs torch {mode} (worst row)", min(ratios), "≥", target)
+            )
+    train_rss = max(
+        r["rss_mb"] for n, r in rows.items() if base(n) in ("softmax", "linear")
+    )
+    checks.append(("mnist-train peak RSS, MB", train_rss, "≤", t["train_rss_mb"]))
+    torch_rss = [r["rss_mb"] for n, r in rows.items() if n.startswith("torch")]
+    if torch_rss:
+        checks.append(
+            ("lowest torch peak RSS, MB (> ours)", min(torch_rss), "≥", train_rss)
+        )
+    imports = results["imports"]
+    checks += [
+        ("warm load_dataset, s", results["warm_start_seconds"], "≤", t["warm_start_seconds"]),
+        ("mnist-eval RUN --json, wall s", results["eval_json_seconds"], "≤",
+         t["eval_json_seconds"]),
+        ("import mnist_cli.cli loads requests/tqdm", int(
+            imports["imports_requests"] or imports["imports_tqdm"]), "≤", 0),
+    ]  # fmt: skip
+    return [
+        {"what": what, "value": value, "op": op, "target": target,
+         "met": bool(value <= target if op == "≤" else value >= target)}
+        for what, value, op, target in checks
+    ]  # fmt: skip
+
+
+def table(results: dict) -> str:
+    rows = results["rows"]
+    header = (
+        f"{'contender':<30}{'epoch median':>13}{'× floor':>9}{'test acc':>17}"
+        f"{'peak RSS':>10}  note"
+    )
+    lines = [header, "-" * 130]
+    for name, r in rows.items():
+        ms = 1000 * r["epoch_median_seconds"]
+        ratio = r["epoch_median_seconds"] / floor_of(rows, r)
+        acc = (
+            f"{100 * r['test_accuracy']:.2f}% ({r['epochs']} ep)"
+            if "test_accuracy" in r
+            else "—"
+        )
+        note = NOTES.get(base(name), "ours, softmax").format(**r)
+        lines.append(
+            f"{name:<30}{ms:>10.1f} ms{ratio:>8.2f}×{acc:>17}{rss(r):>10}  {note}"
+        )
+    lines += ["", f"{'check':<46}{'measured':>10}   target", "-" * 80]
+    for c in results["checks"]:
+        verdict = "ok" if c["met"] else "NOT MET"
+        lines.append(
+            f"{c['what']:<46}{c['value']:>10.3g}   {c['op']} {c['target']:<8g}{verdict}"
+        )
+    m = results["machine"]
+    lines.append(
+        f"\n{results['date']}, {m['cores']} cores ({m['cpu']}), numpy {m['numpy']}, "
+        f"load average {m['load_average'][0]:.1f} at start, "
+        f"{m['load_average_end'][0]:.1f} at end"
+    )
+    lines.append(
+        f"import mnist_cli.cli: {results['imports']['import_seconds']:.3f} s "
+        "(python -X importtime; requests and tqdm are imported only when needed)"
+    )
+    if "torch" in results:
+        lines.append(results["torch"])
+    return "\n".join(lines)
+
+
+def markdown(results: dict) -> str:
+    """The table as Markdown, for the README: python bench/report.py bench/results.json"""
+    rows = results["rows"]
+    lines = [
+        "| contender | epoch (median) | × floor | test accuracy | peak RSS |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        ratio = r["epoch_median_seconds"] / floor_of(rows, r)
+        acc = (
+            f"{100 * r['test_accuracy']:.2f}% ({r['epochs']} ep)"
+            if "test_accuracy" in r
+            else "—"
+        )
+        star = " *" if base(name) == "outer" else ""
+        lines.append(
+            f"| {name}{star} | {1000 * r['epoch_median_seconds']:.1f} ms | {ratio:.2f}× "
+            f"| {acc} | {rss(r)} |"
+        )
+    lines += ["", "| check | measured | target | |", "|---|---:|---|---|"]
+    for c in results["checks"]:
+        verdict = "ok" if c["met"] else "**not met**"
+        lines.append(
+            f"| {c['what']} | {c['value']:.3g} | {c['op']} {c['target']:g} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    with open(sys.argv[1] if len(sys.argv) > 1 else "bench/results.json") as f:
+        print(markdown(json.load(f)))

@@ -1,0 +1,200 @@
+"""`make bench`: every contender in its own subprocess, a table, and bench/results.json.
+
+Epoch times are medians over epochs; the ratios compare numbers measured in the same run (the
+floor and our trainer alternate epoch by epoch in one process), because the machine is shared.
+Each contender runs with 1 BLAS/OpenMP thread, and the floor, our trainer and PyTorch also with
+the default (one thread per core). Peak RSS is each subprocess's own, from os.wait4.
+See bench/README.md for what each row is.
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from report import TARGETS, summary, table
+
+BENCH = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+MIRROR = BENCH.parent / "data" / "mnist"
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+SWEEP = (32, 1000, 60000)  # batch sizes besides 100 (the softmax row)
+
+
+def spawn(cmd: list, threads: int | None = 1) -> tuple[dict | None, float, float]:
+    """Run `cmd` with `threads` BLAS/OpenMP threads (None: the default, one per core).
+    Return its last stdout line as JSON (or None), its own peak RSS in MB, and its wall time."""
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    env.update({var: str(threads) for var in THREAD_VARS} if threads else {})
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(c) for c in cmd], stdout=subprocess.PIPE, text=True, env=env
+    )
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's rusage, not all children's
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(map(str, cmd))} exited {proc.returncode}")
+    lines = out.strip().splitlines()
+    data = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
+    return data, usage.ru_maxrss / 1024, wall  # ru_maxrss is in KiB on Linux
+
+
+def worker(
+    name: str, cache: Path, *args, threads: int | None = 1
+) -> tuple[dict, float]:
+    cmd = [sys.executable, BENCH / "workers.py", name, "--cache", cache, *args]
+    data, rss, _ = spawn(cmd, threads)
+    return data, rss
+
+
+def label(name: str, threads: int | None) -> str:
+    n = threads or os.cpu_count()
+    return f"{name} ({n} thread{'s' * (n > 1)})"
+
+
+def trainer_rows(
+    cache: Path, tmp: Path, epochs: int, threads: int | None, sweep: tuple[int, ...]
+) -> dict:
+    """Floor, softmax, linear (and softmax at the `sweep` batch sizes) interleaved; the peak
+    RSS of the floor alone, of the real mnist-train command, and of each sweep batch size."""
+    parts = ("softmax step only", "gather + cast only") if sweep else ()
+    only = ",".join(
+        ["floor", "softmax", "linear", *parts, *(f"batch {b}" for b in sweep)]
+    )
+    rows, _ = worker(
+        "interleaved", cache, "--epochs", epochs, "--only", only, threads=threads
+    )
+    _, rows["floor"]["rss_mb"] = worker(
+        "interleaved", cache, "--epochs", 1, "--only", "floor", threads=threads
+    )
+    for kind in ("softmax", "linear"):
+        cmd = [
+            BIN / "mnist-train",
+            "--model",
+            kind,
+            "-q",
+            "--force",
+            "--out",
+            tmp / kind,
+        ]
+        _, rss, wall = spawn([*cmd, "--cache-dir", cache, "--mirror", MIRROR], threads)
+        rows[kind].update(rss_mb=rss, cli_seconds=wall)
+    for batch_size in sweep:
+        args = ("--epochs", 1, "--batch-size", batch_size)
+        _, rows[f"batch {batch_size}"]["rss_mb"] = worker(
+            "sweep", cache, *args, threads=threads
+        )
+    return {label(k, threads): {**v, "threads": threads} for k, v in rows.items()}
+
+
+def machine() -> dict:
+    import numpy
+
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [
+        line.split(":", 1)[1].strip()
+        for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
+        if line.startswith("model name")
+    ]
+    return {
+        "cores": os.cpu_count(),
+        "cpu": models[0] if models else platform.processor(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "load_average": os.getloadavg(),
+    }
+
+
+def lazy_imports() -> dict:
+    """What `import mnist_cli.cli` costs and pulls in, from python -X importtime."""
+    err = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import mnist_cli.cli"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    lines = [line.split("|") for line in err.splitlines() if line.count("|") == 2]
+    roots = {cells[2].strip().split(".")[0] for cells in lines}
+    total = [int(c[1]) for c in lines if c[2].strip() == "mnist_cli.cli"]
+    return {
+        "import_seconds": total[0] / 1e6 if total else None,
+        "imports_requests": "requests" in roots,
+        "imports_tqdm": "tqdm" in roots,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per contender")
+    parser.add_argument("--torch-epochs", type=int, default=3, help="per PyTorch row")
+    parser.add_argument("--out", type=Path, default=BENCH / "results.json")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    date = datetime.now(UTC).isoformat(timespec="seconds")
+    results: dict = {"date": date, "machine": machine()}
+    rows: dict = {}
+    with tempfile.TemporaryDirectory(prefix="mnist-bench-") as name:
+        tmp = Path(name)
+        cache = tmp / "cache"
+        warmup = [BIN / "mnist-train", "--epochs", 1, "-q", "--out", tmp / "warmup"]
+        spawn([*warmup, "--cache-dir", cache, "--mirror", MIRROR])
+        print(f"cache filled from {MIRROR}", file=sys.stderr)
+        for threads, sweep in ((1, SWEEP), (None, ())):
+            rows.update(trainer_rows(cache, tmp, args.epochs, threads, sweep))
+        print("floor, trainer and batch sweep done", file=sys.stderr)
+        data, rss = worker("outer", cache, "--samples", 3000)
+        data["outer"]["rss_mb"] = rss
+        rows.update({label(k, 1): {**v, "threads": 1} for k, v in data.items()})
+        print("the note's loop done", file=sys.stderr)
+        if importlib.util.find_spec("torch"):
+            for mode in ("dataloader", "memory"):
+                for threads in (1, None):
+                    cmd = [sys.executable, BENCH / "peers.py", mode, "--cache", cache]
+                    data, rss, _ = spawn([*cmd, "--epochs", args.torch_epochs], threads)
+                    rows.update(
+                        {
+                            label(k, threads): {**v, "rss_mb": rss}
+                            for k, v in data.items()
+                        }
+                    )
+            print("PyTorch done", file=sys.stderr)
+        else:
+            results["torch"] = "PyTorch not installed: its rows are skipped"
+
+        starts = [worker("warm-start", cache)[0]["warm_start"] for _ in range(5)]
+        results["warm_start_seconds"] = statistics.median(s["seconds"] for s in starts)
+        results["warm_start_imports"] = starts[0]["imported"]
+        evals = [
+            spawn(
+                [BIN / "mnist-eval", tmp / "softmax", "--json", "--cache-dir", cache]
+            )[2]
+            for _ in range(5)
+        ]
+        results["eval_json_seconds"] = statistics.median(evals)
+        results["imports"] = lazy_imports()
+    for row in rows.values():
+        row["epoch_median_seconds"] = statistics.median(row["epoch_seconds"])
+    results["rows"] = rows
+    results["targets"] = TARGETS
+    results["checks"] = summary(results)
+    results["machine"]["load_average_end"] = os.getloadavg()
+    results["bench_seconds"] = time.perf_counter() - started
+    print(table(results))
+    temp = args.out.with_name(args.out.name + ".tmp")
+    temp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(temp, args.out)
+    print(f"\nwrote {args.out} ({results['bench_seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

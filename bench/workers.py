@@ -1,0 +1,240 @@
+"""The contenders of the benchmark, one per subprocess, so each one's peak RSS is its own.
+
+    python bench/workers.py NAME --cache DIR [--epochs N] [--batch-size B] [--only a,b]
+
+prints one JSON object on stdout: epoch times in seconds, test accuracy, and what was measured.
+bench/run.py starts these and reads their peak RSS from os.wait4. The contenders:
+
+    interleaved  the BLAS floor and our trainer (softmax, linear, and softmax at other batch sizes)
+                 alternating epoch by epoch in one process, so machine noise hits all of them
+                 alike; `--only` picks them. Two more rows take the trainer apart: its step
+                 alone on the floor's batches, and its gather + cast alone
+    outer        the note's per-sample loop (np.outer per sample), timed on a slice of the epoch
+    sweep        our softmax trainer at one `--batch-size` alone (for its peak RSS)
+    warm-start   load_dataset on a warm cache (the four files memory-mapped), in a fresh process
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mnist_cli.data import load_dataset
+from mnist_cli.datasets import MNIST
+from mnist_cli.metrics import evaluate
+from mnist_cli.models import (
+    D,
+    K,
+    Params,
+    Workspace,
+    init_params,
+    inputs,
+    loss_and_gradients,
+    one_hot,
+    sgd_step,
+    softmax,
+)
+from mnist_cli.train import batches, train
+
+LR = {"softmax": 0.5, "linear": 0.005}  # mnist-train's defaults
+BATCH = 100
+
+
+MIRROR = Path(__file__).resolve().parents[1] / "data" / "mnist"  # the bundled copy
+
+
+def load(cache: Path):
+    """(train, test) splits from the cache that bench/run.py filled."""
+    return load_dataset(MNIST, cache, [str(MIRROR)])
+
+
+def floor_epoch(batches: np.ndarray, W: np.ndarray, Z, gW, dZ) -> float:
+    """The two matrix products of every batch, nothing else: Z = X_b Wᵀ (B, K) and
+    ∂L/∂W = ∂L/∂Zᵀ X_b (K, D), over contiguous pre-made float32 batches (n/B, B, D)."""
+    start = time.perf_counter()
+    for X in batches:  # (B, D) float32, contiguous
+        np.matmul(X, W.T, out=Z)  # (B, K)
+        np.matmul(dZ.T, X, out=gW)  # (K, D)
+    return time.perf_counter() - start
+
+
+def step_only_epoch(batches: np.ndarray, targets: list, params: Params, work) -> float:
+    """Our softmax step (loss_and_gradients into a Workspace, sgd_step in place) over the
+    floor's pre-made float32 batches: the trainer without its gather and cast."""
+    start = time.perf_counter()
+    for X, Y in zip(batches, targets):  # (B, D), (B, K)
+        loss, grads = loss_and_gradients("softmax", params, X, Y, work=work)
+        if not math.isfinite(loss):  # as train() checks every batch
+            raise RuntimeError(f"loss {loss}")
+        sgd_step(params, grads, LR["softmax"], out=params)
+    return time.perf_counter() - start
+
+
+def gather_only_epoch(images: np.ndarray, X: np.ndarray, rng) -> float:
+    """The trainer's gather of each shuffled batch's uint8 rows and their cast, nothing else."""
+    start = time.perf_counter()
+    for idx in batches(len(images), len(X), rng):
+        np.copyto(X, images[idx])  # (B, D)
+    return time.perf_counter() - start
+
+
+PARTS = ("softmax step only", "gather + cast only")  # the trainer, taken apart
+
+
+def trainer(name: str) -> tuple[str, int]:
+    """A row's model and batch size: softmax -> (softmax, 100); batch 32 -> (softmax, 32)."""
+    if name.startswith("batch "):
+        return "softmax", int(name.split()[1])
+    return name, BATCH
+
+
+def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
+    """The floor and our trainers (`only`: floor, softmax, linear, "batch N" for softmax at
+    batch size N), one epoch each in turn, `epochs` rounds; test accuracy after the last."""
+    train_split, test_split = load(cache)
+    images, labels = train_split.images, train_split.labels
+    n = len(labels) - len(labels) % BATCH
+    out: dict = {name: {"epoch_seconds": []} for name in only}
+    if "floor" in only:
+        batches = inputs(images[:n]).reshape(n // BATCH, BATCH, D)  # 188 MB float32
+        rng = np.random.default_rng(0)
+        W = (0.01 * rng.standard_normal((K, D))).astype(np.float32)
+        Z, gW = np.empty((BATCH, K), np.float32), np.empty((K, D), np.float32)
+        dZ = (0.01 * rng.standard_normal((BATCH, K))).astype(np.float32)
+        Y = one_hot(labels[:n]).reshape(n // BATCH, BATCH, K)
+        targets = [np.asfortranarray(y) for y in Y]  # column-major, as train() has them
+        step_state = (init_params("zeros", None), Workspace.for_batch(BATCH))
+        gather_state = (np.asarray(images), np.empty((BATCH, D), np.float32), rng)
+    trainers = [name for name in only if name not in ("floor", *PARTS)]
+    state = {
+        name: (init_params("zeros", None), np.random.default_rng(0))
+        for name in trainers
+    }
+    for _ in range(epochs):
+        if "floor" in only:
+            out["floor"]["epoch_seconds"].append(floor_epoch(batches, W, Z, gW, dZ))
+        if PARTS[0] in only:
+            seconds = step_only_epoch(batches, targets, *step_state)
+            out[PARTS[0]]["epoch_seconds"].append(seconds)
+        if PARTS[1] in only:
+            out[PARTS[1]]["epoch_seconds"].append(gather_only_epoch(*gather_state))
+        for name in trainers:
+            kind, batch_size = trainer(name)
+            params, rng = state[name]
+            params, history = train(
+                kind, params, images, labels,
+                epochs=1, batch_size=batch_size, lr=LR[kind], rng=rng,
+            )  # fmt: skip
+            state[name] = (params, rng)
+            out[name]["epoch_seconds"].append(history[0].seconds)
+    for name in trainers:
+        params, _ = state[name]
+        out[name]["test_accuracy"] = evaluate(
+            params, test_split.images, test_split.labels
+        ).accuracy
+        out[name]["epochs"] = epochs
+    return out
+
+
+def outer(cache: Path, samples: int) -> dict:
+    """The note's loop for softmax: per sample z = Wx + b, s = softmax(z), the Jacobian
+    J = diag(s) − ssᵀ, ∂L/∂z = J 2(s − y), and ∂L/∂W += np.outer(∂L/∂z, x) / B; a step per
+    batch of B. Timed on the first `samples` of a shuffled epoch, extrapolated to 60,000."""
+    train_split, _ = load(cache)
+    images, labels = (
+        np.asarray(train_split.images),
+        train_split.labels,
+    )  # in-memory view
+    rng = np.random.default_rng(0)
+    W, b = np.zeros((K, D), np.float32), np.zeros(K, np.float32)
+    Y = one_hot(labels)
+    order = rng.permutation(len(labels))[:samples]
+    start = time.perf_counter()
+    for first in range(0, samples, BATCH):
+        gW, gb = np.zeros((K, D), np.float32), np.zeros(K, np.float32)
+        idx = order[first : first + BATCH]
+        for i in idx:
+            x = images[i].astype(np.float32) / 255  # (D,)
+            s = softmax((W @ x + b)[None])[0]  # (K,)
+            J = np.diag(s) - np.outer(s, s)  # (K, K)
+            dz = J @ (2 * (s - Y[i]))  # (K,)
+            gW += np.outer(dz, x) / len(idx)  # (K, D)
+            gb += dz / len(idx)
+        W -= LR["softmax"] * gW
+        b -= LR["softmax"] * gb
+    seconds = time.perf_counter() - start
+    return {
+        "outer": {
+            "slice_samples": samples,
+            "slice_seconds": seconds,
+            "epoch_seconds": [seconds * len(labels) / samples],
+        }
+    }
+
+
+def sweep(cache: Path, epochs: int, batch_size: int) -> dict:
+    """Our softmax trainer at one batch size: epoch times and test accuracy after `epochs`."""
+    train_split, test_split = load(cache)
+    rng = np.random.default_rng(0)
+    params: Params = init_params("zeros", rng)
+    params, history = train(
+        "softmax",
+        params,
+        train_split.images,
+        train_split.labels,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=LR["softmax"],
+        rng=rng,
+    )
+    accuracy = evaluate(params, test_split.images, test_split.labels).accuracy
+    return {
+        f"batch {batch_size}": {
+            "epoch_seconds": [r.seconds for r in history],
+            "test_accuracy": accuracy,
+            "epochs": epochs,
+        }
+    }
+
+
+def warm_start(cache: Path) -> dict:
+    """Seconds for load_dataset on a warm cache, and which lazy imports it pulled in."""
+    start = time.perf_counter()
+    train_split, test_split = load(cache)
+    seconds = time.perf_counter() - start
+    lazy = {m: m in sys.modules for m in ("requests", "tqdm", "torch")}
+    return {
+        "warm_start": {
+            "seconds": seconds,
+            "imported": lazy,
+            "shapes": [train_split.images.shape, test_split.images.shape],
+        }
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=["interleaved", "outer", "sweep", "warm-start"])
+    parser.add_argument("--cache", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=BATCH)
+    parser.add_argument("--samples", type=int, default=3000)
+    parser.add_argument("--only", default="floor,softmax,linear")
+    args = parser.parse_args()
+    if args.name == "interleaved":
+        result = interleaved(args.cache, args.epochs, args.only.split(","))
+    elif args.name == "outer":
+        result = outer(args.cache, args.samples)
+    elif args.name == "sweep":
+        result = sweep(args.cache, args.epochs, args.batch_size)
+    else:
+        result = warm_start(args.cache)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
