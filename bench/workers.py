@@ -23,22 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_cli.batches import shuffled_batches
 from mnist_cli.data import load_dataset
 from mnist_cli.datasets import MNIST
 from mnist_cli.metrics import evaluate
-from mnist_cli.models import (
-    D,
-    K,
-    Params,
-    Workspace,
-    init_params,
-    inputs,
-    loss_and_gradients,
-    one_hot,
-    sgd_step,
-    softmax,
-)
-from mnist_cli.train import batches, train
+from mnist_cli.models import D, K, Params, init_params, inputs, one_hot, softmax
+from mnist_cli.step import Work, sgd_step, to_theta
+from mnist_cli.train import train
 
 LR = {"softmax": 0.5, "linear": 0.005}  # mnist-train's defaults
 BATCH = 100
@@ -62,23 +53,26 @@ def floor_epoch(batches: np.ndarray, W: np.ndarray, Z, gW, dZ) -> float:
     return time.perf_counter() - start
 
 
-def step_only_epoch(batches: np.ndarray, targets: list, params: Params, work) -> float:
-    """Our softmax step (loss_and_gradients into a Workspace, sgd_step in place) over the
-    floor's pre-made float32 batches: the trainer without its gather and cast."""
+def step_only_epoch(
+    batches: list, targets: list, theta: np.ndarray, work: Work
+) -> float:
+    """Our softmax step (step.sgd_step, in place) over pre-made contiguous X̃ = [U, 255]
+    float32 batches: the trainer without its gather and cast."""
     start = time.perf_counter()
-    for X, Y in zip(batches, targets):  # (B, D), (B, K)
-        loss, grads = loss_and_gradients("softmax", params, X, Y, work=work)
+    for X, Yt in zip(batches, targets):  # (B, D + 1), (K, B)
+        loss = sgd_step("softmax", theta, X, Yt, LR["softmax"], work)
         if not math.isfinite(loss):  # as train() checks every batch
             raise RuntimeError(f"loss {loss}")
-        sgd_step(params, grads, LR["softmax"], out=params)
     return time.perf_counter() - start
 
 
-def gather_only_epoch(images: np.ndarray, X: np.ndarray, rng) -> float:
-    """The trainer's gather of each shuffled batch's uint8 rows and their cast, nothing else."""
+def gather_only_epoch(images: np.ndarray, Yt_all: np.ndarray, rng) -> float:
+    """The trainer's batches alone (batches.shuffled_batches: the gather of each shuffled
+    batch's uint8 rows and their cast, in its background thread), nothing else."""
     start = time.perf_counter()
-    for idx in batches(len(images), len(X), rng):
-        np.copyto(X, images[idx])  # (B, D)
+    order = rng.permutation(len(images))
+    for _ in shuffled_batches(images, Yt_all, order, BATCH):
+        pass
     return time.perf_counter() - start
 
 
@@ -105,10 +99,19 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
         W = (0.01 * rng.standard_normal((K, D))).astype(np.float32)
         Z, gW = np.empty((BATCH, K), np.float32), np.empty((K, D), np.float32)
         dZ = (0.01 * rng.standard_normal((BATCH, K))).astype(np.float32)
-        Y = one_hot(labels[:n]).reshape(n // BATCH, BATCH, K)
-        targets = [np.asfortranarray(y) for y in Y]  # column-major, as train() has them
-        step_state = (init_params("zeros", None), Workspace.for_batch(BATCH))
-        gather_state = (np.asarray(images), np.empty((BATCH, D), np.float32), rng)
+        Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
+        targets = [Yt_all[:, i : i + BATCH] for i in range(0, n, BATCH)]  # (K, B) each
+        augmented = [  # (B, D + 1): raw pixels and the constant column, as train() has them
+            np.hstack([images[i : i + BATCH], np.full((BATCH, 1), 255)]).astype(
+                np.float32
+            )
+            for i in range(0, n, BATCH)
+        ]
+        step_state = (
+            to_theta(init_params("zeros", None)),
+            Work.for_batch(BATCH, D + 1),
+        )
+        gather_state = (np.asarray(images), Yt_all, rng)
     trainers = [name for name in only if name not in ("floor", *PARTS)]
     state = {
         name: (init_params("zeros", None), np.random.default_rng(0))
@@ -118,7 +121,7 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
         if "floor" in only:
             out["floor"]["epoch_seconds"].append(floor_epoch(batches, W, Z, gW, dZ))
         if PARTS[0] in only:
-            seconds = step_only_epoch(batches, targets, *step_state)
+            seconds = step_only_epoch(augmented, targets, *step_state)
             out[PARTS[0]]["epoch_seconds"].append(seconds)
         if PARTS[1] in only:
             out[PARTS[1]]["epoch_seconds"].append(gather_only_epoch(*gather_state))

@@ -1,14 +1,10 @@
 """The training loop: mini-batch SGD over shuffled epochs, progress through callbacks.
 
-The loop owns no math (that is models.py) and prints nothing: after each batch it calls
+The loop owns no math and prints nothing: each batch is one call of step.sgd_step (the
+equations of models.py, fused for speed), the batches come from batches.shuffled_batches
+(gathered and cast ahead of time by a background thread), and after each batch it calls
 `on_batch(batch_size, loss)`, after each epoch `on_epoch(EpochResult)`; the CLI turns those into
-a progress bar and one line per epoch.
-
-It is written for speed without changing an equation (bench/ measures it against the BLAS floor):
-each shuffled batch is gathered as uint8 rows (4 × fewer bytes than float32) and cast into a
-preallocated (B, D) array of raw pixels 0..255; the 1/255 is applied to the (B, K) and (K, D)
-products instead (`x_scale`, see models.py); every step writes into a `Workspace` allocated once
-per batch size, and W, b are updated in place.
+a progress bar and one line per epoch. bench/ measures it against the BLAS floor.
 """
 
 import math
@@ -18,19 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .batches import shuffled_batches
 from .errors import TrainingDivergedError
 from .metrics import evaluate
-from .models import (
-    D,
-    ModelKind,
-    Params,
-    Workspace,
-    loss_and_gradients,
-    one_hot,
-    sgd_step,
-)
-
-PIXEL_SCALE = 1 / 255  # the model's inputs are x = pixels / 255
+from .models import D, ModelKind, Params, one_hot
+from .step import Work, from_theta, sgd_step, to_theta
 
 
 @dataclass(frozen=True)
@@ -50,28 +38,6 @@ class EpochResult:
         }
 
 
-def batches(n: int, batch_size: int, rng: np.random.Generator):
-    """Index arrays of a fresh random permutation of range(n), batch_size at a time.
-    The last batch is smaller when batch_size does not divide n: it is used, not dropped."""
-    order = rng.permutation(n)
-    for start in range(0, n, batch_size):
-        yield order[start : start + batch_size]
-
-
-@dataclass(frozen=True)
-class _Buffers:
-    """What one step at batch size B writes into: the batch itself and the model's Workspace."""
-
-    X: np.ndarray  # (B, D) raw pixels 0..255, float
-    Y: np.ndarray  # (B, K) one-hot targets, column-major like the Workspace
-    work: Workspace
-
-    @classmethod
-    def for_batch(cls, B: int, dtype: np.dtype) -> "_Buffers":
-        work = Workspace.for_batch(B, dtype)
-        return cls(X=np.empty((B, D), dtype), Y=np.empty_like(work.G), work=work)
-
-
 def train(
     kind: ModelKind,
     params: Params,
@@ -89,44 +55,39 @@ def train(
     """Train `params` on images (N, D) uint8 and labels (N,) with mini-batch SGD.
 
     Each epoch draws a fresh permutation from `rng` (the same seed gives the same weights),
-    and for each batch computes x = pixels / 255, the loss and its analytic gradient,
-    and steps W ← W − lr ∂L/∂W, b ← b − lr ∂L/∂b. `monitor` = (images, labels) is scored after
-    every epoch. Raises TrainingDivergedError, before any update with it, as soon as a batch
-    loss is not finite. The `params` passed in are left as they were.
+    and for each batch computes x = pixels / 255, the loss and its analytic gradient, and steps
+    W ← W − lr ∂L/∂W, b ← b − lr ∂L/∂b. The last, smaller batch of an epoch is used, not
+    dropped. `monitor` = (images, labels) is scored after every epoch. Raises
+    TrainingDivergedError as soon as a batch loss is not finite (the weights are dropped).
+    The `params` passed in are left as they were.
     """
-    dtype = params.W.dtype
-    params = Params(W=params.W.copy(), b=params.b.copy())  # updated in place below
-    # a plain ndarray view of the memmap (no copy): indexing it is about twice as fast
-    images = np.asarray(images)
-    Y_all = one_hot(labels, dtype)  # (N, K)
-    # batch size -> its arrays (the last batch of an epoch may be smaller)
-    buffers: dict[int, _Buffers] = {}
+    theta = to_theta(params)  # (K, D + 1) [W, b] / 255, updated in place by each step
+    images = np.asarray(images)  # a plain view of a memmap: gathers from it are faster
+    Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
+    work: dict[
+        int, Work
+    ] = {}  # batch size -> its arrays (the last batch may be smaller)
     history: list[EpochResult] = []
-    with np.errstate(
-        over="ignore", invalid="ignore"
-    ):  # divergence is caught by the check below
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence: the check below
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             loss_sum = 0.0
-            for idx in batches(len(labels), batch_size, rng):
-                if len(idx) not in buffers:
-                    buffers[len(idx)] = _Buffers.for_batch(len(idx), dtype)
-                buf = buffers[len(idx)]
-                np.copyto(buf.X, images[idx])  # (B, D) uint8 rows gathered, then cast
-                np.take(Y_all, idx, axis=0, out=buf.Y)  # (B, K)
-                loss, grads = loss_and_gradients(
-                    kind, params, buf.X, buf.Y, x_scale=PIXEL_SCALE, work=buf.work
-                )
+            order = rng.permutation(len(labels))
+            for X, Yt in shuffled_batches(images, Yt_all, order, batch_size):
+                B = len(X)
+                if B not in work:
+                    work[B] = Work.for_batch(B, D + 1)
+                loss = sgd_step(kind, theta, X, Yt, lr, work[B])
                 if not math.isfinite(loss):
                     raise TrainingDivergedError(
                         f"the loss became {loss} in epoch {epoch} (lr {lr}): "
                         "training diverged; try a smaller --lr"
                     )
-                sgd_step(params, grads, lr, out=params)
-                loss_sum += loss * len(idx)
+                loss_sum += loss * B
                 if on_batch:
-                    on_batch(len(idx), loss)
+                    on_batch(B, loss)
             seconds = time.perf_counter() - start
+            params = from_theta(theta)
             accuracy = evaluate(params, *monitor).accuracy if monitor else None
             result = EpochResult(
                 epoch, epochs, loss_sum / len(labels), accuracy, seconds
@@ -134,4 +95,4 @@ def train(
             history.append(result)
             if on_epoch:
                 on_epoch(result)
-    return params, history
+    return from_theta(theta), history

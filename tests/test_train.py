@@ -1,26 +1,30 @@
 """The training loop's fast step is the reference math, step for step.
 
-train() gathers uint8 rows, applies the 1/255 to the small products (x_scale) and writes into
-preallocated arrays; the reference is the plain equations of models.py in float64:
-X = pixels / 255, models.loss_and_gradients, models.sgd_step. Both see the same shuffles.
+train() holds Θ = [W, b] / 255, feeds raw pixels with a constant column, works on transposed
+(K, B) arrays (step.py) and gathers batches in a background thread (batches.py); the reference
+is the plain equations of models.py in float64: X = pixels / 255, models.loss_and_gradients,
+models.sgd_step, on the same shuffles.
 """
 
 import numpy as np
 import pytest
 
+from mnist_cli.batches import shuffled_batches
 from mnist_cli.data import load_split
 from mnist_cli.datasets import MNIST
 from mnist_cli.models import (
     MODEL_KINDS,
+    D,
     K,
-    Workspace,
     init_params,
     inputs,
     loss_and_gradients,
     one_hot,
     sgd_step,
 )
-from mnist_cli.train import batches, train
+from mnist_cli.step import Work, from_theta, to_theta
+from mnist_cli.step import sgd_step as fused_step
+from mnist_cli.train import train
 
 LR = {"softmax": 0.5, "linear": 0.005}
 
@@ -39,7 +43,9 @@ def reference_train(kind, images, labels, *, epochs, batch_size, lr, seed):
     Y_all = one_hot(labels, np.float64)
     losses = []
     for _ in range(epochs):
-        for idx in batches(len(labels), batch_size, rng):
+        order = rng.permutation(len(labels))
+        for start in range(0, len(labels), batch_size):
+            idx = order[start : start + batch_size]
             X = inputs(images[idx], np.float64)  # (B, D) pixels / 255
             loss, grads = loss_and_gradients(kind, params, X, Y_all[idx])
             params = sgd_step(params, grads, lr)
@@ -48,24 +54,67 @@ def reference_train(kind, images, labels, *, epochs, batch_size, lr, seed):
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_workspace_and_raw_pixels_give_the_plain_gradient(kind, few_images):
-    """loss_and_gradients on raw pixels with x_scale = 1/255, writing into a Workspace, is the
-    plain call on X = pixels / 255 (float64, so only rounding differs)."""
+def test_fused_step_is_the_plain_loss_gradient_and_update(kind, few_images):
+    """One step.sgd_step on X̃ = [pixels, 255] and Θ = [W, b] / 255 returns models' loss and
+    moves (W, b) exactly as models.sgd_step with models.loss_and_gradients does."""
     images, labels = few_images
     rng = np.random.default_rng(2)
     params = init_params("normal", rng, np.float64)
+    params = type(params)(W=params.W, b=0.1 * rng.standard_normal(K))
     Y = one_hot(labels[:32], np.float64)
     loss, grads = loss_and_gradients(kind, params, inputs(images[:32], np.float64), Y)
-    work = Workspace.for_batch(32, np.float64)
-    raw = images[:32].astype(np.float64)  # (32, D) pixels 0..255
-    fast_loss, fast = loss_and_gradients(
-        kind, params, raw, np.asfortranarray(Y), x_scale=1 / 255, work=work
+    expected = sgd_step(params, grads, LR[kind])
+    theta = to_theta(params)
+    X = np.hstack([images[:32], np.full((32, 1), 255)]).astype(np.float32)
+    fast_loss = fused_step(
+        kind, theta, X, np.ascontiguousarray(Y.T), LR[kind], Work.for_batch(32, D + 1)
     )
-    assert fast is work.grads, "with a Workspace the gradients are written into it"
-    assert fast_loss == pytest.approx(loss, rel=1e-12), f"{kind}: {fast_loss} != {loss}"
-    np.testing.assert_allclose(fast.W, grads.W, rtol=1e-10, atol=1e-15, err_msg=kind)
-    np.testing.assert_allclose(fast.b, grads.b, rtol=1e-10, atol=1e-15, err_msg=kind)
-    assert work.Z.shape == work.G.shape == (32, K)
+    moved = from_theta(theta)
+    assert fast_loss == pytest.approx(loss, rel=1e-5), f"{kind}: {fast_loss} != {loss}"
+    for name, fast, plain, before in (
+        ("W", moved.W, expected.W, params.W),
+        ("b", moved.b, expected.b, params.b),
+    ):
+        step, expected_step = fast - before, plain - before
+        error = np.max(np.abs(step - expected_step)) / np.max(np.abs(expected_step))
+        assert error < 1e-3, (
+            f"{kind}: the {name} step differs by {error:.1e} of its size"
+        )
+
+
+def test_shuffled_batches_are_the_rows_in_order_with_the_constant_column(few_images):
+    images, labels = few_images
+    order = np.random.default_rng(0).permutation(len(labels))
+    Yt_all = np.ascontiguousarray(one_hot(labels).T)
+    got = [
+        (X.copy(), Yt.copy()) for X, Yt in shuffled_batches(images, Yt_all, order, 64)
+    ]
+    assert [len(X) for X, _ in got] == [64] * 16 + [26], [len(X) for X, _ in got]
+    X = np.vstack([X for X, _ in got])
+    np.testing.assert_array_equal(X[:, :D], images[order].astype(np.float32))
+    assert (X[:, D] == 255).all(), "the constant column of X̃ must be 255"
+    np.testing.assert_array_equal(np.hstack([Yt for _, Yt in got]), Yt_all[:, order])
+
+
+def test_shuffled_batches_chunks_larger_than_a_batch(few_images, monkeypatch):
+    """Batches span several chunks and chunks several batches; the gathered rows don't move."""
+    import mnist_cli.batches
+
+    monkeypatch.setattr(mnist_cli.batches, "CHUNK_ROWS", 150)
+    images, labels = few_images
+    order = np.arange(len(labels))[::-1].copy()
+    Yt_all = np.ascontiguousarray(one_hot(labels).T)
+    rows = [X[:, :D].copy() for X, _ in shuffled_batches(images, Yt_all, order, 40)]
+    np.testing.assert_array_equal(np.vstack(rows), images[order].astype(np.float32))
+
+
+def test_an_error_in_the_gathering_thread_reaches_the_caller(few_images):
+    images, labels = few_images
+    order = np.array([0, 1, len(labels) + 5])  # an index past the end
+    with pytest.raises(IndexError):
+        list(
+            shuffled_batches(images, np.ascontiguousarray(one_hot(labels).T), order, 2)
+        )
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
