@@ -1,0 +1,152 @@
+"""What a run leaves on disk, written atomically, and read back strictly.
+
+A run directory holds
+    weights.npz   W float32 (10, 784), b float32 (10,), model (string), format_version (int),
+                  dataset (string): everything mnist-eval needs; plain arrays, no pickles
+    metrics.json  accuracies, per-epoch history, confusion matrix, resolved config, data checksums
+    config.toml   the resolved configuration, re-runnable with `mnist-train --config`
+
+The directory is built under a temporary name beside its destination and renamed into place
+only when every file is written, so a run that fails or is interrupted never leaves a
+`weights.npz` that a later command would trust.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import RunDirectoryError, WeightsError
+from .models import MODEL_KINDS, D, K, ModelKind, Params
+
+FORMAT_VERSION = 1
+WEIGHTS = "weights.npz"
+METRICS = "metrics.json"
+CONFIG = "config.toml"
+
+
+def check_out_dir(out_dir: Path, force: bool) -> None:
+    """Refuse an output path that is a file, or a non-empty directory without `force`.
+    Called before training (fail fast) and again before writing."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunDirectoryError(
+            f"--out {out_dir} is an existing file; give a directory"
+        )
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise RunDirectoryError(
+            f"--out {out_dir} exists and is not empty; "
+            "use --force to replace it or choose another --out"
+        )
+
+
+def save_run(
+    out_dir: Path,
+    *,
+    kind: ModelKind,
+    params: Params,
+    metrics: dict,
+    config_toml: str,
+    dataset: str = "mnist",
+    force: bool = False,
+) -> None:
+    """Write weights.npz, metrics.json and config.toml into `out_dir`, all or nothing."""
+    check_out_dir(out_dir, force)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        np.savez(
+            staging / WEIGHTS,
+            W=params.W.astype(np.float32),
+            b=params.b.astype(np.float32),
+            model=np.array(kind),
+            dataset=np.array(dataset),
+            format_version=np.array(FORMAT_VERSION),
+        )
+        (staging / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
+        (staging / CONFIG).write_text(config_toml)
+        for path in (
+            staging.iterdir()
+        ):  # the data is on disk before the rename makes it visible
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+        replace_dir(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Rename `new` to `target`; an existing `target` is moved aside first and then removed
+    (and moved back if `new` cannot take its place, Ctrl-C included)."""
+    if target.is_dir() and any(target.iterdir()):
+        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
+        os.replace(target, old)
+        try:
+            os.replace(new, target)
+        except BaseException:
+            os.replace(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)  # onto nothing, or onto an empty directory
+
+
+def weights_path(path: Path) -> Path:
+    """A run directory's weights.npz, or `path` itself if it is a file."""
+    return path / WEIGHTS if path.is_dir() else path
+
+
+def load_weights(path: Path) -> tuple[ModelKind, Params, str]:
+    """(model kind, Params, dataset name) from a run directory or weights.npz, checked strictly."""
+    file = weights_path(path)
+    if not file.exists():
+        raise WeightsError(
+            f"{file}: no such file; give a run directory or a weights.npz"
+        )
+    try:
+        npz = np.load(file, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise WeightsError(f"{file}: a single .npy array, not a weights .npz file")
+        with npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ValueError as e:  # pickled content or object arrays: we never unpickle
+        raise WeightsError(f"{file}: not a mnist-cli weights file ({e})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise WeightsError(f"{file}: not a readable .npz file ({e})") from None
+    missing = [key for key in ("W", "b", "model") if key not in arrays]
+    if missing:
+        raise WeightsError(
+            f"{file}: not a mnist-cli weights file (missing {', '.join(missing)})"
+        )
+    kind = str(arrays["model"]) if arrays["model"].dtype.kind == "U" else ""
+    if kind not in MODEL_KINDS:
+        raise WeightsError(f"{file}: unknown model {arrays['model']!r}")
+    version = int(arrays.get("format_version", FORMAT_VERSION))
+    if version > FORMAT_VERSION:
+        raise WeightsError(
+            f"{file}: format version {version} is newer than this mnist-cli reads "
+            f"({FORMAT_VERSION}); upgrade mnist-cli"
+        )
+    for key, shape in (("W", (K, D)), ("b", (K,))):
+        a = arrays[key]
+        if a.dtype.kind != "f":
+            raise WeightsError(f"{file}: {key} has dtype {a.dtype}, expected float32")
+        if a.shape != shape:
+            raise WeightsError(f"{file}: {key} has shape {a.shape}, expected {shape}")
+        if not np.isfinite(a).all():
+            raise WeightsError(f"{file}: {key} contains NaN or infinite values")
+    dataset = str(arrays["dataset"]) if "dataset" in arrays else "mnist"
+    params = Params(W=arrays["W"].astype(np.float32), b=arrays["b"].astype(np.float32))
+    return kind, params, dataset
+
+
+def read_metrics(run_dir: Path) -> dict | None:
+    """metrics.json of a run directory, or None if there is none."""
+    path = run_dir / METRICS
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,83 @@
+"""`mnist-predict`: saved weights applied to the user's own pictures (predict.py, preprocess.py)."""
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .. import __version__
+from ..artifacts import load_weights
+from ..predict import VALUE_NAMES, as_text, classify, prepare
+from .common import (
+    CONTEXT,
+    dataset_option,
+    reports_errors,
+    weights_dataset,
+)
+
+
+@click.command(
+    context_settings=CONTEXT,
+    epilog="""\b
+Example:
+  mnist-predict runs/softmax-20261126-101500 my-seven.png photo-of-a-3.jpg
+  mnist-predict runs/linear-try/weights.npz digits/*.png --json
+  mnist-predict runs/softmax-20261126-101500 my-seven.png --show
+""",
+)
+@click.argument(
+    "weights", metavar="RUN_OR_WEIGHTS", type=click.Path(exists=True, path_type=Path)
+)
+@click.argument(
+    "images",
+    metavar="IMAGE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per image, a line each: image, digit, and probability "
+    "(softmax) or score (linear).",
+)
+@click.option(
+    "--show",
+    is_flag=True,
+    help="Also print each picture as the model sees it (28×28 after preprocessing), as text.",
+)
+@dataset_option(
+    "The dataset whose class names to show. Default: the one the weights were trained on "
+    "(any other is an error)."
+)
+@click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
+@reports_errors
+def predict_command(weights, images, as_json, show, dataset):
+    """Classify pictures of handwritten digits: PNG, JPEG, any size, either polarity.
+
+    Each IMAGE is made an MNIST digit as MNIST itself was made: grey, inverted if the digit is
+    dark on light paper, cropped to the digit, scaled into a 20×20 box and centred by centre of
+    mass in 28×28. Prints the predicted digit and its probability (softmax model) or score
+    (linear model). Every image is read before any is classified, so a bad one stops the
+    command with nothing printed. Needs the images extra: pip install 'mnist-cli[images]'.
+    """
+    if show and as_json:
+        raise click.UsageError(
+            "--show prints pictures as text; it cannot go with --json"
+        )
+    kind, params, trained_on = load_weights(weights)
+    names = weights_dataset(weights, trained_on, dataset).class_names
+    pixels = np.stack([prepare(image) for image in images])  # (N, D) uint8
+    digits, values = classify(kind, params, pixels)  # (N,), (N,)
+    value_name = VALUE_NAMES[kind]
+    for i, (image, digit, value) in enumerate(
+        zip(images, digits.tolist(), values.tolist())
+    ):
+        if as_json:
+            click.echo(json.dumps({"image": image, "digit": digit, value_name: value}))
+        else:
+            click.echo(f"{image}: {names[digit]}  {value_name} {value:.4f}")
+        if show:
+            click.echo(as_text(pixels[i]))

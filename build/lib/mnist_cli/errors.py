@@ -1,0 +1,49 @@
+"""The typed errors of the library.
+
+Library code raises these; the CLI turns each into one clear line and a non-zero exit.
+Every message names the thing that is wrong and, where there is one, what to do about it.
+"""
+
+
+class MnistCliError(Exception):
+    """Base class of every error the CLI reports as one line (exit 1)."""
+
+
+class ConfigError(MnistCliError):
+    """A configuration file or value is invalid (unknown key, wrong type, out of range)."""
+
+
+class DownloadError(MnistCliError):
+    """No mirror yielded a verified copy of a data file."""
+
+
+class ChecksumError(MnistCliError):
+    """A file's content does not match the checksum in the catalogue."""
+
+
+class IdxFormatError(MnistCliError):
+    """A file is not a valid IDX file of the expected kind (magic, dimensions, length, labels)."""
+
+
+class CacheError(MnistCliError):
+    """The cache directory cannot be created or written."""
+
+
+class WeightsError(MnistCliError):
+    """A weights file is missing, unreadable, or not one mnist-cli wrote."""
+
+
+class TrainingDivergedError(MnistCliError):
+    """The loss became NaN or infinite during training."""
+
+
+class RunDirectoryError(MnistCliError):
+    """The output directory cannot be used (exists and is not empty, is a file, ...)."""
+
+
+class MissingExtraError(MnistCliError):
+    """An optional dependency (an extra: plots, images) is needed but not installed."""
+
+
+class ImageError(MnistCliError):
+    """An image file cannot be read, or shows no digit to classify."""

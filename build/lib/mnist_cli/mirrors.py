@@ -1,0 +1,65 @@
+"""Mirrors: where the data files of a dataset can be fetched from, checked before any fetch.
+
+A mirror is an http(s) URL, a `file://` URL or a local directory holding the files (`.gz` or
+not). Anything else is refused here, when the mirror is given (`--mirror`, MNIST_MIRRORS, a
+config file), so a typo is a usage error and never a fetch that fails later.
+"""
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+
+def parse_mirrors(value: str) -> tuple[str, ...]:
+    """Split a comma-separated list (MNIST_MIRRORS) and normalize each mirror.
+
+    Relative directories are resolved against the working directory. Raises ValueError if the
+    list is empty or a mirror is not usable.
+    """
+    mirrors = tuple(normalize_mirror(part) for part in value.split(",") if part.strip())
+    if not mirrors:
+        raise ValueError(f"expected a comma-separated list of mirrors, got {value!r}")
+    return mirrors
+
+
+def normalize_mirror(mirror: str, base_dir: Path | None = None) -> str:
+    """Check a mirror and return it in canonical form.
+
+    http(s)://host/path -> the URL ending in "/"; file:///dir and plain directory paths (relative
+    ones resolved against `base_dir`, default the working directory) -> an absolute directory
+    path. Raises ValueError for other schemes and for paths that are not existing directories.
+    """
+    text = mirror.strip()
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        if not parts.netloc:
+            raise ValueError(f"mirror {mirror!r} has no host")
+        return text if text.endswith("/") else text + "/"
+    if scheme == "file":
+        directory = Path(url2pathname(unquote(parts.path)))
+    elif "://" in text:
+        raise ValueError(
+            f"mirror {mirror!r}: unsupported scheme {scheme}://; "
+            "use an http(s):// or file:// URL or a local directory"
+        )
+    elif not text:
+        raise ValueError(
+            "empty mirror; use an http(s):// or file:// URL or a local directory"
+        )
+    else:
+        directory = Path(text)
+        if not directory.is_absolute():
+            directory = (base_dir if base_dir is not None else Path.cwd()) / directory
+    if not directory.is_dir():
+        raise ValueError(f"mirror {mirror!r}: {directory} is not an existing directory")
+    return str(directory.resolve())
+
+
+def join(mirror: str, name: str) -> str:
+    """The URL or path of `name` on a normalized mirror."""
+    if mirror.startswith(("http://", "https://")):
+        return mirror + ("" if mirror.endswith("/") else "/") + name
+    if mirror.startswith("file://"):
+        return str(Path(url2pathname(unquote(urlsplit(mirror).path))) / name)
+    return str(Path(mirror) / name)

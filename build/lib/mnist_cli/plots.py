@@ -1,0 +1,163 @@
+"""Pictures of a run: weights.png, curves.png and confusion.png (the `plots` extra: matplotlib).
+
+Drawn with matplotlib's object-oriented API on an Agg canvas chosen inside each function: no
+pyplot, no global figure or backend state, no display needed. matplotlib is imported there too,
+so importing this module (and the CLI) costs nothing without it. Every picture has a fixed size
+in pixels (figure inches × DPI, no tight bounding box), and is saved under a temporary name in
+its directory and then renamed into place, so a half-written PNG never carries the real name.
+"""
+
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MissingExtraError, RunDirectoryError
+
+DPI = 100
+WEIGHTS_SIZE = (1200, 200)  # pixels (width, height) of weights.png
+CURVES_SIZE = (1000, 400)  # curves.png
+CONFUSION_SIZE = (700, 620)  # confusion.png
+DIGITS = tuple(str(d) for d in range(10))
+
+
+def require_matplotlib() -> None:
+    """Raise MissingExtraError, naming the extra to install, if matplotlib cannot be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise MissingExtraError(
+            "--plots needs matplotlib, which is not installed: "
+            "pip install 'mnist-cli[plots]'"
+        ) from None
+
+
+def new_figure(size: tuple[int, int]):
+    """A matplotlib Figure of `size` pixels on its own Agg canvas."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig, path: Path) -> Path:
+    """Write `fig` as a PNG to `path` atomically: a temporary file beside it, then a rename."""
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    try:  # os.open, not mkstemp: the file gets the usual permissions (0666 less the umask)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as e:
+        raise RunDirectoryError(f"{path}: cannot write the picture ({e})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=DPI)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise RunDirectoryError(f"{path}: cannot write the picture ({e})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def plot_weights(
+    W: np.ndarray, path: Path, class_names: Sequence[str] = DIGITS
+) -> Path:
+    """weights.png: each row of W (K, D) as a 28 × 28 image, side by side, on one diverging
+    colour scale centred on 0 (red: ink there raises the class's score, blue: lowers it).
+
+    The K templates are one mosaic (28, K·(28 + GAP)) drawn in one axes, blank (NaN) columns
+    between them: a tenth of the drawing time of K separate axes.
+    """
+    K, gap = len(W), 4
+    templates = W.reshape(K, 28, 28)  # (K, 28, 28)
+    padded = np.pad(templates, ((0, 0), (0, 0), (0, gap)), constant_values=np.nan)
+    mosaic = padded.transpose(1, 0, 2).reshape(28, K * (28 + gap))[:, :-gap]
+    # one symmetric scale for every class; the top 0.5 % of |W| saturate, not wash out the rest
+    limit = float(np.percentile(np.abs(W), 99.5)) or 1.0
+    fig = new_figure(WEIGHTS_SIZE)
+    ax = fig.subplots()
+    image = ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    centres = np.arange(K) * (28 + gap) + 13.5
+    ax.set_xticks(centres, class_names[:K])
+    ax.tick_params(length=0, labeltop=True, labelbottom=False)
+    ax.set_yticks([])
+    ax.set_frame_on(False)
+    fig.colorbar(image, ax=ax, shrink=0.8, pad=0.01, label="weight", extend="both")
+    fig.suptitle(
+        "W: one 28×28 template per class (red raises the score, blue lowers it)"
+    )
+    return save(fig, path)
+
+
+def plot_curves(history: Sequence[dict], path: Path) -> Path:
+    """curves.png: the training loss (left) and the monitored accuracy (right) per epoch, from
+    metrics.json's `history` (entries with `epoch`, `train_loss` and `<split>_accuracy`)."""
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [h["epoch"] for h in history]
+    split = next(
+        (k.removesuffix("_accuracy") for k in history[0] if k.endswith("_accuracy")),
+        None,
+    )
+    fig = new_figure(CURVES_SIZE)
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue")
+    loss_ax.set(xlabel="epoch", ylabel="squared loss", title="training loss")
+    if split is not None:
+        accuracy = [100 * h[f"{split}_accuracy"] for h in history]
+        acc_ax.plot(epochs, accuracy, "o-", color="tab:green")
+        acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{split} accuracy")
+    for ax in (loss_ax, acc_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    return save(fig, path)
+
+
+def plot_confusion(
+    C: np.ndarray, path: Path, class_names: Sequence[str] = DIGITS, title: str = ""
+) -> Path:
+    """confusion.png: C (K, K), rows = true class, columns = predicted, the count in each cell.
+    Colours follow √count, so that the off-diagonal mistakes show beside the large diagonal."""
+    from matplotlib.colors import PowerNorm
+
+    fig = new_figure(CONFUSION_SIZE)
+    ax = fig.subplots()
+    norm = PowerNorm(gamma=0.5, vmin=0, vmax=max(int(C.max()), 1))
+    ax.imshow(C, cmap="Blues", norm=norm)
+    for (i, j), count in np.ndenumerate(C):
+        dark = norm(count) > 0.6
+        color = "white" if dark else "black"
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color=color)
+    ticks = np.arange(len(C))
+    long_names = max(len(name) for name in class_names) > 3  # e.g. Fashion-MNIST's
+    rotation = {"rotation": 45, "ha": "right", "rotation_mode": "anchor"}
+    ax.set_xticks(ticks, class_names[: len(C)], **(rotation if long_names else {}))
+    ax.set_yticks(ticks, class_names[: len(C)])
+    ax.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix")
+    return save(fig, path)
+
+
+def write_plots(
+    out_dir: Path,
+    W: np.ndarray,
+    confusion: np.ndarray,
+    history: Sequence[dict] | None = None,
+    *,
+    class_names: Sequence[str] = DIGITS,
+    title: str = "",
+    confusion_name: str = "confusion.png",
+) -> list[Path]:
+    """Write weights.png, curves.png (only with a non-empty `history`) and `confusion_name`
+    into `out_dir`; return the paths written, in that order."""
+    written = [plot_weights(W, out_dir / "weights.png", class_names)]
+    if history:
+        written.append(plot_curves(history, out_dir / "curves.png"))
+    written.append(
+        plot_confusion(confusion, out_dir / confusion_name, class_names, title)
+    )
+    return written

@@ -1,0 +1,98 @@
+"""The training loop: mini-batch SGD over shuffled epochs, progress through callbacks.
+
+The loop owns no math and prints nothing: each batch is one call of step.sgd_step (the
+equations of models.py, fused for speed), the batches come from batches.shuffled_batches
+(gathered and cast ahead of time by a background thread), and after each batch it calls
+`on_batch(batch_size, loss)`, after each epoch `on_epoch(EpochResult)`; the CLI turns those into
+a progress bar and one line per epoch. bench/ measures it against the BLAS floor.
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .batches import shuffled_batches
+from .errors import TrainingDivergedError
+from .metrics import evaluate
+from .models import D, ModelKind, Params, one_hot
+from .step import Work, from_theta, sgd_step, to_theta
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int  # 1-based
+    epochs: int
+    train_loss: float  # mean of the epoch's batch losses, weighted by batch size
+    monitor_accuracy: float | None  # accuracy on the monitored split after the epoch
+    seconds: float  # wall time of the epoch's SGD steps (evaluation excluded)
+
+    def to_json(self, monitor_name: str = "test") -> dict:
+        return {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            f"{monitor_name}_accuracy": self.monitor_accuracy,
+            "seconds": self.seconds,
+        }
+
+
+def train(
+    kind: ModelKind,
+    params: Params,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    rng: np.random.Generator,
+    monitor: tuple[np.ndarray, np.ndarray] | None = None,
+    on_batch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> tuple[Params, list[EpochResult]]:
+    """Train `params` on images (N, D) uint8 and labels (N,) with mini-batch SGD.
+
+    Each epoch draws a fresh permutation from `rng` (the same seed gives the same weights),
+    and for each batch computes x = pixels / 255, the loss and its analytic gradient, and steps
+    W ← W − lr ∂L/∂W, b ← b − lr ∂L/∂b. The last, smaller batch of an epoch is used, not
+    dropped. `monitor` = (images, labels) is scored after every epoch. Raises
+    TrainingDivergedError as soon as a batch loss is not finite (the weights are dropped).
+    The `params` passed in are left as they were.
+    """
+    theta = to_theta(params)  # (K, D + 1) [W, b] / 255, updated in place by each step
+    images = np.asarray(images)  # a plain view of a memmap: gathers from it are faster
+    Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
+    work: dict[
+        int, Work
+    ] = {}  # batch size -> its arrays (the last batch may be smaller)
+    history: list[EpochResult] = []
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence: the check below
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            loss_sum = 0.0
+            order = rng.permutation(len(labels))
+            for X, Yt in shuffled_batches(images, Yt_all, order, batch_size):
+                B = len(X)
+                if B not in work:
+                    work[B] = Work.for_batch(B, D + 1)
+                loss = sgd_step(kind, theta, X, Yt, lr, work[B])
+                if not math.isfinite(loss):
+                    raise TrainingDivergedError(
+                        f"the loss became {loss} in epoch {epoch} (lr {lr}): "
+                        "training diverged; try a smaller --lr"
+                    )
+                loss_sum += loss * B
+                if on_batch:
+                    on_batch(B, loss)
+            seconds = time.perf_counter() - start
+            params = from_theta(theta)
+            accuracy = evaluate(params, *monitor).accuracy if monitor else None
+            result = EpochResult(
+                epoch, epochs, loss_sum / len(labels), accuracy, seconds
+            )
+            history.append(result)
+            if on_epoch:
+                on_epoch(result)
+    return from_theta(theta), history
