@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from mnist_cli import artifacts
-from mnist_cli.cli import mnist_train, train_command
+from mnist_cli import train as train_module
+from mnist_cli.cli import train_command
 from mnist_cli.datasets import DATASETS, DataFile, Dataset
 from mnist_cli.idx import write_idx
 
@@ -92,8 +93,8 @@ def data_args(mnist_cache, mnist_server_url):
 @pytest.mark.parametrize(
     ("where", "fault", "code", "message"),
     [
-        ("train", KeyboardInterrupt, 130, "Interrupted."),
-        ("train", MemoryError, 1, None),
+        ("sgd_step", KeyboardInterrupt, 130, "Interrupted."),
+        ("sgd_step", MemoryError, 1, None),
         ("replace_dir", KeyboardInterrupt, 130, "Interrupted."),
     ],
     ids=["interrupted-training", "failed-training", "interrupted-while-saving"],
@@ -104,7 +105,8 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
     def boom(*args, **kwargs):
         raise fault
 
-    monkeypatch.setattr(mnist_train if where == "train" else artifacts, where, boom)
+    # in the middle of an epoch, while the batches thread is gathering ahead
+    monkeypatch.setattr(train_module if where == "sgd_step" else artifacts, where, boom)
     out = tmp_path / "runs" / "r"
 
     result = CliRunner().invoke(
@@ -116,6 +118,8 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
         assert result.output.strip() == message, f"got {result.output!r}"
     listing = leftovers(tmp_path / "runs")
     assert listing == [], f"expected no run files (staging included), got {listing}"
+    gatherers = [t for t in threading.enumerate() if t.name == "mnist-cli batches"]
+    assert gatherers == [], f"the batches thread outlived the run: {gatherers}"
 
 
 def test_interrupted_force_keeps_the_old_run(tmp_path, data_args, monkeypatch):

@@ -4,13 +4,11 @@ solver (exact.py) → the run directory (artifacts.py), and the pictures with --
 import functools
 import json
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
 import click
-import numpy as np
 
 from .. import __version__, plots
 from ..artifacts import check_out_dir, load_weights, save_run
@@ -21,13 +19,12 @@ from ..config import (
     resolve,
     to_toml,
 )
-from ..data import Split, holdout, load_dataset
+from ..data import Split, load_dataset
 from ..datasets import DATASETS, get_dataset
 from ..errors import MnistCliError
-from ..exact import least_squares
-from ..metrics import evaluate, mean_loss
-from ..models import INITS, MODEL_KINDS, Params, init_params
-from ..train import EpochResult, train
+from ..models import INITS, MODEL_KINDS, Params
+from ..run import fit, monitor_name
+from ..train import EpochResult
 from .common import (
     CONTEXT,
     cache_root,
@@ -240,7 +237,6 @@ def train_command(
     # --json: stdout holds only the JSON line, so the summary (like epoch lines) goes to stderr
     say = functools.partial(click.echo, err=as_json)
 
-    started = time.perf_counter()
     train_split, test_split = load_dataset(
         dataset,
         cache_root(cache_dir),
@@ -249,57 +245,29 @@ def train_command(
         on_warning=warn,
         policy=fetch_policy(timeout),
     )
-    fit_split, val_split = validation_holdout(config, train_split, dataset.name)
-    if config.solver == "exact":
-        params = least_squares(fit_split.images, fit_split.labels, config.l2)
-        history: list[EpochResult] = []
-    else:
-        rng = np.random.default_rng(config.seed)
-        monitor_name, monitor = (
-            ("val", val_split) if val_split else ("test", test_split)
-        )
-        progress = TrainProgress(
-            len(fit_split), monitor_name, show_bars(quiet), not quiet, err=as_json
-        )
-        params, history = train(
-            config.model,
-            start.params if start else init_params(config.init, rng),
-            fit_split.images,
-            fit_split.labels,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            lr=config.lr,
-            rng=rng,
-            monitor=(monitor.images, monitor.labels),
-            on_batch=progress.on_batch if show_bars(quiet) else None,
-            on_epoch=progress.on_epoch,
-        )
-    train_eval = evaluate(params, fit_split.images, fit_split.labels)
-    val_eval = (
-        evaluate(params, val_split.images, val_split.labels) if val_split else None
+    check_val_size(config, train_split, dataset.name)
+    progress = TrainProgress(
+        len(train_split) - config.val_size,
+        monitor_name(config),
+        show_bars(quiet),
+        not quiet,
+        err=as_json,
     )
-    test_eval = evaluate(params, test_split.images, test_split.labels)
-    seconds = time.perf_counter() - started
-    metrics = {
-        "model": config.model,
-        "dataset": dataset.name,
-        "solver": config.solver,
-        "train_loss": mean_loss(
-            config.model, params, fit_split.images, fit_split.labels
-        ),
-        "train_accuracy": train_eval.accuracy,
-        "val_accuracy": val_eval.accuracy if val_eval else None,
-        "test_accuracy": test_eval.accuracy,
-        "per_class_accuracy": test_eval.to_json()["per_class_accuracy"],
-        "confusion_matrix": test_eval.confusion_matrix.tolist(),
-        "class_names": list(dataset.class_names),
-        "history": [r.to_json("val" if val_split else "test") for r in history],
-        "config": {**config.__dict__, "mirrors": list(config.mirrors)},
-        "data": {f.name: {f.algorithm: f.checksum} for f in dataset.files},
-        "seconds": seconds,
-        "version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    result = fit(
+        config,
+        dataset,
+        train_split,
+        test_split,
+        start=start.params if start else None,
+        on_batch=progress.on_batch if show_bars(quiet) else None,
+        on_epoch=progress.on_epoch,
+    )
+    params, metrics, test_eval, val_eval = (
+        result.params,
+        result.metrics,
+        result.test,
+        result.val,
+    )
     save_run(
         out_dir,
         kind=config.model,
@@ -315,7 +283,7 @@ def train_command(
     val = f", val accuracy {100 * val_eval.accuracy:.2f}%" if val_eval else ""
     say(
         f"{config.model}: test accuracy {100 * test_eval.accuracy:.2f}%{val} "
-        f"({how}, {seconds:.1f} s) -> {out_dir}/"
+        f"({how}, {metrics['seconds']:.1f} s) -> {out_dir}/"
     )
     if with_plots:
         try:
@@ -399,17 +367,11 @@ def check_combination(config: TrainConfig, options: dict, start: Start | None) -
             )
 
 
-def validation_holdout(
-    config: TrainConfig, train_split: Split, dataset_name: str
-) -> tuple[Split, Split | None]:
-    """(images to train on, validation images or None): --val-size images held out of the
-    training split, chosen by np.random.default_rng(seed) (see data.holdout)."""
-    if not config.val_size:
-        return train_split, None
+def check_val_size(config: TrainConfig, train_split: Split, dataset_name: str) -> None:
+    """--val-size must leave images to train on (exit 2 otherwise)."""
     if config.val_size >= len(train_split):
         raise click.BadParameter(
             f"must be less than the {len(train_split):,} training images of "
             f"{dataset_name}, not {config.val_size}",
             param_hint="'--val-size' (config key val_size)",
         )
-    return holdout(train_split, config.val_size, np.random.default_rng(config.seed))

@@ -1,0 +1,101 @@
+"""A training run, start to finish, without I/O: the data in, the weights and their metrics out.
+
+The CLI resolves the configuration and loads the data; `fit` holds out the validation images
+(--val-size), trains by SGD (train.py) or solves the linear model exactly (exact.py), scores the
+result (metrics.py) and assembles the object that metrics.json holds; artifacts.py writes it.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, astuple, dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from . import __version__
+from .config import TrainConfig
+from .data import Split, holdout
+from .datasets import Dataset
+from .exact import least_squares
+from .metrics import Evaluation, evaluate, mean_loss
+from .models import Params, init_params
+from .train import EpochResult, train
+
+
+@dataclass(frozen=True)
+class RunResult:
+    params: Params  # the trained W (K, D) and b (K,)
+    metrics: dict  # what metrics.json holds
+    test: Evaluation  # on the test split
+    val: Evaluation | None  # on the held-out images, if --val-size
+
+
+def monitor_name(config: TrainConfig) -> str:
+    """What the epoch lines and the history report: "val" with --val-size, else "test"."""
+    return "val" if config.val_size else "test"
+
+
+def fit(
+    config: TrainConfig,
+    dataset: Dataset,
+    train_split: Split,
+    test_split: Split,
+    *,
+    start: Params | None = None,
+    on_batch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> RunResult:
+    """Train (or solve) the model of `config` from `start` (else `config.init`) and score it.
+
+    With config.val_size, the validation images are held out of the training split by a
+    generator of their own, np.random.default_rng(seed) (data.holdout), monitored after each
+    epoch instead of the test split, which is then scored once, at the end.
+    """
+    started = time.perf_counter()
+    fit_split, val_split = train_split, None
+    if config.val_size:
+        rng = np.random.default_rng(config.seed)
+        fit_split, val_split = holdout(train_split, config.val_size, rng)
+    monitor = test_split if val_split is None else val_split
+    if config.solver == "exact":
+        params = least_squares(fit_split.images, fit_split.labels, config.l2)
+        history: list[EpochResult] = []
+    else:
+        rng = np.random.default_rng(config.seed)
+        params, history = train(
+            config.model,
+            start or init_params(config.init, rng),
+            fit_split.images,
+            fit_split.labels,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            lr=config.lr,
+            rng=rng,
+            monitor=(monitor.images, monitor.labels),
+            on_batch=on_batch,
+            on_epoch=on_epoch,
+        )
+    train_eval = evaluate(params, fit_split.images, fit_split.labels)
+    val_eval = None if val_split is None else evaluate(params, *astuple(val_split))
+    test_eval = evaluate(params, test_split.images, test_split.labels)
+    metrics = {
+        "model": config.model,
+        "dataset": dataset.name,
+        "solver": config.solver,
+        "train_loss": mean_loss(
+            config.model, params, fit_split.images, fit_split.labels
+        ),
+        "train_accuracy": train_eval.accuracy,
+        "val_accuracy": val_eval.accuracy if val_eval else None,
+        "test_accuracy": test_eval.accuracy,
+        "per_class_accuracy": test_eval.to_json()["per_class_accuracy"],
+        "confusion_matrix": test_eval.confusion_matrix.tolist(),
+        "class_names": list(dataset.class_names),
+        "history": [r.to_json(monitor_name(config)) for r in history],
+        "config": {**asdict(config), "mirrors": list(config.mirrors)},
+        "data": {f.name: {f.algorithm: f.checksum} for f in dataset.files},
+        "seconds": time.perf_counter() - started,
+        "version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return RunResult(params, metrics, test_eval, val_eval)
