@@ -213,22 +213,17 @@ def _write_body(
         with open(dest, "r+b") as out:
             out.truncate(offset)
             out.seek(offset)
-            received = offset
             if bar is not None and offset:
                 bar.update(offset)
             chunks = _arriving(response)
-            while True:
+
+            def read() -> bytes:
                 try:
-                    chunk = next(chunks, b"")
+                    return next(chunks, b"")
                 except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
                     raise _request_failure(exc, policy) from exc
-                if not chunk:
-                    return received
-                received += len(chunk)
-                _check_bounds(received, total, max_bytes)
-                out.write(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
+
+            return _write_chunks(read, out, offset, total, max_bytes, bar)
     finally:
         if bar is not None:
             bar.close()
@@ -302,26 +297,38 @@ def _copy_local(
     except OSError as exc:
         raise Failure(f"cannot read: {exc.strerror}") from exc
     bar = progress(name, size) if progress is not None else None
-    with source, open(dest, "wb") as out:
-        received = 0
+
+    def read() -> bytes:
         try:
-            while True:
-                try:
-                    chunk = source.read(CHUNK_SIZE)
-                except (
-                    OSError
-                ) as exc:  # reading the source; writes raise OSError freely
-                    raise Failure(f"cannot read: {exc.strerror}") from exc
-                if not chunk:
-                    return
-                received += len(chunk)
-                _check_bounds(received, None, max_bytes)
-                out.write(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
+            return source.read(CHUNK_SIZE)
+        except OSError as exc:  # reading the source; writes raise OSError freely
+            raise Failure(f"cannot read: {exc.strerror}") from exc
+
+    with source, open(dest, "wb") as out:
+        try:
+            _write_chunks(read, out, 0, None, max_bytes, bar)
         finally:
             if bar is not None:
                 bar.close()
+
+
+def _write_chunks(
+    read: Callable[[], bytes],
+    out,
+    received: int,
+    total: int | None,
+    max_bytes: int,
+    bar: Bar | None,
+) -> int:
+    """Append what `read` returns to `out` until it returns b"", each chunk checked against
+    the bounds before it is written; return the byte count, `received` included."""
+    while chunk := read():
+        received += len(chunk)
+        _check_bounds(received, total, max_bytes)
+        out.write(chunk)
+        if bar is not None:
+            bar.update(len(chunk))
+    return received
 
 
 def _request_failure(exc: Exception, policy: FetchPolicy) -> Failure:
