@@ -21,9 +21,8 @@ from .models import D
 from .step import PIXEL
 
 CHUNK_ROWS = 2048  # rows gathered per hand-over: a few batches, 6.4 MB of float32
-DOUBLE_BUFFER_BYTES = (
-    64 << 20
-)  # above this a chunk is filled while the step waits (memory)
+# above this a chunk is filled while the step waits, to bound the memory
+DOUBLE_BUFFER_BYTES = 64 << 20
 
 
 def shuffled_batches(

@@ -28,16 +28,10 @@ class TrainConfig:
     init: str = "zeros"  # "zeros" or "normal" (N(0, 0.01²) weights)
     mirrors: tuple[str, ...] = ()  # where to fetch MNIST; () = the built-in mirrors
     dataset: str = "mnist"  # "mnist", "fashion-mnist" or "kmnist" (see datasets.py)
-    solver: str = (
-        "sgd"  # "sgd", or "exact": the closed-form least squares (linear only)
-    )
+    solver: str = "sgd"  # or "exact": the closed-form least squares (linear only)
     l2: float = 0.0  # ridge term of the exact solver: minimises Σ‖ŷ − y‖² + l2 ‖W‖²
-    val_size: int = (
-        0  # training images held out for validation (0: monitor the test set)
-    )
-    init_from: str | None = (
-        None  # weights.npz (or run directory) to start from, else `init`
-    )
+    val_size: int = 0  # training images held out for validation (0: none)
+    init_from: str | None = None  # weights or run directory to start from
 
 
 SOLVERS = ("sgd", "exact")

@@ -59,9 +59,7 @@ def least_squares(images: np.ndarray, labels: np.ndarray, l2: float = 0.0) -> Pa
     penalty = np.ones(D + 1)
     penalty[D] = 0.0  # I': the bias is not penalised
     A = gram + l2 * np.diag(penalty)  # (D+1, D+1)
-    if (
-        l2 > 0
-    ):  # positive definite: one direct solve, several times faster than lstsq's SVD
+    if l2 > 0:  # positive definite: one direct solve, several times faster than lstsq
         theta = np.linalg.solve(A, moment)  # (D+1, K), Θ = [Wᵀ; bᵀ]
     else:  # possibly singular: the minimum-norm solution
         theta, *_ = np.linalg.lstsq(A, moment, rcond=None)  # (D+1, K)

@@ -86,9 +86,7 @@ def write(target: Path, sha256: str, file: DataFile) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(record, indent=2) + "\n")
-        os.chmod(
-            temp, 0o644
-        )  # readable by every user of a shared cache, like the data file
+        os.chmod(temp, 0o644)  # readable by all users of a shared cache, like the data
         os.replace(temp, path_of(target))
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -47,11 +47,8 @@ class Work:
             return np.empty((K, B), np.float32)
 
         ones = np.ones(K, np.float32)
-        row, row2, grad = (
-            np.empty(B, np.float32),
-            np.empty(B, np.float32),
-            np.empty((K, D1), np.float32),
-        )
+        row, row2 = np.empty(B, np.float32), np.empty(B, np.float32)
+        grad = np.empty((K, D1), np.float32)
         return cls(kb(), kb(), kb(), ones, row, row2, grad)
 
 
@@ -78,26 +75,23 @@ def sgd_step(
     return the batch loss L = (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² before the step (NaN or inf if it diverged)."""
     B = X.shape[0]
     Zt, Gt, Tt, ones, s, gs = work.Zt, work.Gt, work.Tt, work.ones, work.row, work.row2
-    np.matmul(theta, X.T, out=Zt)  # (K, B) Zᵀ = Θ X̃ᵀ = W Xᵀ + b 1ᵀ    (models.logits)
-    if kind == "softmax":  # (K, B) Sᵀ                                (models.softmax)
+    np.matmul(theta, X.T, out=Zt)  # (K, B) Zᵀ = Θ X̃ᵀ = W Xᵀ + b 1ᵀ  (models.logits)
+    if kind == "softmax":  # (K, B) Sᵀ                              (models.softmax)
         np.maximum.reduce(Zt, axis=0, out=s)  # (B,) row max of Z: exp cannot overflow
         np.subtract(Zt, s, out=Zt)  # (K, B) Z − max, every entry ≤ 0
         np.exp(Zt, out=Zt)  # (K, B) in (0, 1]
         np.matmul(ones, Zt, out=s)  # (B,) Σₖ exp
         np.divide(Zt, s, out=Zt)  # (K, B) Sᵀ, columns sum to 1
     np.subtract(Zt, Yt, out=Gt)  # (K, B) (Ŷ − Y)ᵀ
-    loss = (
-        float(np.vdot(Gt, Gt)) / B
-    )  # (1/B) Σᵢ ‖ŷᵢ − yᵢ‖²         (models.squared_loss)
-    if (
-        kind == "softmax"
-    ):  # dZ = S ⊙ (G − ⟨G, S⟩), with G ∝ Ŷ − Y  (models.softmax_backward)
+    loss = float(np.vdot(Gt, Gt)) / B  # (1/B) Σᵢ ‖ŷᵢ − yᵢ‖²  (models.squared_loss)
+    if kind == "softmax":  # dZ = S ⊙ (G − ⟨G, S⟩)  (models.softmax_backward)
         np.multiply(Gt, Zt, out=Tt)  # (K, B)
         np.matmul(ones, Tt, out=gs)  # (B,) ⟨ŷᵢ − yᵢ, sᵢ⟩
         np.subtract(Gt, gs, out=Gt)  # (K, B)
         np.multiply(Gt, Zt, out=Gt)  # (K, B) (B/2) dZᵀ
-    # c folds G's 2/B (models.loss_grad_output), the −lr of SGD and the 1/255² of Θ into (K, B)
-    np.multiply(Gt, -lr * 2.0 / B / PIXEL**2, out=Gt)  # (K, B) c·dZᵀ
-    np.matmul(Gt, X, out=work.grad)  # (K, D + 1) c·dZᵀ X̃  (models.param_grads)
+    # c = −lr (2/B) / 255²: G's 2/B (models.loss_grad_output), SGD's −lr, Θ's 1/255²
+    c = -lr * 2.0 / B / PIXEL**2
+    np.multiply(Gt, c, out=Gt)  # (K, B) c (B/2) dZᵀ = −(lr/255²) dZᵀ
+    np.matmul(Gt, X, out=work.grad)  # (K, D + 1) −(lr/255²) dZᵀ X̃  (models.param_grads)
     np.add(theta, work.grad, out=theta)  # Θ ← Θ − (lr/255²) dZᵀ X̃  (models.sgd_step)
     return loss

@@ -108,9 +108,8 @@ def gradcheck_command(
     kinds = MODEL_KINDS if model == "all" else (model,)
     checks: list[tuple[str, BlockCheck]] = []
     for kind in kinds:
-        rng = np.random.default_rng(
-            seed
-        )  # the same batch, weights and draws for each model
+        # the same batch, weights and draws for each model
+        rng = np.random.default_rng(seed)
         X, Y = sample_batch(split.images, split.labels, samples, rng)  # (N, D), (N, K)
         params = random_params(rng)
         checks += [

@@ -48,12 +48,8 @@ class TrainProgress:
     def __init__(
         self, n_train: int, monitor: str, bars: bool, lines: bool, err: bool = False
     ):
-        self.n_train, self.monitor, self.bars, self.lines = (
-            n_train,
-            monitor,
-            bars,
-            lines,
-        )
+        self.n_train, self.monitor = n_train, monitor
+        self.bars, self.lines = bars, lines
         self.bar = None
         self.loss_sum, self.seen = 0.0, 0
         self.err = err  # epoch lines to stderr (--json keeps stdout for the JSON line)
@@ -215,9 +211,7 @@ def train_command(
     if options["init_from"] is not None:
         options["init_from"] = str(options["init_from"].resolve())
     if options["init"]:
-        file_values.pop(
-            "init_from", None
-        )  # options override keys, --init init_from too
+        file_values.pop("init_from", None)  # --init overrides the file's init_from
     start = starting_weights(options["init_from"] or file_values.get("init_from"))
     implied = implied_defaults(options, file_values, start)
     dataset_name = options["dataset"] or implied.get("dataset")
@@ -262,12 +256,7 @@ def train_command(
         on_batch=progress.on_batch if show_bars(quiet) else None,
         on_epoch=progress.on_epoch,
     )
-    params, metrics, test_eval, val_eval = (
-        result.params,
-        result.metrics,
-        result.test,
-        result.val,
-    )
+    params, metrics = result.params, result.metrics
     save_run(
         out_dir,
         kind=config.model,
@@ -280,9 +269,9 @@ def train_command(
     how = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
     if config.solver == "exact":
         how = "exact least squares" + (f", l2 {config.l2:g}" if config.l2 else "")
-    val = f", val accuracy {100 * val_eval.accuracy:.2f}%" if val_eval else ""
+    val = f", val accuracy {100 * result.val.accuracy:.2f}%" if result.val else ""
     say(
-        f"{config.model}: test accuracy {100 * test_eval.accuracy:.2f}%{val} "
+        f"{config.model}: test accuracy {100 * result.test.accuracy:.2f}%{val} "
         f"({how}, {metrics['seconds']:.1f} s) -> {out_dir}/"
     )
     if with_plots:
@@ -290,10 +279,10 @@ def train_command(
             written = plots.write_plots(
                 out_dir,
                 params.W,
-                test_eval.confusion_matrix,
+                result.test.confusion_matrix,
                 metrics["history"],
                 class_names=dataset.class_names,
-                title=plot_title(config.model, dataset.name, "test", test_eval),
+                title=plot_title(config.model, dataset.name, "test", result.test),
             )
         except MnistCliError as e:
             raise MnistCliError(
