@@ -17,10 +17,6 @@ class DownloadError(MnistCliError):
     """No mirror yielded a verified copy of a data file."""
 
 
-class ChecksumError(MnistCliError):
-    """A file's content does not match the checksum in the catalogue."""
-
-
 class IdxFormatError(MnistCliError):
     """A file is not a valid IDX file of the expected kind (magic, dimensions, length, labels)."""
 
