@@ -155,7 +155,9 @@ def test_train_and_eval_on_fashion_mnist(fake_fashion, tmp_path):
     assert len(fake_fashion.paths) == 4, "mnist-eval should read the warm cache only"
 
 
-def test_eval_refuses_a_dataset_the_weights_were_not_trained_on(fake_fashion, tmp_path):
+@pytest.fixture
+def fashion_run(fake_fashion, tmp_path):
+    """(run directory, cache args) of a one-epoch softmax run on the fake Fashion-MNIST."""
     run = tmp_path / "run"
     base = ["--cache-dir", str(tmp_path / "cache")]
     trained = CliRunner().invoke(
@@ -163,6 +165,11 @@ def test_eval_refuses_a_dataset_the_weights_were_not_trained_on(fake_fashion, tm
         [*base, "--dataset", "fashion-mnist", "--epochs", "1", "--out", str(run)],
     )
     assert trained.exit_code == 0, trained.output
+    return run, base
+
+
+def test_eval_refuses_a_dataset_the_weights_were_not_trained_on(fashion_run):
+    run, base = fashion_run
     result = CliRunner().invoke(eval_command, [str(run), *base, "--dataset", "mnist"])
     assert result.exit_code == 1, result.output
     assert result.output == (
@@ -176,16 +183,10 @@ def test_eval_refuses_a_dataset_the_weights_were_not_trained_on(fake_fashion, tm
     assert json.loads(same.output)["dataset"] == "fashion-mnist"
 
 
-def test_predict_names_the_classes_and_refuses_another_dataset(fake_fashion, tmp_path):
+def test_predict_names_the_classes_and_refuses_another_dataset(fashion_run, tmp_path):
     from PIL import Image
 
-    run = tmp_path / "run"
-    base = ["--cache-dir", str(tmp_path / "cache")]
-    trained = CliRunner().invoke(
-        train_command,
-        [*base, "--dataset", "fashion-mnist", "--epochs", "20", "--out", str(run)],
-    )
-    assert trained.exit_code == 0, trained.output
+    run, _ = fashion_run
     picture = np.zeros((28, 28), np.uint8)
     picture[8:20, 6:22] = 255
     Image.fromarray(picture).save(tmp_path / "block.png")
