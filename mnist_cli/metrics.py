@@ -1,14 +1,16 @@
-"""Scoring a model: predicted labels, accuracy, per-class accuracy, the confusion matrix.
+"""Scoring a model: predicted labels, accuracy, per-class accuracy, the confusion matrix, and
+(given the model kind) the mean squared loss, all from one pass over the images.
 
 Prediction needs only the logits: softmax is increasing, so argmax softmax(z) = argmax z,
 and both models classify a sample by the largest entry of z = Wx + b.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from .models import K, ModelKind, Params, forward, inputs, logits, one_hot, squared_loss
+from .models import K, ModelKind, Params, inputs, logits, one_hot, predict, squared_loss
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,7 @@ class Evaluation:
     accuracy: float  # fraction of the N samples classified correctly
     per_class_accuracy: np.ndarray  # (K,) accuracy among the samples of each true class
     confusion_matrix: np.ndarray  # (K, K) int, [true, predicted] counts
+    loss: float | None = None  # (1/N) Σᵢ ‖ŷᵢ − yᵢ‖², when the model kind was given
 
     def to_json(self) -> dict:
         return {
@@ -27,34 +30,22 @@ class Evaluation:
         }
 
 
+def chunked_logits(
+    params: Params, images: np.ndarray, chunk: int = 10_000
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """(rows, Z) for consecutive chunks of the images (N, D) uint8: Z = X Wᵀ + b (n, K), so
+    that the float copy of the inputs stays small (10,000 × 784 float32 = 31 MB)."""
+    for start in range(0, len(images), chunk):
+        rows = slice(start, start + chunk)
+        yield rows, logits(params, inputs(images[rows]))  # (n, K)
+
+
 def predict_labels(
     params: Params, images: np.ndarray, chunk: int = 10_000
 ) -> np.ndarray:
-    """argmaxₖ Zᵢₖ for each image, (N, D) uint8 -> (N,) int, in chunks so that the float
-    copy of the inputs stays small (10,000 × 784 float32 = 31 MB)."""
-    return np.concatenate(
-        [
-            logits(params, inputs(images[start : start + chunk])).argmax(axis=1)
-            for start in range(0, len(images), chunk)
-        ]
-    )
-
-
-def mean_loss(
-    kind: ModelKind,
-    params: Params,
-    images: np.ndarray,
-    labels: np.ndarray,
-    chunk: int = 10_000,
-) -> float:
-    """L = (1/N) Σᵢ ‖ŷᵢ − yᵢ‖² over all N images (N, D) uint8, in chunks like predict_labels:
-    the loss SGD minimises, of the final weights, comparable with the exact solver's optimum."""
-    total = 0.0
-    for start in range(0, len(labels), chunk):
-        Y_hat = forward(kind, params, inputs(images[start : start + chunk]))  # (n, K)
-        Y = one_hot(labels[start : start + chunk], Y_hat.dtype)  # (n, K)
-        total += squared_loss(Y_hat, Y) * len(Y)
-    return total / max(len(labels), 1)
+    """argmaxₖ Zᵢₖ for each image, (N, D) uint8 -> (N,) int."""
+    parts = [Z.argmax(axis=1) for _, Z in chunked_logits(params, images, chunk)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -64,9 +55,24 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     ).reshape(K, K)
 
 
-def evaluate(params: Params, images: np.ndarray, labels: np.ndarray) -> Evaluation:
-    """Score `params` on images (N, D) uint8 with true labels (N,)."""
-    C = confusion_matrix(labels, predict_labels(params, images))  # (K, K)
+def evaluate(
+    params: Params,
+    images: np.ndarray,
+    labels: np.ndarray,
+    kind: ModelKind | None = None,
+    chunk: int = 10_000,
+) -> Evaluation:
+    """Score `params` on images (N, D) uint8 with true labels (N,); with the model `kind`,
+    also the mean squared loss L = (1/N) Σᵢ ‖ŷᵢ − yᵢ‖², the loss SGD minimises (comparable
+    with the exact solver's optimum), from the same logits."""
+    predicted = np.zeros(len(labels), np.int64)  # (N,)
+    loss_sum = 0.0
+    for rows, Z in chunked_logits(params, images, chunk):  # Z (n, K)
+        predicted[rows] = Z.argmax(axis=1)
+        if kind is not None:
+            Y = one_hot(labels[rows], Z.dtype)  # (n, K)
+            loss_sum += squared_loss(predict(kind, Z), Y) * len(Y)
+    C = confusion_matrix(labels, predicted)  # (K, K)
     per_class_total = C.sum(axis=1)  # (K,) samples of each true class
     per_class = np.divide(
         np.diag(C), per_class_total, out=np.zeros(K), where=per_class_total > 0
@@ -75,6 +81,7 @@ def evaluate(params: Params, images: np.ndarray, labels: np.ndarray) -> Evaluati
         accuracy=float(np.trace(C) / max(C.sum(), 1)),
         per_class_accuracy=per_class,
         confusion_matrix=C,
+        loss=None if kind is None else loss_sum / max(len(labels), 1),
     )
 
 

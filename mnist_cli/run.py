@@ -17,7 +17,7 @@ from .config import TrainConfig
 from .data import Split, holdout
 from .datasets import Dataset
 from .exact import least_squares
-from .metrics import Evaluation, evaluate, mean_loss
+from .metrics import Evaluation, evaluate
 from .models import Params, init_params
 from .train import EpochResult, train
 
@@ -75,16 +75,14 @@ def fit(
             on_batch=on_batch,
             on_epoch=on_epoch,
         )
-    train_eval = evaluate(params, fit_split.images, fit_split.labels)
+    train_eval = evaluate(params, fit_split.images, fit_split.labels, config.model)
     val_eval = None if val_split is None else evaluate(params, *astuple(val_split))
     test_eval = evaluate(params, test_split.images, test_split.labels)
     metrics = {
         "model": config.model,
         "dataset": dataset.name,
         "solver": config.solver,
-        "train_loss": mean_loss(
-            config.model, params, fit_split.images, fit_split.labels
-        ),
+        "train_loss": train_eval.loss,
         "train_accuracy": train_eval.accuracy,
         "val_accuracy": val_eval.accuracy if val_eval else None,
         "test_accuracy": test_eval.accuracy,

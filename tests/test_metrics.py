@@ -7,7 +7,6 @@ from mnist_cli.metrics import (
     confusion_matrix,
     evaluate,
     format_confusion,
-    mean_loss,
     predict_labels,
 )
 from mnist_cli.models import D, K, Params, forward, inputs, one_hot
@@ -71,7 +70,7 @@ def test_format_confusion_labels_rows_with_class_names_and_aligns_columns():
     assert digits[8].split()[0] == "7", "MNIST rows are labelled by the digit alone"
 
 
-def test_mean_loss_is_the_squared_loss_over_all_images_in_any_chunking():
+def test_evaluate_loss_is_the_squared_loss_over_all_images_in_any_chunking():
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (25, D), dtype=np.uint8)
     labels = rng.integers(0, K, 25)
@@ -80,7 +79,10 @@ def test_mean_loss_is_the_squared_loss_over_all_images_in_any_chunking():
         Y_hat = forward(kind, params, inputs(images, np.float64))
         expected = np.sum((Y_hat - one_hot(labels, np.float64)) ** 2) / 25
         for chunk in (7, 100):
-            actual = mean_loss(kind, params, images, labels, chunk=chunk)
-            assert actual == pytest.approx(expected, rel=1e-5), (
-                f"{kind}, chunk {chunk}: expected {expected}, got {actual}"
+            result = evaluate(params, images, labels, kind, chunk=chunk)
+            assert result.loss == pytest.approx(expected, rel=1e-5), (
+                f"{kind}, chunk {chunk}: expected {expected}, got {result.loss}"
             )
+            accuracy = np.mean(Y_hat.argmax(axis=1) == labels)
+            assert result.accuracy == pytest.approx(accuracy), f"chunk {chunk}"
+    assert evaluate(params, images, labels).loss is None, "no kind, no loss"
