@@ -13,6 +13,7 @@ from typing import Any
 
 from .datasets import DATASETS
 from .errors import ConfigError
+from .mirrors import normalize_mirror
 from .models import INITS, MODEL_KINDS
 
 
@@ -105,8 +106,6 @@ def check_value(key: str, value: Any) -> Any:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """The validated values of a TOML config file. Mirror paths are made relative to the file."""
-    from .download import normalize_mirror
-
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cli.datasets import Dataset
-from mnist_cli.download import ProgressFactory, fetch
+from mnist_cli.download import fetch
 from mnist_cli.errors import IdxFormatError
 from mnist_cli.idx import read_idx
-from mnist_cli.transport import DEFAULT_POLICY, FetchPolicy
+from mnist_cli.transport import DEFAULT_POLICY, FetchPolicy, ProgressFactory
 
 IMAGE_SHAPE = (28, 28)
 D = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]  # 784 inputs per image

@@ -27,7 +27,7 @@ from pathlib import Path
 from mnist_cli import manifest
 from mnist_cli.datasets import DataFile
 from mnist_cli.errors import CacheError, DownloadError
-from mnist_cli.mirrors import join, normalize_mirror, parse_mirrors
+from mnist_cli.mirrors import join
 from mnist_cli.transport import (
     DEFAULT_POLICY,
     Failure,
@@ -35,15 +35,6 @@ from mnist_cli.transport import (
     ProgressFactory,
     download,
 )
-
-__all__ = [  # mirror parsing and the progress type are re-exported for callers of fetch
-    "ProgressFactory",
-    "body_bound",
-    "default_cache_dir",
-    "fetch",
-    "normalize_mirror",
-    "parse_mirrors",
-]
 
 try:
     import fcntl
