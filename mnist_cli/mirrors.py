@@ -6,8 +6,7 @@ config file), so a typo is a usage error and never a fetch that fails later.
 """
 
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import urlsplit
 
 
 def parse_mirrors(value: str) -> tuple[str, ...]:
@@ -37,7 +36,7 @@ def normalize_mirror(mirror: str, base_dir: Path | None = None) -> str:
             raise ValueError(f"mirror {mirror!r} has no host")
         return text if text.endswith("/") else text + "/"
     if scheme == "file":
-        directory = Path(url2pathname(unquote(parts.path)))
+        directory = file_url_path(text)
     elif "://" in text:
         raise ValueError(
             f"mirror {mirror!r}: unsupported scheme {scheme}://; "
@@ -61,5 +60,14 @@ def join(mirror: str, name: str) -> str:
     if mirror.startswith(("http://", "https://")):
         return mirror + ("" if mirror.endswith("/") else "/") + name
     if mirror.startswith("file://"):
-        return str(Path(url2pathname(unquote(urlsplit(mirror).path))) / name)
+        return str(file_url_path(mirror) / name)
     return str(Path(mirror) / name)
+
+
+def file_url_path(url: str) -> Path:
+    """The local path of a file:// URL, percent-escapes decoded once."""
+    from urllib.request import (
+        url2pathname,  # 25 ms of imports: only when a URL needs it
+    )
+
+    return Path(url2pathname(urlsplit(url).path))

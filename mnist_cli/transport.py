@@ -21,7 +21,6 @@ A stalled mirror is abandoned after `policy.read_timeout` seconds without a byte
 writing `dest` (disk full, ...) are not a Failure of the URL: they propagate as OSError.
 """
 
-import email.utils
 import os
 import random
 import socket
@@ -139,6 +138,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if value.isdigit():
         return float(value)
     try:
+        import email.utils  # only for a Retry-After given as a date
+
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None

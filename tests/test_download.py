@@ -273,6 +273,17 @@ def test_local_directory_and_file_url_mirrors(tiny, tmp_path):
         assert path.read_bytes() == content, f"mirror {spec}: wrong content"
 
 
+def test_file_url_escapes_are_decoded_once(tiny, tmp_path):
+    """A folder whose name holds "%41" (and a space) is reached by its file:// URI, which
+    escapes that as "%2541": decoding twice would look for "A" instead."""
+    file, content, mirror = tiny
+    odd = tmp_path / "mirror %41"
+    mirror.rename(odd)
+    assert normalize_mirror(odd.as_uri()) == str(odd), odd.as_uri()
+    path = fetch(file, [normalize_mirror(odd.as_uri())], tmp_path / "cache")
+    assert path.read_bytes() == content
+
+
 def test_local_mirror_missing_file(tiny, tmp_path):
     file, _, _ = tiny
     empty = tmp_path / "empty"
