@@ -1,7 +1,7 @@
 """The benchmark's table, and its checks against the targets of the performance issue.
 
-Rows are named "<contender> (<n> thread[s])"; a row's ratio to the floor uses the floor measured
-with the same number of threads.
+Rows are named "<contender> (<n> thread[s])"; a row's ratio to the floor uses the floor epochs
+measured between its own epochs if it has them, else the floor with the same number of threads.
 """
 
 import os
@@ -46,7 +46,10 @@ def rss(row: dict) -> str:
 
 
 def floor_of(rows: dict, row: dict) -> float:
-    """The floor's epoch median measured with the same number of threads as `row`."""
+    """The floor's epoch median measured between `row`'s epochs, or else with the same
+    number of threads as `row`."""
+    if row.get("floor_epoch_seconds"):
+        return statistics.median(row["floor_epoch_seconds"])
     for name, r in rows.items():
         if base(name) == "floor" and threads(r) == threads(row):
             return r["epoch_median_seconds"]

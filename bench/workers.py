@@ -5,10 +5,11 @@
 prints one JSON object on stdout: epoch times in seconds, test accuracy, and what was measured.
 bench/run.py starts these and reads their peak RSS from os.wait4. The contenders:
 
-    interleaved  the BLAS floor and our trainer (softmax, linear, and softmax at other batch sizes)
-                 alternating epoch by epoch in one process, so machine noise hits all of them
-                 alike; `--only` picks them. Two more rows take the trainer apart: its step
-                 alone on the floor's batches, and its gather + cast alone
+    interleaved  our trainer (softmax, linear, and softmax at other batch sizes), each in one
+                 multi-epoch run as mnist-train runs it, with one epoch of the BLAS floor
+                 between two of its epochs, so machine noise hits both alike; `--only` picks
+                 them. Two more rows take the trainer apart, measured between the softmax
+                 run's epochs: its step alone on the floor's batches, its gather + cast alone
     outer        the note's per-sample loop (np.outer per sample), timed on a slice of the epoch
     sweep        our softmax trainer at one `--batch-size` alone (for its peak RSS)
     warm-start   load_dataset on a warm cache (the four files memory-mapped), in a fresh process
@@ -19,6 +20,8 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +69,11 @@ def step_only_epoch(
     return time.perf_counter() - start
 
 
-def gather_only_epoch(images: np.ndarray, Yt_all: np.ndarray, rng) -> float:
-    """The trainer's batches alone (batches.shuffled_batches: the gather of each shuffled
-    batch's uint8 rows and their cast, in its background thread), nothing else."""
+def gather_only_epoch(batches: Iterator, per_epoch: int) -> float:
+    """The trainer's batches alone (the next epoch of a batches.shuffled_batches run: the
+    gather of each shuffled batch's uint8 rows and their cast, in its thread), nothing else."""
     start = time.perf_counter()
-    order = rng.permutation(len(images))
-    for _ in shuffled_batches(images, Yt_all, order, BATCH):
+    for _ in islice(batches, per_epoch):
         pass
     return time.perf_counter() - start
 
@@ -87,18 +89,20 @@ def trainer(name: str) -> tuple[str, int]:
 
 
 def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
-    """The floor and our trainers (`only`: floor, softmax, linear, "batch N" for softmax at
-    batch size N), one epoch each in turn, `epochs` rounds; test accuracy after the last."""
+    """Each trainer of `only` (softmax, linear, "batch N" for softmax at batch size N) trained
+    for `epochs` epochs in one train() run; after each of its epochs (train's on_epoch, outside
+    the epoch's clock) one epoch of the floor, and in the first run one of each part. A
+    trainer row keeps the floor epochs measured between its own; the floor row has them all."""
     train_split, test_split = load(cache)
     images, labels = train_split.images, train_split.labels
     n = len(labels) - len(labels) % BATCH
-    out: dict = {name: {"epoch_seconds": []} for name in only}
-    if "floor" in only:
-        batches = inputs(images[:n]).reshape(n // BATCH, BATCH, D)  # 188 MB float32
-        rng = np.random.default_rng(0)
-        W = (0.01 * rng.standard_normal((K, D))).astype(np.float32)
-        Z, gW = np.empty((BATCH, K), np.float32), np.empty((K, D), np.float32)
-        dZ = (0.01 * rng.standard_normal((BATCH, K))).astype(np.float32)
+    rng = np.random.default_rng(0)
+    batches = inputs(images[:n]).reshape(n // BATCH, BATCH, D)  # 188 MB float32
+    W = (0.01 * rng.standard_normal((K, D))).astype(np.float32)
+    Z, gW = np.empty((BATCH, K), np.float32), np.empty((K, D), np.float32)
+    dZ = (0.01 * rng.standard_normal((BATCH, K))).astype(np.float32)
+    parts = {}  # name -> one epoch of it, timed
+    if PARTS[0] in only:
         Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
         targets = [Yt_all[:, i : i + BATCH] for i in range(0, n, BATCH)]  # (K, B) each
         augmented = [  # (B, D + 1): raw pixels and the constant column, as train() has them
@@ -107,39 +111,44 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
             )
             for i in range(0, n, BATCH)
         ]
-        step_state = (
-            to_theta(init_params("zeros", None)),
-            Work.for_batch(BATCH, D + 1),
-        )
-        gather_state = (np.asarray(images), Yt_all, rng)
+        theta, work = to_theta(init_params("zeros", None)), Work.for_batch(BATCH, D + 1)
+        gathered = shuffled_batches(np.asarray(images), Yt_all, BATCH, epochs, rng)
+        per_epoch = math.ceil(len(labels) / BATCH)
+        parts = {
+            PARTS[0]: lambda: step_only_epoch(augmented, targets, theta, work),
+            PARTS[1]: lambda: gather_only_epoch(gathered, per_epoch),
+        }
+    out: dict = {"floor": {"epoch_seconds": []}}
+    out.update({part: {"epoch_seconds": []} for part in parts})
     trainers = [name for name in only if name not in ("floor", *PARTS)]
-    state = {
-        name: (init_params("zeros", None), np.random.default_rng(0))
-        for name in trainers
-    }
-    for _ in range(epochs):
-        if "floor" in only:
+    if not trainers:  # the floor alone (bench/run.py: for its peak RSS)
+        for _ in range(epochs):
             out["floor"]["epoch_seconds"].append(floor_epoch(batches, W, Z, gW, dZ))
-        if PARTS[0] in only:
-            seconds = step_only_epoch(augmented, targets, *step_state)
-            out[PARTS[0]]["epoch_seconds"].append(seconds)
-        if PARTS[1] in only:
-            out[PARTS[1]]["epoch_seconds"].append(gather_only_epoch(*gather_state))
-        for name in trainers:
-            kind, batch_size = trainer(name)
-            params, rng = state[name]
-            params, history = train(
-                kind, params, images, labels,
-                epochs=1, batch_size=batch_size, lr=LR[kind], rng=rng,
-            )  # fmt: skip
-            state[name] = (params, rng)
-            out[name]["epoch_seconds"].append(history[0].seconds)
     for name in trainers:
-        params, _ = state[name]
-        out[name]["test_accuracy"] = evaluate(
-            params, test_split.images, test_split.labels
-        ).accuracy
-        out[name]["epochs"] = epochs
+        kind, batch_size = trainer(name)
+        floors: list[float] = []
+
+        def between(_, floors=floors, parts=parts) -> None:
+            floors.append(floor_epoch(batches, W, Z, gW, dZ))
+            for part, epoch in parts.items():
+                out[part]["epoch_seconds"].append(epoch())
+
+        params, history = train(
+            kind, init_params("zeros", None), images, labels,
+            epochs=epochs, batch_size=batch_size, lr=LR[kind],
+            rng=np.random.default_rng(0), on_epoch=between,
+        )  # fmt: skip
+        accuracy = evaluate(params, test_split.images, test_split.labels).accuracy
+        out["floor"]["epoch_seconds"] += floors
+        out[name] = {
+            "epoch_seconds": [r.seconds for r in history],
+            "floor_epoch_seconds": floors,
+            "test_accuracy": accuracy,
+            "epochs": epochs,
+        }
+        if parts:
+            gathered.close()  # stops its thread
+            parts = {}  # the parts only between the first run's epochs
     return out
 
 

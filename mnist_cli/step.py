@@ -14,7 +14,8 @@ step computes the same numbers with as few calls as it can, in a layout chosen f
       Θ ← Θ − (lr / 255²) dZᵀ X̃.
 - Transposed. Every (B, K) array of models.py is held as its (K, B) transpose, so the sums
   over the K classes of a sample run down the columns: K vectorised passes over B numbers,
-  and a sum over classes is one product with a vector of ones.
+  and a sum over classes is one product with a vector of ones (np.dot: for a vector it
+  costs less per call than np.matmul).
 
 Notation of models.py: Z = XWᵀ + b, S = softmax(Z), G = ∂L/∂Ŷ = (2/B)(Ŷ − Y), dZ = ∂L/∂Z.
 tests/test_train.py checks this step against models.loss_and_gradients and models.sgd_step.
@@ -80,13 +81,13 @@ def sgd_step(
         np.maximum.reduce(Zt, axis=0, out=s)  # (B,) row max of Z: exp cannot overflow
         np.subtract(Zt, s, out=Zt)  # (K, B) Z − max, every entry ≤ 0
         np.exp(Zt, out=Zt)  # (K, B) in (0, 1]
-        np.matmul(ones, Zt, out=s)  # (B,) Σₖ exp
+        np.dot(ones, Zt, out=s)  # (B,) Σₖ exp
         np.divide(Zt, s, out=Zt)  # (K, B) Sᵀ, columns sum to 1
     np.subtract(Zt, Yt, out=Gt)  # (K, B) (Ŷ − Y)ᵀ
     loss = float(np.vdot(Gt, Gt)) / B  # (1/B) Σᵢ ‖ŷᵢ − yᵢ‖²  (models.squared_loss)
     if kind == "softmax":  # dZ = S ⊙ (G − ⟨G, S⟩)  (models.softmax_backward)
         np.multiply(Gt, Zt, out=Tt)  # (K, B)
-        np.matmul(ones, Tt, out=gs)  # (B,) ⟨ŷᵢ − yᵢ, sᵢ⟩
+        np.dot(ones, Tt, out=gs)  # (B,) ⟨ŷᵢ − yᵢ, sᵢ⟩
         np.subtract(Gt, gs, out=Gt)  # (K, B)
         np.multiply(Gt, Zt, out=Gt)  # (K, B) (B/2) dZᵀ
     # c = −lr (2/B) / 255²: G's 2/B (models.loss_grad_output), SGD's −lr, Θ's 1/255²

@@ -10,7 +10,9 @@ a progress bar and one line per epoch. bench/ measures it against the BLAS floor
 import math
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
@@ -54,7 +56,8 @@ def train(
 ) -> tuple[Params, list[EpochResult]]:
     """Train `params` on images (N, D) uint8 and labels (N,) with mini-batch SGD.
 
-    Each epoch draws a fresh permutation from `rng` (the same seed gives the same weights),
+    Each epoch draws a fresh permutation from `rng` (the same seed gives the same weights;
+    the batches thread draws them, so `rng` is the run's alone until train() returns),
     and for each batch computes x = pixels / 255, the loss and its analytic gradient, and steps
     W ← W − lr ∂L/∂W, b ← b − lr ∂L/∂b. The last, smaller batch of an epoch is used, not
     dropped. `monitor` = (images, labels) is scored after every epoch. Raises
@@ -64,16 +67,15 @@ def train(
     theta = to_theta(params)  # (K, D + 1) [W, b] / 255, updated in place by each step
     images = np.asarray(images)  # a plain view of a memmap: gathers from it are faster
     Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
-    work: dict[
-        int, Work
-    ] = {}  # batch size -> its arrays (the last batch may be smaller)
+    work: dict[int, Work] = {}  # batch size -> its arrays (the last may be smaller)
     history: list[EpochResult] = []
-    with np.errstate(over="ignore", invalid="ignore"):  # divergence: the check below
+    per_epoch = math.ceil(len(labels) / batch_size)  # batches, the last maybe smaller
+    batches = shuffled_batches(images, Yt_all, batch_size, epochs, rng)
+    with closing(batches), np.errstate(over="ignore", invalid="ignore"):  # see below
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             loss_sum = 0.0
-            order = rng.permutation(len(labels))
-            for X, Yt in shuffled_batches(images, Yt_all, order, batch_size):
+            for X, Yt in islice(batches, per_epoch):
                 B = len(X)
                 if B not in work:
                     work[B] = Work.for_batch(B, D + 1)

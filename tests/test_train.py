@@ -6,6 +6,8 @@ is the plain equations of models.py in float64: X = pixels / 255, models.loss_an
 models.sgd_step, on the same shuffles.
 """
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -82,14 +84,18 @@ def test_fused_step_is_the_plain_loss_gradient_and_update(kind, few_images):
         )
 
 
-def test_shuffled_batches_are_the_rows_in_order_with_the_constant_column(few_images):
+def test_shuffled_batches_are_each_epochs_permutation_with_the_constant_column(
+    few_images,
+):
+    """Two epochs of batches: the rows of rng.permutation(N), then of the next one."""
     images, labels = few_images
-    order = np.random.default_rng(0).permutation(len(labels))
     Yt_all = np.ascontiguousarray(one_hot(labels).T)
-    got = [
-        (X.copy(), Yt.copy()) for X, Yt in shuffled_batches(images, Yt_all, order, 64)
-    ]
-    assert [len(X) for X, _ in got] == [64] * 16 + [26], [len(X) for X, _ in got]
+    batches = shuffled_batches(images, Yt_all, 64, 2, np.random.default_rng(0))
+    got = [(X.copy(), Yt.copy()) for X, Yt in batches]
+    sizes = ([64] * 16 + [26]) * 2
+    assert [len(X) for X, _ in got] == sizes, [len(X) for X, _ in got]
+    same_draws = np.random.default_rng(0)
+    order = np.concatenate([same_draws.permutation(len(labels)) for _ in range(2)])
     X = np.vstack([X for X, _ in got])
     np.testing.assert_array_equal(X[:, :D], images[order].astype(np.float32))
     assert (X[:, D] == 255).all(), "the constant column of X̃ must be 255"
@@ -102,19 +108,53 @@ def test_shuffled_batches_chunks_larger_than_a_batch(few_images, monkeypatch):
 
     monkeypatch.setattr(mnist_cli.batches, "CHUNK_ROWS", 150)
     images, labels = few_images
-    order = np.arange(len(labels))[::-1].copy()
     Yt_all = np.ascontiguousarray(one_hot(labels).T)
-    rows = [X[:, :D].copy() for X, _ in shuffled_batches(images, Yt_all, order, 40)]
+    batches = shuffled_batches(images, Yt_all, 40, 3, np.random.default_rng(5))
+    rows = [X[:, :D].copy() for X, _ in batches]
+    same_draws = np.random.default_rng(5)
+    order = np.concatenate([same_draws.permutation(len(labels)) for _ in range(3)])
     np.testing.assert_array_equal(np.vstack(rows), images[order].astype(np.float32))
+
+
+class FailingGenerator:
+    """An rng whose second permutation fails, as an error inside the thread would."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def permutation(self, n):
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("no second permutation")
+        return np.arange(n)
 
 
 def test_an_error_in_the_gathering_thread_reaches_the_caller(few_images):
     images, labels = few_images
-    order = np.array([0, 1, len(labels) + 5])  # an index past the end
-    with pytest.raises(IndexError):
-        list(
-            shuffled_batches(images, np.ascontiguousarray(one_hot(labels).T), order, 2)
-        )
+    Yt_all = np.ascontiguousarray(one_hot(labels).T)
+    batches = shuffled_batches(images, Yt_all, 100, 2, FailingGenerator())
+    seen = 0
+    with pytest.raises(RuntimeError, match="no second permutation"):
+        for _ in batches:
+            seen += 1
+    assert seen == 11, f"the first epoch's 11 batches come first, got {seen}"
+
+
+def test_closing_the_batches_early_stops_the_thread(few_images):
+    images, labels = few_images
+    Yt_all = np.ascontiguousarray(one_hot(labels).T)
+    batches = shuffled_batches(images, Yt_all, 10, 50, np.random.default_rng(0))
+    next(batches)
+    batches.close()
+    alive = [t for t in threading.enumerate() if t.name == "mnist-cli batches"]
+    assert alive == [], f"the batches thread outlived close(): {alive}"
+
+
+def test_targets_for_other_images_are_refused(few_images):
+    images, labels = few_images
+    Yt_all = np.ascontiguousarray(one_hot(labels[:-1]).T)
+    with pytest.raises(ValueError, match="1049 targets for 1050 images"):
+        next(shuffled_batches(images, Yt_all, 10, 1, np.random.default_rng(0)))
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
