@@ -136,7 +136,7 @@ def lazy_imports() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="epochs per contender")
-    parser.add_argument("--torch-epochs", type=int, default=3, help="per PyTorch row")
+    parser.add_argument("--torch-epochs", type=int, default=5, help="per PyTorch row")
     parser.add_argument("--out", type=Path, default=BENCH / "results.json")
     args = parser.parse_args()
     started = time.perf_counter()
