@@ -1,7 +1,9 @@
 """The benchmark's table, and its checks against the targets of the performance issue.
 
-Rows are named "<contender> (<n> thread[s])"; a row's ratio to the floor uses the floor epochs
-measured between its own epochs if it has them, else the floor with the same number of threads.
+Rows are named "<contender> (<n> thread[s])". A trainer row that has its own floor epochs (one
+measured right after each of its epochs) is compared epoch by epoch: its ratio is the median of
+the ratios of each pair, so a change of the machine's speed between epochs, which hits both of
+a pair alike, cancels out. Other rows use the floor measured with the same number of threads.
 """
 
 import os
@@ -45,15 +47,23 @@ def rss(row: dict) -> str:
     return f"{row['rss_mb']:.0f} MB" if row.get("rss_mb") else "—"
 
 
-def floor_of(rows: dict, row: dict) -> float:
-    """The floor's epoch median measured between `row`'s epochs, or else with the same
-    number of threads as `row`."""
+def paired(seconds: list[float], other: list[float]) -> float:
+    """The median of seconds[i] / other[i]: epochs measured one right after the other."""
+    return statistics.median(a / b for a, b in zip(seconds, other, strict=True))
+
+
+def floor_ratio(rows: dict, row: dict) -> float:
+    """`row`'s epoch time over the floor's: paired with the floor epochs measured between its
+    own if it has them, else against the floor's median with the same number of threads."""
     if row.get("floor_epoch_seconds"):
-        return statistics.median(row["floor_epoch_seconds"])
+        return paired(row["epoch_seconds"], row["floor_epoch_seconds"])
     for name, r in rows.items():
         if base(name) == "floor" and threads(r) == threads(row):
-            return r["epoch_median_seconds"]
-    return min(r["epoch_median_seconds"] for n, r in rows.items() if base(n) == "floor")
+            return row["epoch_median_seconds"] / r["epoch_median_seconds"]
+    floor = min(
+        r["epoch_median_seconds"] for n, r in rows.items() if base(n) == "floor"
+    )
+    return row["epoch_median_seconds"] / floor
 
 
 def fastest(rows: dict, contender: str) -> float | None:
@@ -67,7 +77,7 @@ def summary(results: dict) -> list[dict]:
     checks = []
     for name, row in rows.items():
         if base(name) in ("softmax", "linear"):
-            ratio = row["epoch_median_seconds"] / floor_of(rows, row)
+            ratio = floor_ratio(rows, row)
             checks.append((f"{name} epoch / floor", ratio, "≤", t["trainer_vs_floor"]))
     ours = fastest(rows, "softmax")
     checks.append(
@@ -81,7 +91,7 @@ def summary(results: dict) -> list[dict]:
     for mode in ("memory", "dataloader"):
         # each PyTorch row against our epochs timed in the same process; the least favourable
         ratios = [
-            r["epoch_median_seconds"] / statistics.median(r["ours_epoch_seconds"])
+            paired(r["epoch_seconds"], r["ours_epoch_seconds"])
             for n, r in rows.items()
             if base(n) == f"torch {mode}"
         ]
@@ -123,7 +133,7 @@ def table(results: dict) -> str:
     lines = [header, "-" * 130]
     for name, r in rows.items():
         ms = 1000 * r["epoch_median_seconds"]
-        ratio = r["epoch_median_seconds"] / floor_of(rows, r)
+        ratio = floor_ratio(rows, r)
         acc = (
             f"{100 * r['test_accuracy']:.2f}% ({r['epochs']} ep)"
             if "test_accuracy" in r
@@ -162,7 +172,7 @@ def markdown(results: dict) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     for name, r in rows.items():
-        ratio = r["epoch_median_seconds"] / floor_of(rows, r)
+        ratio = floor_ratio(rows, r)
         acc = (
             f"{100 * r['test_accuracy']:.2f}% ({r['epochs']} ep)"
             if "test_accuracy" in r

@@ -1,7 +1,8 @@
 """`make bench`: every contender in its own subprocess, a table, and bench/results.json.
 
-Epoch times are medians over epochs; the ratios compare numbers measured in the same run (the
-floor and our trainer alternate epoch by epoch in one process), because the machine is shared.
+Epoch times are medians over epochs; the ratios compare numbers measured in the same run (a
+floor epoch right after each epoch of our trainer, in one process; the ratio is the median of
+the pairs' ratios), because the machine is shared.
 Each contender runs with 1 BLAS/OpenMP thread, and the floor, our trainer and PyTorch also with
 the default (one thread per core). Peak RSS is each subprocess's own, from os.wait4.
 See bench/README.md for what each row is.
