@@ -78,3 +78,15 @@ def test_math_delimiters_are_balanced():
             assert code_free.count("$") % 2 == 0, (
                 f"unbalanced $ in: {paragraph[:120]!r}"
             )
+
+
+def test_no_control_characters_in_the_docs():
+    """A TeX command written through a non-raw Python string loses its backslash: \\tilde
+    becomes a tab and 'ilde', \\frac a form feed and 'rac'. No Markdown file holds any."""
+    root = DOC.parents[1]
+    docs = [root / "README.md", *root.glob("docs/*.md"), *root.glob("*/README.md")]
+    assert len(docs) >= 4, f"expected the README and docs, found {docs}"
+    for path in docs:
+        text = path.read_text(encoding="utf-8")
+        bad = sorted({hex(ord(ch)) for ch in text if ord(ch) < 32 and ch != "\n"})
+        assert bad == [], f"{path.relative_to(root)} holds control characters {bad}"
