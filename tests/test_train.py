@@ -24,7 +24,7 @@ from mnist_cli.models import (
     one_hot,
     sgd_step,
 )
-from mnist_cli.step import Work, from_theta, to_theta
+from mnist_cli.step import BLOCK_ROWS, Work, from_theta, to_theta
 from mnist_cli.step import sgd_step as fused_step
 from mnist_cli.train import train
 
@@ -56,23 +56,27 @@ def reference_train(kind, images, labels, *, epochs, batch_size, lr, seed):
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
-def test_fused_step_is_the_plain_loss_gradient_and_update(kind, few_images):
+@pytest.mark.parametrize("B", [32, 250])  # 250: blocks of 100, 100 and 50 rows
+def test_fused_step_is_the_plain_loss_gradient_and_update(kind, B, few_images):
     """One step.sgd_step on X̃ = [pixels, 255] and Θ = [W, b] / 255 returns models' loss and
-    moves (W, b) exactly as models.sgd_step with models.loss_and_gradients does."""
+    moves (W, b) exactly as models.sgd_step with models.loss_and_gradients does, whether
+    the batch fits one block of rows or is worked through in several."""
     images, labels = few_images
     rng = np.random.default_rng(2)
     params = init_params("normal", rng, np.float64)
     params = type(params)(W=params.W, b=0.1 * rng.standard_normal(K))
-    Y = one_hot(labels[:32], np.float64)
-    loss, grads = loss_and_gradients(kind, params, inputs(images[:32], np.float64), Y)
+    Y = one_hot(labels[:B], np.float64)
+    loss, grads = loss_and_gradients(kind, params, inputs(images[:B], np.float64), Y)
     expected = sgd_step(params, grads, LR[kind])
     theta = to_theta(params)
-    X = np.hstack([images[:32], np.full((32, 1), 255)]).astype(np.float32)
-    fast_loss = fused_step(
-        kind, theta, X, np.ascontiguousarray(Y.T), LR[kind], Work.for_batch(32, D + 1)
-    )
+    X = np.hstack([images[:B], np.full((B, 1), 255)]).astype(np.float32)
+    work = Work.for_batch(B, D + 1)
+    assert len(work.blocks) == -(-B // BLOCK_ROWS), f"{len(work.blocks)} blocks for {B}"
+    fast_loss = fused_step(kind, theta, X, np.ascontiguousarray(Y.T), LR[kind], work)
     moved = from_theta(theta)
-    assert fast_loss == pytest.approx(loss, rel=1e-5), f"{kind}: {fast_loss} != {loss}"
+    assert fast_loss == pytest.approx(loss, rel=1e-5), (
+        f"{kind}, B {B}: {fast_loss} != {loss}"
+    )
     for name, fast, plain, before in (
         ("W", moved.W, expected.W, params.W),
         ("b", moved.b, expected.b, params.b),
@@ -80,7 +84,7 @@ def test_fused_step_is_the_plain_loss_gradient_and_update(kind, few_images):
         step, expected_step = fast - before, plain - before
         error = np.max(np.abs(step - expected_step)) / np.max(np.abs(expected_step))
         assert error < 1e-3, (
-            f"{kind}: the {name} step differs by {error:.1e} of its size"
+            f"{kind}, B {B}: the {name} step differs by {error:.1e} of its size"
         )
 
 
