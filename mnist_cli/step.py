@@ -73,18 +73,15 @@ class Work:
 
     @classmethod
     def for_batch(cls, B: int, D1: int) -> "Work":
-        starts = range(0, B, BLOCK_ROWS)
-        sizes = {min(BLOCK_ROWS, B - start) for start in starts}
-        scratch = {m: Scratch.for_rows(m) for m in sizes}
-        blocks = tuple(
-            (
-                slice(start, min(start + BLOCK_ROWS, B)),
-                scratch[min(BLOCK_ROWS, B - start)],
-            )
-            for start in starts
-        )
+        scratch: dict[int, Scratch] = {}  # one per block size
+        blocks = []
+        for start in range(0, B, BLOCK_ROWS):
+            m = min(BLOCK_ROWS, B - start)
+            if m not in scratch:
+                scratch[m] = Scratch.for_rows(m)
+            blocks.append((slice(start, start + m), scratch[m]))
         grad, total = np.empty((K, D1), np.float32), np.empty((K, D1), np.float32)
-        return cls(blocks, grad, total)
+        return cls(tuple(blocks), grad, total)
 
 
 def to_theta(params: Params) -> np.ndarray:
@@ -135,8 +132,8 @@ def scaled_gradient(
     scratch: Scratch,
     out: np.ndarray,
 ) -> float:
-    """out = c·(B/2) dZᵀ X̃ (K, D + 1) for the rows X̃ (m, D + 1), Yᵀ (K, m) of a batch of B;
-    return their Σᵢ ‖ŷᵢ − yᵢ‖²."""
+    """out = −(lr/255²) dZᵀ X̃ (K, D + 1) over the rows X̃ (m, D + 1), Yᵀ (K, m) of a batch
+    of B, with c = −lr (2/B) / 255² for the whole batch; return the rows' Σᵢ ‖ŷᵢ − yᵢ‖²."""
     s = scratch
     Zt, Gt, Tt, ones, rs, gs = s.Zt, s.Gt, s.Tt, s.ones, s.row, s.row2
     np.matmul(theta, X.T, out=Zt)  # (K, m) Zᵀ = Θ X̃ᵀ = W Xᵀ + b 1ᵀ  (models.logits)
