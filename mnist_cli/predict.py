@@ -5,7 +5,12 @@ picture is read, so that the rest of the package works without it. The preproces
 preprocess.py (pure numpy); the classification is the models' own forward pass.
 """
 
+import os
+import re
+import stat
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,13 +18,38 @@ from .errors import ImageError, MissingExtraError
 from .models import ModelKind, Params, inputs, logits, predict
 from .preprocess import preprocess
 
+if TYPE_CHECKING:
+    import PIL.Image
+
 VALUE_NAMES: dict[str, str] = {"softmax": "probability", "linear": "score"}
 SHADES = " .:-=+*#%@"  # from no ink to full ink
 
+# The formats a picture is opened as: Pillow's name -> the name people know. Every other
+# Pillow plugin stays unused: EPS and PS run Ghostscript, an interpreter of programs.
+FORMATS: dict[str, str] = {
+    "PNG": "PNG",
+    "JPEG": "JPEG",
+    "GIF": "GIF",
+    "BMP": "BMP",
+    "TIFF": "TIFF",
+    "WEBP": "WebP",
+}
+# The most pixels decoded from one picture (Pillow warns at 89 M and refuses 179 M, which
+# take gigabytes here): a digit needs a few thousand, a 24-megapixel photo is still read.
+MAX_PIXELS = 25_000_000
+READ_SIDE = 640  # a large picture is read reduced, its shorter side kept ≥ READ_SIDE
+
 
 def load_image(path: str | Path) -> np.ndarray:
-    """The picture in `path` (PNG, JPEG, or any format Pillow reads) as grey levels (H, W)
-    float64 in [0, 1], 0 black and 1 white.
+    """The picture in `path` (one of FORMATS) as grey levels (H, W) float64 in [0, 1], 0 black
+    and 1 white.
+
+    Only a regular file is opened, and only as one of FORMATS, so that no other Pillow plugin
+    (EPS would start Ghostscript) ever sees it. Its size is checked from the header before it
+    is decoded: a JPEG is decoded reduced (1/2 to 1/8, its shorter side kept ≥ READ_SIDE),
+    and more than MAX_PIXELS pixels to decode is refused. A picture whose shorter side is at
+    least twice READ_SIDE is then reduced by an integer factor (mean of k × k blocks), which
+    the digit, scaled to 20 px in the end, does not miss.
 
     The EXIF orientation of photos is applied; transparent pixels are taken as white paper
     (a drawing exported with a transparent background); 16-bit and float pictures are scaled
@@ -33,8 +63,15 @@ def load_image(path: str | Path) -> np.ndarray:
             "reading images needs Pillow, which is not installed: "
             "pip install 'mnist-cli[images]'"
         ) from None
+    check_regular(path)
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # the size is checked below, in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path, formats=list(FORMATS))
+        with opened as image:
+            if image.format == "JPEG":
+                image.draft("L", (READ_SIDE, READ_SIDE))  # decoded at 1/2, 1/4 or 1/8
+            check_pixels(path, image.size)
             image.load()  # decode now, so that a truncated file fails here
             image = ImageOps.exif_transpose(image)
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
@@ -42,16 +79,72 @@ def load_image(path: str | Path) -> np.ndarray:
                 paper = Image.new("RGBA", rgba.size, "white")
                 image = Image.alpha_composite(paper, rgba)
             if image.mode in ("I", "F") or image.mode.startswith("I;16"):
-                g = np.asarray(image, dtype=np.float64)  # (H, W), any range
-                span = g.max() - g.min()
-                return (g - g.min()) / span if span > 0 else np.zeros_like(g)
-            return np.asarray(image.convert("L"), dtype=np.float64) / 255  # (H, W)
+                image = image.convert("F")  # float32: exact for 16 bits
+                if not np.isfinite(np.asarray(image)).all():
+                    raise ImageError(
+                        f"{path}: the picture holds non-finite pixels (NaN or infinity)"
+                    )
+                lo, hi = image.getextrema()  # any range
+                if hi == lo:
+                    return np.zeros(reduced(image).size[::-1])  # (H, W)
+                a, b = 1 / (hi - lo), -lo / (hi - lo)  # darkest 0, lightest 1
+                image = image.point(lambda v: v * a + b)  # before reduce: no overflow
+                return np.asarray(reduced(image), dtype=np.float64)  # (H, W)
+            grey = reduced(image.convert("L"))
+            return np.asarray(grey, dtype=np.float64) / 255  # (H, W)
     except Image.UnidentifiedImageError:
         raise ImageError(
-            f"{path}: not an image Pillow can read; give a PNG or JPEG file"
+            f"{path}: not a picture in a format mnist-predict reads "
+            f"({', '.join(FORMATS.values())})"
         ) from None
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:  # Pillow's own bound, twice its warning's
+        declared = re.search(r"\((\d+) pixels\)", str(e))  # the size is not given
+        raise too_large(path, int(declared[1]) if declared else None) from None
+    except (OSError, ValueError) as e:
         raise ImageError(f"{path}: cannot read the image ({e})") from None
+
+
+def check_regular(path: str | Path) -> None:
+    """Raise ImageError unless `path` (symbolic links followed) is a regular file: reading a
+    FIFO waits for a writer forever, a device such as /dev/zero never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read the image ({e.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kinds = {
+            stat.S_ISDIR: "a directory",
+            stat.S_ISFIFO: "a FIFO",
+            stat.S_ISCHR: "a character device",
+            stat.S_ISBLK: "a block device",
+            stat.S_ISSOCK: "a socket",
+        }
+        kind = next((k for test, k in kinds.items() if test(mode)), "not a file")
+        raise ImageError(
+            f"{path}: not a regular file ({kind}); give the picture's file"
+        )
+
+
+def check_pixels(path: str | Path, size: tuple[int, int]) -> None:
+    """Raise ImageError if a picture of size (width, height) is more than MAX_PIXELS pixels."""
+    if size[0] * size[1] > MAX_PIXELS:
+        raise too_large(path, size[0] * size[1], f"{size[0]} x {size[1]} pixels, ")
+
+
+def too_large(path: str | Path, pixels: int | None, size: str = "") -> ImageError:
+    """The error for a picture of `pixels` pixels (None: unknown, beyond Pillow's bound)."""
+    count = f"{pixels / 1e6:.1f} megapixels" if pixels else "beyond Pillow's own bound"
+    return ImageError(
+        f"{path}: too large to read ({size}{count}; "
+        f"the most a picture may have is {MAX_PIXELS / 1e6:.0f} megapixels)"
+    )
+
+
+def reduced(image: "PIL.Image.Image") -> "PIL.Image.Image":
+    """`image` reduced k times along each axis (each pixel the mean of a k × k block), with k
+    the largest integer that keeps the shorter side ≥ READ_SIDE; `image` itself if k < 2."""
+    k = min(image.size) // READ_SIDE
+    return image.reduce(k) if k >= 2 else image
 
 
 def prepare(path: str | Path) -> np.ndarray:

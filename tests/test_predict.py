@@ -2,18 +2,25 @@
 
 import gzip
 import json
+import os
 import re
+import struct
 import subprocess
 import sys
+import threading
+import time
+import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from PIL import EpsImagePlugin, Image
 
 from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import predict_command, train_command
+from mnist_cli.errors import ImageError
 from mnist_cli.metrics import evaluate, predict_labels
 from mnist_cli.models import inputs, logits, softmax
 from mnist_cli.predict import classify, load_image
@@ -147,9 +154,9 @@ def test_a_file_that_is_not_an_image_is_a_one_line_error(runs, pictures, tmp_pat
     bad.write_text("not a picture")
     result = predict([runs["softmax"], pictures["as-is"][0], bad])
     assert result.exit_code == 1
-    assert (
-        result.output
-        == f"Error: {bad}: not an image Pillow can read; give a PNG or JPEG file\n"
+    assert result.output == (
+        f"Error: {bad}: not a picture in a format mnist-predict reads "
+        "(PNG, JPEG, GIF, BMP, TIFF, WebP)\n"
     )
     assert result.stdout == "", "no prediction is printed when any picture is bad"
 
@@ -265,3 +272,162 @@ def test_probability_is_softmax_and_score_is_the_logit(runs, digits, model):
     predicted, values = classify(kind, params, images)
     np.testing.assert_array_equal(predicted, Z.argmax(axis=1))
     np.testing.assert_allclose(values, expected.max(axis=1), rtol=1e-6)
+
+
+def png_declaring(path, width, height):
+    """A 1 × 1 grey PNG whose header (IHDR, CRC recomputed) declares width × height."""
+    Image.new("L", (1, 1), 255).save(path)
+    data = bytearray(path.read_bytes())
+    assert data[12:16] == b"IHDR", data[:32]
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "width, height, size",
+    [
+        (
+            6000,
+            6000,
+            "6000 x 6000 pixels, 36.0 megapixels",
+        ),  # above ours, below Pillow's
+        (13000, 13000, "13000 x 13000 pixels, 169.0 megapixels"),  # Pillow warns
+        (20000, 20000, "400.0 megapixels"),  # Pillow refuses, without the size
+    ],
+)
+def test_a_picture_too_large_is_refused_from_its_header(
+    runs, tmp_path, width, height, size
+):
+    """A 46 KB PNG of 13000 × 13000 took 6.6 GB and 17 s; it is refused before decoding (the
+    file holds one pixel: decoding it would be a truncated-file error), with no warning."""
+    huge = tmp_path / "huge.png"
+    png_declaring(huge, width, height)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = predict([runs["softmax"], huge])
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: {huge}: too large to read ({size}; "
+        "the most a picture may have is 25 megapixels)\n"
+    )
+    assert [str(w.message) for w in caught] == [], "Pillow's warning was let through"
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_a_float_picture_with_non_finite_pixels_is_one_line(runs, tmp_path, value):
+    tiff = tmp_path / "float.tif"
+    pixels = np.zeros((40, 30), np.float32)
+    pixels[10:30, 14:16] = 1.0  # a stroke
+    pixels[0, 0] = value
+    Image.fromarray(pixels).save(tiff)
+    assert Image.open(tiff).mode == "F"
+    result = predict([runs["softmax"], tiff])
+    assert result.exit_code == 1, result.exception
+    assert result.output == (
+        f"Error: {tiff}: the picture holds non-finite pixels (NaN or infinity)\n"
+    )
+
+
+def test_formats_outside_the_allow_list_are_refused_unread(runs, tmp_path, monkeypatch):
+    """An EPS file made Pillow look for Ghostscript, an interpreter of programs."""
+    started = []
+    monkeypatch.setattr(
+        EpsImagePlugin, "Ghostscript", lambda *a, **k: started.append(a)
+    )
+    monkeypatch.setattr(EpsImagePlugin, "has_ghostscript", lambda: started.append(1))
+    eps = tmp_path / "seven.eps"
+    eps.write_text(
+        "%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n"
+        "newpath 6 24 moveto 22 24 lineto 10 4 lineto stroke\nshowpage\n%%EOF\n"
+    )
+    assert Image.open(eps).format == "EPS", "Pillow itself would read it as EPS"
+    result = predict([runs["softmax"], eps])
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: {eps}: not a picture in a format mnist-predict reads "
+        "(PNG, JPEG, GIF, BMP, TIFF, WebP)\n"
+    )
+    assert started == [], "Ghostscript was looked for"
+
+
+def unblock_readers_of(fifo, seconds=5.0):
+    """Should the code under test open `fifo` and wait for a writer (forever), be that
+    writer: open and close it at once, so that the reader sees an empty file and the test
+    fails instead of hanging. Gives up after `seconds` if nobody opens it for reading."""
+
+    def writer():
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO: no reader
+                return
+            except OSError:
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_fifo_or_a_device_is_refused_before_it_is_opened(runs, pictures, tmp_path):
+    """A FIFO passed to mnist-predict hung (waiting for a writer); /dev/zero never ends."""
+    fifo = tmp_path / "digit.png"
+    os.mkfifo(fifo)
+    unblock_readers_of(fifo)
+    result = predict([runs["softmax"], pictures["as-is"][0], fifo])
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: {fifo}: not a regular file (a FIFO); give the picture's file\n"
+    )
+    if Path("/dev/zero").exists():
+        result = predict([runs["softmax"], "/dev/zero"])
+        assert result.output == (
+            "Error: /dev/zero: not a regular file (a character device); "
+            "give the picture's file\n"
+        )
+    with pytest.raises(ImageError) as error:  # the CLI refuses folders itself (exit 2)
+        load_image(tmp_path)
+    assert str(error.value) == (
+        f"{tmp_path}: not a regular file (a directory); give the picture's file"
+    )
+
+
+@pytest.mark.parametrize(
+    "name, size, decoded",
+    [
+        ("photo.jpg", (6000, 4500), (1125, 1500)),  # 27 MP, decoded at 1/4 (draft)
+        ("scan.png", (2000, 1500), (750, 1000)),  # decoded whole, then halved
+    ],
+)
+def test_a_large_picture_is_read_reduced(runs, digits, tmp_path, name, size, decoded):
+    """A JPEG is decoded reduced (Image.draft), a JPEG beyond MAX_PIXELS too; any picture
+    is reduced by whole factors while its shorter side stays ≥ 640; the digit is the same."""
+    big, small = tmp_path / name, tmp_path / "small.png"
+    digit = Image.fromarray(255 - digits[0][0])  # a 7, dark on white
+    digit.resize(size, Image.NEAREST).save(big)
+    digit.resize((200, 200), Image.BICUBIC).save(small)
+    assert load_image(big).shape == decoded
+    result = predict([runs["softmax"], small, big, "--json"])
+    assert result.exit_code == 0, result.output
+    found = [json.loads(line)["digit"] for line in result.stdout.splitlines()]
+    assert found == [7, 7], found
+
+
+def test_every_accepted_format_predicts_the_digit_a_png_does(runs, digits, tmp_path):
+    """The allow-list keeps every format it names: each gives the PNG's prediction."""
+    formats = ["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP"]
+    saved = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}}
+    paths = []
+    for i, x in enumerate(digits[0][:4]):
+        picture = Image.fromarray(255 - x).resize((120, 120), Image.BICUBIC)
+        for format in formats:
+            paths.append(tmp_path / f"{i}.{format.lower()}")
+            picture.save(paths[-1], format=format, **saved.get(format, {}))
+    result = predict([runs["softmax"], *paths, "--json"])
+    assert result.exit_code == 0, result.output
+    found = np.array(
+        [json.loads(line)["digit"] for line in result.stdout.splitlines()]
+    ).reshape(4, len(formats))  # (digits, formats)
+    assert (found == found[:, :1]).all(), dict(zip(formats, found.T.tolist()))
+    assert found[:, 0].tolist() == [7, 2, 1, 0], found[:, 0]
