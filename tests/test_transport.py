@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mnist_cli import transport
-from mnist_cli.transport import (
+from mnist_cli.data import transport
+from mnist_cli.data.transport import (
     Failure,
     FetchPolicy,
     download,

@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from mnist_cli.datasets import DataFile
+from .catalogue import DataFile
 
 SUFFIX = ".verified.json"
 MISSING = "is missing"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cli.errors import IdxFormatError
+from ..errors import IdxFormatError
 
 DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype("u1"),

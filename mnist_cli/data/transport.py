@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
-from mnist_cli import __version__
+from .. import __version__
 
 CHUNK_SIZE = 1 << 16
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})

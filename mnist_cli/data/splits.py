@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cli.datasets import Dataset
-from mnist_cli.download import fetch
-from mnist_cli.errors import IdxFormatError
-from mnist_cli.idx import read_idx
-from mnist_cli.transport import DEFAULT_POLICY, FetchPolicy, ProgressFactory
+from ..errors import IdxFormatError
+from .catalogue import Dataset
+from .fetch import fetch
+from .idx import read_idx
+from .transport import DEFAULT_POLICY, FetchPolicy, ProgressFactory
 
 IMAGE_SHAPE = (28, 28)
 D = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]  # 784 inputs per image

@@ -24,11 +24,11 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from mnist_cli import manifest
-from mnist_cli.datasets import DataFile
-from mnist_cli.errors import CacheError, DownloadError
-from mnist_cli.mirrors import join
-from mnist_cli.transport import (
+from ..errors import CacheError, DownloadError
+from . import manifest
+from .catalogue import DataFile
+from .mirrors import join
+from .transport import (
     DEFAULT_POLICY,
     Failure,
     FetchPolicy,
