@@ -16,12 +16,13 @@ import pytest
 
 from mnist_cli import __version__
 from mnist_cli.data import fetch as fetching
-from mnist_cli.data import manifest, transport
+from mnist_cli.data import http, manifest
+from mnist_cli.data.cache import default_cache_dir
 from mnist_cli.data.catalogue import MNIST, DataFile
-from mnist_cli.data.fetch import default_cache_dir, fetch
+from mnist_cli.data.fetch import fetch
 from mnist_cli.data.idx import write_idx
 from mnist_cli.data.mirrors import normalize_mirror, parse_mirrors
-from mnist_cli.data.transport import FetchPolicy
+from mnist_cli.data.policy import FetchPolicy
 from mnist_cli.errors import CacheError, DownloadError
 
 NAME = "tiny-labels-idx1-ubyte"
@@ -505,7 +506,7 @@ class FullDisk:
         self.f.close()
 
 
-@pytest.mark.parametrize("module", [transport, fetching], ids=["body", "gunzip"])
+@pytest.mark.parametrize("module", [http, fetching], ids=["body", "gunzip"])
 def test_disk_full_is_one_cache_error_and_leaves_nothing(
     tiny, http_server, tmp_path, monkeypatch, module
 ):

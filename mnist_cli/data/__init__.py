@@ -22,11 +22,11 @@ Inside, data flows one way:
     splits.py      two IDX files -> a checked Split; load_dataset; holdout
 """
 
+from .cache import default_cache_dir
 from .catalogue import DATASETS, MNIST, DataFile, Dataset, get_dataset
-from .fetch import default_cache_dir
 from .mirrors import normalize_mirror, parse_mirrors
+from .policy import DEFAULT_POLICY, FetchPolicy, ProgressFactory
 from .splits import Split, holdout, load_dataset, load_split
-from .transport import DEFAULT_POLICY, FetchPolicy, ProgressFactory
 
 __all__ = [
     "DATASETS",

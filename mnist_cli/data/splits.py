@@ -16,7 +16,7 @@ from ..errors import IdxFormatError
 from .catalogue import Dataset
 from .fetch import fetch
 from .idx import read_idx
-from .transport import DEFAULT_POLICY, FetchPolicy, ProgressFactory
+from .policy import DEFAULT_POLICY, FetchPolicy, ProgressFactory
 
 IMAGE_SHAPE = (28, 28)
 D = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]  # 784 inputs per image
