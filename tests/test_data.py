@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_idx
 
 from mnist_cli.data import Split, load_dataset, load_split
 from mnist_cli.data.catalogue import MNIST, DataFile, Dataset
-from mnist_cli.data.idx import write_idx
 from mnist_cli.errors import IdxFormatError
 
 

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import write_idx
 
 from mnist_cli.cli import (
     eval_command,
@@ -18,7 +19,6 @@ from mnist_cli.cli import (
 )
 from mnist_cli.data import catalogue
 from mnist_cli.data.catalogue import DATASETS, FASHION_MNIST, KMNIST, MNIST, get_dataset
-from mnist_cli.data.idx import write_idx
 
 FILE_NAMES = [
     "train-images-idx3-ubyte",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_idx
 
 from mnist_cli import __version__
 from mnist_cli.data import fetch as fetching
@@ -20,7 +21,6 @@ from mnist_cli.data import http, manifest
 from mnist_cli.data.cache import default_cache_dir
 from mnist_cli.data.catalogue import MNIST, DataFile
 from mnist_cli.data.fetch import fetch
-from mnist_cli.data.idx import write_idx
 from mnist_cli.data.mirrors import normalize_mirror, parse_mirrors
 from mnist_cli.data.policy import FetchPolicy
 from mnist_cli.errors import CacheError, DownloadError
