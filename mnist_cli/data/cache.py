@@ -11,7 +11,6 @@ folder becomes one `CacheError` naming the folder (`cache_error`).
 import contextlib
 import errno
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -25,7 +24,6 @@ except ImportError:  # not POSIX: no lock, which correctness does not need
     fcntl = None
 
 LOCK_SUFFIX = ".lock"
-CACHE_FILE_MODE = 0o644  # mkstemp creates 0600; a cache may be shared between users
 
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:
@@ -48,7 +46,7 @@ def locked(target: Path) -> Iterator[None]:
     lock file lets two processes lock different files). Without flock, go on unlocked."""
     path = target.with_name(target.name + LOCK_SUFFIX)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError:
         # a read-only cache can still be read; a write will say what is wrong
         yield
@@ -85,20 +83,12 @@ def cached(
 
 
 def install(content: Path, target: Path, sha256: str, file: DataFile) -> None:
-    """Rename the verified temp file `content` to `target`, then record it (manifest.py)."""
-    os.chmod(content, CACHE_FILE_MODE)
+    """Rename the verified temp file `content` to `target`, then record it (manifest.py).
+
+    `content` is an `atomic.temp_file`: it has the user's umask, as `target` will.
+    """
     os.replace(content, target)
     manifest.write(target, sha256, file)
-
-
-def temp_file(target: Path, suffix: str, temps: list[Path]) -> Path:
-    """A new, uniquely named empty file next to `target`, registered in `temps` for cleanup."""
-    fd, name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=suffix
-    )
-    os.close(fd)
-    temps.append(Path(name))
-    return Path(name)
 
 
 def cache_error(directory: Path, exc: OSError) -> CacheError:

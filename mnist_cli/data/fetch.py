@@ -17,14 +17,14 @@ decompressed content by the known size itself (no decompression bomb).
 
 import contextlib
 import gzip
-import os
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .. import atomic
 from ..errors import DownloadError
 from . import manifest
-from .cache import cache_error, cached, install, locked, temp_file
+from .cache import cache_error, cached, install, locked
 from .catalogue import DataFile
 from .mirrors import join
 from .policy import DEFAULT_POLICY, Failure, FetchPolicy, ProgressFactory
@@ -94,36 +94,32 @@ def _fetch_one(
     policy: FetchPolicy,
 ) -> None:
     """Download `url`, decompress, verify, and install as `target`; raise Failure if not good."""
-    temps: list[Path] = []
     try:
-        raw = temp_file(target, ".part", temps)
-        download(
-            url,
-            raw,
-            max_bytes=body_bound(file, policy),
-            policy=policy,
-            name=file.name,
-            progress=progress,
-        )
-        with open(raw, "rb") as f:
-            gzipped = f.read(len(GZIP_MAGIC)) == GZIP_MAGIC
-        content = raw
-        if gzipped:
-            content = temp_file(target, ".part", temps)
-            limit = file.size if file.size is not None else policy.max_size
-            _decompress(raw, content, limit)
-        size = content.stat().st_size
-        if file.size is not None and size != file.size:
-            raise Failure(f"{size} bytes, expected {file.size}")
-        sha256 = _verify(file, raw if gzipped else None, content)
-        install(content, target, sha256, file)
+        with contextlib.ExitStack() as temps:
+            raw = temps.enter_context(atomic.temp_file(target, ".part"))
+            download(
+                url,
+                raw,
+                max_bytes=body_bound(file, policy),
+                policy=policy,
+                name=file.name,
+                progress=progress,
+            )
+            with open(raw, "rb") as f:
+                gzipped = f.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+            content = raw
+            if gzipped:
+                content = temps.enter_context(atomic.temp_file(target, ".part"))
+                limit = file.size if file.size is not None else policy.max_size
+                _decompress(raw, content, limit)
+            size = content.stat().st_size
+            if file.size is not None and size != file.size:
+                raise Failure(f"{size} bytes, expected {file.size}")
+            sha256 = _verify(file, raw if gzipped else None, content)
+            install(content, target, sha256, file)
     except OSError as exc:
         # failures to read the source are Failure, so an OSError here is the cache's fault
         raise cache_error(target.parent, exc) from exc
-    finally:
-        for temp in temps:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
 
 
 def _decompress(src: Path, dst: Path, limit: int) -> None:
