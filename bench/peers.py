@@ -22,8 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnist_cli.data import load_dataset
-from mnist_cli.datasets import MNIST
+from mnist_cli.data import MNIST, load_dataset
 from mnist_cli.models import init_params, inputs
 from mnist_cli.train import train
 

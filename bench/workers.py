@@ -27,8 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cli.batches import shuffled_batches
-from mnist_cli.data import load_dataset
-from mnist_cli.datasets import MNIST
+from mnist_cli.data import MNIST, load_dataset
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import D, K, Params, init_params, inputs, one_hot, softmax
 from mnist_cli.step import Work, sgd_step, to_theta

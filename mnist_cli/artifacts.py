@@ -7,19 +7,17 @@ A run directory holds
     config.toml   the resolved configuration, re-runnable with `mnist-train --config`
 
 The directory is built under a temporary name beside its destination and renamed into place
-only when every file is written, so a run that fails or is interrupted never leaves a
-`weights.npz` that a later command would trust.
+only when every file is written (atomic.py), so a run that fails or is interrupted never leaves
+a `weights.npz` that a later command would trust. It gets the user's umask, like any directory.
 """
 
 import json
-import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import fsync_files, replace_dir, temp_dir
 from .errors import RunDirectoryError, WeightsError
 from .models import MODEL_KINDS, D, K, ModelKind, Params
 
@@ -56,8 +54,7 @@ def save_run(
     """Write weights.npz, metrics.json and config.toml into `out_dir`, all or nothing."""
     check_out_dir(out_dir, force)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with temp_dir(out_dir) as staging:
         np.savez(
             staging / WEIGHTS,
             W=params.W.astype(np.float32),
@@ -68,30 +65,9 @@ def save_run(
         )
         (staging / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
         (staging / CONFIG).write_text(config_toml)
-        for path in (
-            staging.iterdir()
-        ):  # the data is on disk before the rename makes it visible
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
+        # the data is on disk before the rename makes it visible
+        fsync_files(staging)
         replace_dir(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def replace_dir(new: Path, target: Path) -> None:
-    """Rename `new` to `target`; an existing `target` is moved aside first and then removed
-    (and moved back if `new` cannot take its place, Ctrl-C included)."""
-    if target.is_dir() and any(target.iterdir()):
-        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
-        os.replace(target, old)
-        try:
-            os.replace(new, target)
-        except BaseException:
-            os.replace(old, target)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)  # onto nothing, or onto an empty directory
 
 
 def weights_path(path: Path) -> Path:

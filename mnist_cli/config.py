@@ -11,9 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .datasets import DATASETS
+from .data import DATASETS, normalize_mirror
 from .errors import ConfigError
-from .mirrors import normalize_mirror
 from .models import INITS, MODEL_KINDS
 
 

@@ -7,13 +7,12 @@ in pixels (figure inches × DPI, no tight bounding box), and is saved under a te
 its directory and then renamed into place, so a half-written PNG never carries the real name.
 """
 
-import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from .errors import MissingExtraError, RunDirectoryError
 
 DPI = 100
@@ -47,20 +46,11 @@ def new_figure(size: tuple[int, int]):
 
 def save(fig, path: Path) -> Path:
     """Write `fig` as a PNG to `path` atomically: a temporary file beside it, then a rename."""
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    try:  # os.open, not mkstemp: the file gets the usual permissions (0666 less the umask)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as e:
-        raise RunDirectoryError(f"{path}: cannot write the picture ({e})") from None
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic.replacing(path) as f:
             fig.savefig(f, format="png", dpi=DPI)
-        os.replace(tmp, path)
     except OSError as e:
         raise RunDirectoryError(f"{path}: cannot write the picture ({e})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

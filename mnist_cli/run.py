@@ -14,8 +14,7 @@ import numpy as np
 
 from . import __version__
 from .config import TrainConfig
-from .data import Split, holdout
-from .datasets import Dataset
+from .data import Dataset, Split, holdout
 from .exact import least_squares
 from .metrics import Evaluation, evaluate
 from .models import Params, init_params

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from mnist_cli.datasets import MNIST
-from mnist_cli.download import fetch
+from mnist_cli.data.catalogue import MNIST
+from mnist_cli.data.fetch import fetch
 
 Route = tuple[int, bytes] | Callable[[http.server.BaseHTTPRequestHandler], None]
 

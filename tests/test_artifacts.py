@@ -70,7 +70,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("mnist_cli.artifacts.os.fsync", broken)
+    monkeypatch.setattr("mnist_cli.atomic.os.fsync", broken)
     with pytest.raises(OSError):
         save(tmp_path / "run")
     assert list(tmp_path.iterdir()) == [], "a failed save left files behind"

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import write_idx
 
 from mnist_cli import artifacts
 from mnist_cli import train as train_module
 from mnist_cli.cli import train_command
-from mnist_cli.datasets import DATASETS, DataFile, Dataset
-from mnist_cli.idx import write_idx
+from mnist_cli.data.catalogue import DATASETS, DataFile, Dataset
 
 BIN = Path(sys.executable).parent
 

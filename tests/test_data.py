@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_idx
 
 from mnist_cli.data import Split, load_dataset, load_split
-from mnist_cli.datasets import MNIST, DataFile, Dataset
+from mnist_cli.data.catalogue import MNIST, DataFile, Dataset
 from mnist_cli.errors import IdxFormatError
-from mnist_cli.idx import write_idx
 
 
 @pytest.mark.parametrize(("split", "count"), [("train", 60000), ("test", 10000)])

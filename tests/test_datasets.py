@@ -9,16 +9,16 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import write_idx
 
-from mnist_cli import datasets
 from mnist_cli.cli import (
     eval_command,
     gradcheck_command,
     predict_command,
     train_command,
 )
-from mnist_cli.datasets import DATASETS, FASHION_MNIST, KMNIST, MNIST, get_dataset
-from mnist_cli.idx import write_idx
+from mnist_cli.data import catalogue
+from mnist_cli.data.catalogue import DATASETS, FASHION_MNIST, KMNIST, MNIST, get_dataset
 
 FILE_NAMES = [
     "train-images-idx3-ubyte",
@@ -108,10 +108,10 @@ def fake_fashion(fake_fashion_files, http_server, monkeypatch, tmp_path):
     server = http_server(served)
     md5 = {n: hashlib.md5(d).hexdigest() for n, d in fake_fashion_files.items()}
     files = [
-        datasets.DataFile(name, md5[f"{name}.gz"], algorithm="md5", of_gzip=True)
+        catalogue.DataFile(name, md5[f"{name}.gz"], algorithm="md5", of_gzip=True)
         for name in FILE_NAMES
     ]
-    fake = datasets.Dataset(
+    fake = catalogue.Dataset(
         "fashion-mnist",
         *files,
         mirrors=(server.url,),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cli.data import load_split
-from mnist_cli.datasets import MNIST
+from mnist_cli.data.catalogue import MNIST
 from mnist_cli.models import softmax_backward
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "derivations.md"

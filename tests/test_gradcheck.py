@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from mnist_cli import models
 from mnist_cli.cli import gradcheck_command
 from mnist_cli.data import load_split
-from mnist_cli.datasets import MNIST
+from mnist_cli.data.catalogue import MNIST
 from mnist_cli.gradcheck import (
     H,
     central_difference,

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_idx
 
+from mnist_cli.data.idx import read_idx
 from mnist_cli.errors import IdxFormatError
-from mnist_cli.idx import read_idx, write_idx
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 
 from mnist_cli.batches import shuffled_batches
 from mnist_cli.data import load_split
-from mnist_cli.datasets import MNIST
+from mnist_cli.data.catalogue import MNIST
 from mnist_cli.models import (
     MODEL_KINDS,
     D,

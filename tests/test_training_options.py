@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import train_command
 from mnist_cli.data import holdout, load_dataset
-from mnist_cli.datasets import MNIST
+from mnist_cli.data.catalogue import MNIST
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import forward, inputs, one_hot, squared_loss
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from mnist_cli import transport
-from mnist_cli.transport import (
+from mnist_cli.data import http
+from mnist_cli.data.policy import (
     Failure,
     FetchPolicy,
-    download,
     parse_retry_after,
     retry_delay,
 )
+from mnist_cli.data.transport import download
 
 BODY = bytes(range(256)) * 40  # 10,240 bytes, every offset distinguishable
 SIZE = len(BODY)
@@ -341,7 +341,7 @@ def test_body_longer_than_its_content_length_is_rejected(tmp_path):
     dest = tmp_path / "dest.part"
     dest.touch()
     with pytest.raises(Failure) as info:
-        transport._write_body(Response(), dest, 0, SIZE, 2 * SIZE, FAST, "f", None)
+        http._write_body(Response(), dest, 0, SIZE, 2 * SIZE, FAST, "f", None)
     expected = f"body longer than its Content-Length ({SIZE} bytes)"
     assert info.value.reason == expected, (
         f"expected {expected!r}, got {info.value.reason!r}"

@@ -19,12 +19,17 @@ import click
 from ..config import (
     check_value,
 )
-from ..datasets import DATASETS, Dataset, get_dataset
-from ..download import default_cache_dir
+from ..data import (
+    DATASETS,
+    Dataset,
+    FetchPolicy,
+    default_cache_dir,
+    get_dataset,
+    normalize_mirror,
+    parse_mirrors,
+)
 from ..errors import MnistCliError, WeightsError
 from ..metrics import Evaluation
-from ..mirrors import normalize_mirror, parse_mirrors
-from ..transport import FetchPolicy
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

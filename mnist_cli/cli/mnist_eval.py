@@ -7,8 +7,7 @@ import click
 
 from .. import __version__, plots
 from ..artifacts import load_weights, read_metrics
-from ..data import load_split
-from ..datasets import Dataset
+from ..data import Dataset, load_split
 from ..metrics import Evaluation, evaluate, format_confusion
 from .common import (
     CONTEXT,

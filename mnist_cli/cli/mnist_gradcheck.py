@@ -4,8 +4,7 @@ import click
 import numpy as np
 
 from .. import __version__
-from ..data import load_split
-from ..datasets import get_dataset
+from ..data import get_dataset, load_split
 from ..gradcheck import BlockCheck, H, check_gradients, random_params, sample_batch
 from ..models import MODEL_KINDS
 from .common import (

@@ -19,8 +19,7 @@ from ..config import (
     resolve,
     to_toml,
 )
-from ..data import Split, load_dataset
-from ..datasets import DATASETS, get_dataset
+from ..data import DATASETS, Split, get_dataset, load_dataset
 from ..errors import MnistCliError
 from ..models import INITS, MODEL_KINDS, Params
 from ..run import fit, monitor_name

@@ -2,7 +2,7 @@
 
 MNIST, Fashion-MNIST and KMNIST: the same IDX format, 60,000 + 10,000 images of 28x28, 10 classes.
 
-Pure data, no I/O. `download.py` turns a `DataFile` plus mirrors into a verified file in the cache.
+Pure data, no I/O. `fetch.py` turns a `DataFile` plus mirrors into a verified file in the cache.
 """
 
 from dataclasses import dataclass

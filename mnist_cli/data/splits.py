@@ -1,6 +1,6 @@
 """A dataset split as two arrays: images (N, 784) uint8 and labels (N,) uint8.
 
-`load_split` fetches the split's two IDX files into the cache (see `download.fetch`), maps them
+`load_split` fetches the split's two IDX files into the cache (see `fetch.fetch`), maps them
 (see `idx.read_idx`) and checks that they are what a classifier expects: 28x28 uint8 images,
 one uint8 label per image, each label a class index. The images stay a read-only memmap, so a
 warm start reads no pixel until training touches it.
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cli.datasets import Dataset
-from mnist_cli.download import fetch
-from mnist_cli.errors import IdxFormatError
-from mnist_cli.idx import read_idx
-from mnist_cli.transport import DEFAULT_POLICY, FetchPolicy, ProgressFactory
+from ..errors import IdxFormatError
+from ..models import D
+from .catalogue import Dataset
+from .fetch import fetch
+from .idx import read_idx
+from .policy import DEFAULT_POLICY, FetchPolicy, ProgressFactory
 
-IMAGE_SHAPE = (28, 28)
-D = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]  # 784 inputs per image
+IMAGE_SHAPE = (28, 28)  # D = 28 * 28 = 784 inputs per image (models.py's notation)
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Split:
 def holdout(split: Split, n: int, rng: np.random.Generator) -> tuple[Split, Split]:
     """(rest, validation): `n` images chosen by `rng` held out of `split`, for validation.
 
-    The validation images are those at positions rng.permutation(N)[:n]; the CLI passes a
+    The validation images are those at positions rng.permutation(N)[:n]; `run.fit` passes a
     fresh np.random.default_rng(seed), so the same seed always holds out the same images.
     Both parts keep the split's order (N − n and n images, together all of them, once each).
     """
@@ -79,9 +79,8 @@ def load_split(
         for file in (images_file, labels_file)
     ]
     images = _check_images(read_idx(paths[0]), images_file.name)  # (N, 784)
-    labels = _check_labels(
-        read_idx(paths[1]), labels_file.name, len(dataset.class_names)
-    )  # (N,)
+    num_classes = len(dataset.class_names)
+    labels = _check_labels(read_idx(paths[1]), labels_file.name, num_classes)  # (N,)
     if len(images) != len(labels):
         raise IdxFormatError(
             f"{images_file.name}, {labels_file.name}: "

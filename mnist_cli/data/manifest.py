@@ -5,17 +5,16 @@
 the sha256 of the decompressed content, the size and mtime the file had when it was verified,
 and what the catalogue pinned at the time (so a catalogue change makes the record stale). A
 file whose size and mtime still match its record is trusted without reading it; any other is
-re-hashed. Nothing here deletes or downloads: `download.py` decides what to do.
+re-hashed. Nothing here deletes or downloads: cache.py and fetch.py decide what to do.
 """
 
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from mnist_cli.datasets import DataFile
+from .. import atomic
+from .catalogue import DataFile
 
 SUFFIX = ".verified.json"
 MISSING = "is missing"
@@ -80,17 +79,8 @@ def write(target: Path, sha256: str, file: DataFile) -> None:
         "mtime_ns": stat.st_mtime_ns,
         "checksum": describe(file),
     }
-    fd, temp = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".json.part"
-    )
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(record, indent=2) + "\n")
-        os.chmod(temp, 0o644)  # readable by all users of a shared cache, like the data
-        os.replace(temp, path_of(target))
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
+    text = json.dumps(record, indent=2) + "\n"
+    atomic.write_text(path_of(target), text, suffix=".json.part")
 
 
 def describe(file: DataFile) -> str:

@@ -12,6 +12,7 @@ An IDX file is a header followed by a dense array in C order, big-endian:
 So `train-images-idx3-ubyte` starts 00 00 08 03 (uint8, 3 dims) then 60000, 28, 28, and its
 header is 4 + 3 * 4 = 16 bytes long. `read_idx` parses the header, checks that the file holds
 exactly the bytes the header promises, and maps the data read-only without reading it.
+(tests/helpers.py writes IDX files for the tests.)
 """
 
 import math
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cli.errors import IdxFormatError
+from ..errors import IdxFormatError
 
 DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype("u1"),
@@ -91,27 +92,3 @@ def read_idx(path: Path) -> np.ndarray:
         empty.flags.writeable = False
         return empty
     return np.memmap(path, dtype=dtype, mode="r", offset=header, shape=shape)
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """Write `array` to `path` as an IDX file (the inverse of `read_idx`).
-
-    The item type is chosen from the array's kind and size (uint8, int8, int16, int32,
-    float32, float64); the data is converted to big-endian as the format requires.
-    """
-    array = np.asarray(array)
-    if array.ndim == 0 or array.ndim > 255:
-        raise ValueError(f"IDX holds arrays of 1 to 255 dimensions, got {array.ndim}")
-    for type_code, dtype in DTYPES.items():
-        if array.dtype.kind == dtype.kind and array.dtype.itemsize == dtype.itemsize:
-            break
-    else:
-        raise ValueError(f"IDX cannot store dtype {array.dtype}")
-    header = (
-        bytes([0, 0, type_code, array.ndim])
-        + np.asarray(array.shape, dtype=">u4").tobytes()
-    )
-    data = np.ascontiguousarray(array, dtype=dtype).tobytes()
-    with open(path, "wb") as f:
-        f.write(header)
-        f.write(data)

@@ -66,8 +66,7 @@ def join(mirror: str, name: str) -> str:
 
 def file_url_path(url: str) -> Path:
     """The local path of a file:// URL, percent-escapes decoded once."""
-    from urllib.request import (
-        url2pathname,  # 25 ms of imports: only when a URL needs it
-    )
+    # 25 ms of imports: only when a URL needs it
+    from urllib.request import url2pathname
 
     return Path(url2pathname(urlsplit(url).path))

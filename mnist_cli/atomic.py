@@ -1,0 +1,105 @@
+"""Files and directories that appear whole or not at all.
+
+Each is written under a unique hidden name in its destination's directory
+(`.<name>.<random><suffix>`) and then renamed onto the destination with os.replace, which is
+atomic on POSIX: a reader sees the old file or the new one, never half of one. The temporary
+is removed if anything goes wrong before the rename, Ctrl-C (KeyboardInterrupt) included.
+
+Permissions follow the user's umask, as for any file they create: files 0666 and directories
+0777 less the umask, so 0644 / 0755 under umask 022 and 0600 / 0700 under umask 077.
+(tempfile's mkstemp and mkdtemp would give 0600 and 0700 whatever the umask.)
+"""
+
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+
+@contextlib.contextmanager
+def temp_file(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A new empty file beside `target` for the block to fill; removed when the block ends
+    unless the block renamed it away (os.replace onto `target`)."""
+    path = _unique(target, suffix, _new_file)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+@contextlib.contextmanager
+def replacing(
+    target: Path, mode: str = "wb", *, suffix: str = ".tmp", fsync: bool = False
+) -> Iterator[IO]:
+    """Write `target` atomically: the block writes to the yielded file (a `temp_file` opened
+    in `mode`); only if the block ends without an exception is the file closed (flushed to
+    disk first if `fsync`) and renamed onto `target`."""
+    with temp_file(target, suffix) as temp:
+        with open(temp, mode) as f:
+            yield f
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(temp, target)
+
+
+def write_text(target: Path, text: str, *, suffix: str = ".tmp") -> None:
+    """Replace `target` by a file holding `text`, atomically."""
+    with replacing(target, "w", suffix=suffix) as f:
+        f.write(text)
+
+
+@contextlib.contextmanager
+def temp_dir(target: Path) -> Iterator[Path]:
+    """A new empty directory beside `target` for the block to build `target` in; removed with
+    whatever it holds when the block ends, unless the block renamed it away (`replace_dir`)."""
+    path = _unique(target, "", os.mkdir)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def fsync_files(directory: Path) -> None:
+    """Flush every file in `directory` to disk (before a rename makes them visible)."""
+    for path in directory.iterdir():
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Rename `new` to `target`; an existing `target` is moved aside first and then removed
+    (and moved back if `new` cannot take its place, Ctrl-C included)."""
+    if target.is_dir() and any(target.iterdir()):
+        # an empty directory reserves the name; renaming `target` onto it replaces it
+        old = _unique(target, ".old", os.mkdir)
+        os.replace(target, old)
+        try:
+            os.replace(new, target)
+        except BaseException:
+            os.replace(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)  # onto nothing, or onto an empty directory
+
+
+def _new_file(path: Path) -> None:
+    """Create the empty file `path`, failing if it exists; mode 0666 less the umask."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+
+
+def _unique(target: Path, suffix: str, create: Callable[[Path], object]) -> Path:
+    """`create` a path `.<target name>.<random><suffix>` beside `target` that did not exist."""
+    for _ in range(100):
+        path = target.parent / f".{target.name}.{secrets.token_hex(4)}{suffix}"
+        try:
+            create(path)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"no free temporary name beside {target}")

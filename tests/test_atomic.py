@@ -1,0 +1,150 @@
+"""Atomic writes: whole or not at all, no temporary left behind, and the user's umask on every
+file and directory the package creates (the cache, a run directory, a picture)."""
+
+import gzip
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import write_idx
+
+from mnist_cli import atomic
+from mnist_cli.artifacts import save_run
+from mnist_cli.data.catalogue import DataFile
+from mnist_cli.data.fetch import fetch
+from mnist_cli.models import D, K, Params
+
+
+def mode(path: Path) -> str:
+    return oct(stat.S_IMODE(path.stat().st_mode))
+
+
+@pytest.fixture(
+    params=[(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)], ids=["022", "077"]
+)
+def umask(request):
+    """Run the test under a umask; yield the (file, directory) modes it should give."""
+    mask, file_mode, dir_mode = request.param
+    old = os.umask(mask)
+    try:
+        yield oct(file_mode), oct(dir_mode)
+    finally:
+        os.umask(old)
+
+
+def test_replacing_writes_the_new_content_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+
+    with atomic.replacing(target, "w") as f:
+        f.write("new")
+
+    assert target.read_text() == "new", f"got {target.read_text()!r}"
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    assert listing == ["f.txt"], f"expected no temporary file, got {listing}"
+
+
+@pytest.mark.parametrize("fault", [OSError, KeyboardInterrupt])
+def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary(tmp_path, fault):
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+
+    with pytest.raises(fault), atomic.replacing(target, "w") as f:
+        f.write("half")
+        raise fault
+
+    assert target.read_text() == "old", (
+        f"expected the old file, got {target.read_text()!r}"
+    )
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    assert listing == ["f.txt"], f"expected no temporary file, got {listing}"
+
+
+def test_a_failed_build_removes_the_temporary_directory(tmp_path):
+    with pytest.raises(KeyboardInterrupt), atomic.temp_dir(tmp_path / "run") as staging:
+        (staging / "weights.npz").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    assert list(tmp_path.iterdir()) == [], f"left behind: {list(tmp_path.iterdir())}"
+
+
+def test_temporary_names_are_hidden_and_unique(tmp_path):
+    target = tmp_path / "f"
+    with atomic.temp_file(target) as a, atomic.temp_file(target) as b:
+        assert a != b, f"two temporaries share the name {a}"
+        for path in (a, b):
+            assert path.parent == tmp_path and path.name.startswith(".f."), path
+            assert path.stat().st_size == 0, f"{path} is not empty"
+    assert list(tmp_path.iterdir()) == [], "temporaries not removed"
+
+
+def test_write_text_follows_the_umask(tmp_path, umask):
+    file_mode, _ = umask
+    atomic.write_text(tmp_path / "f.json", "{}\n")
+    assert mode(tmp_path / "f.json") == file_mode, f"expected {file_mode}"
+
+
+def test_cache_files_follow_the_umask(tmp_path, umask):
+    file_mode, _ = umask
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    write_idx(tmp_path / "labels", np.arange(20, dtype=np.uint8) % 10)
+    content = (tmp_path / "labels").read_bytes()
+    (mirror / "labels.gz").write_bytes(gzip.compress(content))
+    file = DataFile("labels", hashlib.sha256(content).hexdigest(), size=len(content))
+    cache = tmp_path / "cache"
+
+    fetch(file, [str(mirror)], cache)
+
+    modes = {p.name: mode(p) for p in cache.iterdir()}
+    names = ("labels", "labels.lock", "labels.verified.json")
+    expected = dict.fromkeys(names, file_mode)
+    assert modes == expected, f"expected {expected}, got {modes}"
+
+
+def test_a_run_directory_and_its_files_follow_the_umask(tmp_path, umask):
+    file_mode, dir_mode = umask
+    run = tmp_path / "runs" / "r"
+    params = Params(W=np.zeros((K, D), np.float32), b=np.zeros(K, np.float32))
+
+    save_run(
+        run,
+        kind="softmax",
+        params=params,
+        metrics={"test_accuracy": 0.5},
+        config_toml='model = "softmax"\n',
+    )
+
+    assert mode(run) == dir_mode, f"run directory: expected {dir_mode}, got {mode(run)}"
+    modes = {p.name: mode(p) for p in run.iterdir()}
+    expected = dict.fromkeys(("config.toml", "metrics.json", "weights.npz"), file_mode)
+    assert modes == expected, f"expected {expected}, got {modes}"
+
+
+def test_a_run_replaced_with_force_follows_the_umask(tmp_path, umask):
+    file_mode, dir_mode = umask
+    run = tmp_path / "r"
+    run.mkdir(mode=0o750)
+    (run / "weights.npz").write_bytes(b"old")
+    params = Params(W=np.zeros((K, D), np.float32), b=np.zeros(K, np.float32))
+
+    save_run(run, kind="linear", params=params, metrics={}, config_toml="", force=True)
+
+    assert mode(run) == dir_mode, f"expected {dir_mode}, got {mode(run)}"
+    assert mode(run / "weights.npz") == file_mode, f"expected {file_mode}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"], "leftovers"
+
+
+def test_a_picture_follows_the_umask(tmp_path, umask):
+    pytest.importorskip("matplotlib")
+    from mnist_cli import plots
+
+    file_mode, _ = umask
+    path = plots.save(plots.new_figure((40, 30)), tmp_path / "p.png")
+
+    assert mode(path) == file_mode, f"expected {file_mode}, got {mode(path)}"
+    assert path.read_bytes()[:4] == b"\x89PNG", "not a PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"], "leftovers"
