@@ -3,7 +3,8 @@
 Options become a TrainConfig (config.py, resolve.py), data comes from data.py, a training run
 from run.fit, and runs are written and read by artifacts.py. What the commands share: common.py
 (the command decorator, one-line errors, signals), options.py (the shared options and the
-data-loading call), progress.py (bars and epoch lines).
+data-loading call), config_options.py (mnist-train's TrainConfig options), progress.py (bars,
+epoch and summary lines).
 """
 
 from .mnist_eval import eval_command

@@ -11,15 +11,15 @@ import click
 
 from .. import plots
 from ..artifacts import check_out_dir, load_weights, save_run
-from ..config import SOLVERS, read_config_file, to_toml
+from ..config import read_config_file, to_toml
 from ..data import load_dataset
 from ..datasets import get_dataset
 from ..errors import MnistCliError
-from ..models import INITS, MODEL_KINDS
 from ..resolve import check_val_size, resolve_run, start_path
 from ..run import fit, monitor_name
 from .common import command, draw_plots, wrote_line
-from .options import config_option, data_options, dataset_option, plots_option
+from .config_options import config_options
+from .options import data_options, plots_option
 from .progress import TrainProgress, show_bars, summary_line
 
 
@@ -44,54 +44,7 @@ Example:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="TOML run configuration (see configs/). Options given here override it.",
 )
-@click.option(
-    "--model",
-    type=click.Choice(MODEL_KINDS),
-    help="linear: ŷ = Wx + b;  softmax: ŷ = softmax(Wx + b). Default: softmax.",
-)
-@config_option("--epochs", int, "Passes over the 60,000 training images. Default: 10.")
-@config_option("--batch-size", int, "Samples per SGD step. Default: 100.")
-@config_option(
-    "--lr", float, "Learning rate. Default: 0.5 for softmax, 0.005 for linear."
-)
-@config_option(
-    "--seed",
-    int,
-    "Seed of the shuffling and of --init normal; same seed, same weights. Default: 0.",
-)
-@click.option(
-    "--init", type=click.Choice(INITS), help="Initial weights. Default: zeros."
-)
-@click.option(
-    "--init-from",
-    type=click.Path(exists=True, path_type=Path),
-    metavar="RUN_OR_WEIGHTS",
-    help="Continue training from saved weights (a run directory or weights.npz) "
-    "instead of --init. Model and dataset default to theirs and must match.",
-)
-@dataset_option(
-    "mnist (digits), fashion-mnist (clothes) or kmnist (cursive hiragana). "
-    "Default: mnist.",
-)
-@click.option(
-    "--solver",
-    type=click.Choice(SOLVERS),
-    help="sgd: mini-batch SGD; exact: the closed-form least-squares optimum of the "
-    "linear model (no epochs). Default: sgd.",
-)
-@config_option(
-    "--l2",
-    float,
-    "Ridge term of --solver exact: minimise Σ‖ŷ − y‖² + l2 ‖W‖² (bias not "
-    "penalised). Default: 0.",
-)
-@config_option(
-    "--val-size",
-    int,
-    "Hold out N training images (chosen by --seed) for validation: epoch lines "
-    "report val acc, and the test set is scored once, at the end. Default: 0.",
-    metavar="N",
-)
+@config_options
 @data_options
 @click.option(
     "--out",
@@ -120,7 +73,6 @@ def train_command(
     with --solver exact, solves the linear model in closed form), and writes weights.npz,
     metrics.json and config.toml into the run directory.
     """
-    options["init_from"] = options["init_from"] and str(options["init_from"].resolve())
     file_values = read_config_file(config_file) if config_file else {}
     start = start_path(options, file_values)
     start = load_weights(Path(start)) if start else None

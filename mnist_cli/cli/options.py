@@ -1,5 +1,6 @@
 """The options several commands share, checked as they are parsed (a bad value exits 2), and the
-data-loading call they configure: --cache-dir, --mirror, --timeout (with MNIST_MIRRORS)."""
+data-loading call they configure: --cache-dir, --mirror, --timeout (with MNIST_MIRRORS).
+The options that set a TrainConfig key are config_options.py."""
 
 import functools
 import math
@@ -10,35 +11,12 @@ from pathlib import Path
 
 import click
 
-from ..config import check_value
 from ..datasets import DATASETS
 from ..download import default_cache_dir
 from ..mirrors import normalize_mirror, parse_mirrors
 from ..transport import FetchPolicy
 from .common import warn
 from .progress import download_bar, show_bars
-
-
-def option_value(key: str):
-    """A click callback that checks an option against the config rules (exit 2 if invalid)."""
-
-    def callback(ctx, param, value):
-        if value is None:
-            return None
-        try:
-            return check_value(key, value)
-        except ValueError as e:
-            raise click.BadParameter(str(e)) from None
-
-    return callback
-
-
-def config_option(name: str, type: type, help: str, **kwargs):
-    """An option that sets the config key of its name, checked as the config file's is."""
-    key = name.removeprefix("--").replace("-", "_")
-    return click.option(
-        name, type=type, callback=option_value(key), help=help, **kwargs
-    )
 
 
 def mirror_values(ctx, param, values):
