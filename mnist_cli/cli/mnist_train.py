@@ -74,8 +74,8 @@ def train_command(
     metrics.json and config.toml into the run directory.
     """
     file_values = read_config_file(config_file) if config_file else {}
-    start = start_path(options, file_values)
-    start = load_weights(Path(start)) if start else None
+    init_from = start_path(options, file_values)
+    start = load_weights(Path(init_from)) if init_from else None
     options["mirrors"] = data.chosen_mirrors() or None
     config = resolve_run(file_values, options, start)
     out_dir = out_dir or default_out_dir(config.model)
@@ -85,7 +85,6 @@ def train_command(
     dataset = get_dataset(config.dataset)
     # --json: stdout holds only the JSON line, so the summary (like epoch lines) goes to stderr
     say = functools.partial(click.echo, err=as_json)
-
     mirrors = config.mirrors or None
     train_split, test_split = data.load(
         load_dataset, dataset, mirrors=mirrors, quiet=quiet
