@@ -13,6 +13,7 @@ a `weights.npz` that a later command would trust. It gets the user's umask, like
 
 import json
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +76,18 @@ def weights_path(path: Path) -> Path:
     return path / WEIGHTS if path.is_dir() else path
 
 
-def load_weights(path: Path) -> tuple[ModelKind, Params, str]:
-    """(model kind, Params, dataset name) from a run directory or weights.npz, checked strictly."""
+@dataclass(frozen=True)
+class Weights:
+    """What a weights.npz holds, checked: everything mnist-eval and --init-from need."""
+
+    kind: ModelKind  # "linear" or "softmax"
+    params: Params  # W float32 (K, D), b float32 (K,)
+    dataset: str  # the dataset trained on ("mnist" in files older than that key)
+    format_version: int  # of the file, at most FORMAT_VERSION
+
+
+def load_weights(path: Path) -> Weights:
+    """The Weights of a run directory or a weights.npz file, checked strictly."""
     file = weights_path(path)
     if not file.exists():
         raise WeightsError(
@@ -116,7 +127,7 @@ def load_weights(path: Path) -> tuple[ModelKind, Params, str]:
             raise WeightsError(f"{file}: {key} contains NaN or infinite values")
     dataset = str(arrays["dataset"]) if "dataset" in arrays else "mnist"
     params = Params(W=arrays["W"].astype(np.float32), b=arrays["b"].astype(np.float32))
-    return kind, params, dataset
+    return Weights(kind, params, dataset, version)
 
 
 def read_metrics(run_dir: Path) -> dict | None:

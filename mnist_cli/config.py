@@ -1,8 +1,8 @@
-"""Run configuration: TOML file -> validated values -> one frozen dataclass.
+"""Run configuration: TOML file -> validated values -> one frozen dataclass, and back to TOML.
 
-Precedence: a command-line option > the config file > the model's default > the global default.
 The hyperparameters that depend on the model (lr, batch_size, epochs) default per model, so
-`--model linear` alone picks a learning rate that converges for linear.
+`--model linear` alone picks a learning rate that converges for linear. Which settings go
+together, and what the --init-from weights imply, is resolve.py.
 """
 
 import math
@@ -52,7 +52,7 @@ def check_value(key: str, value: Any) -> Any:
     """Return `value` as the type of config key `key`, or raise ValueError saying what is wrong.
 
     Checks one value alone; which combinations make sense (solver "exact" with model "linear",
-    val_size below the number of training images) the CLI checks once everything is known.
+    val_size below the number of training images) resolve.py checks once everything is known.
     """
 
     def is_int(v: Any) -> bool:
@@ -148,9 +148,10 @@ def to_toml(config: TrainConfig) -> str:
         return repr(v)
 
     lines = ["# mnist-train configuration, as resolved for this run"]
+    # None (no init_from) is left out: TOML has no null, and absent means the default
     lines += [
         f"{key} = {value(v)}" for key, v in asdict(config).items() if v is not None
-    ]  # None (no init_from) is left out: TOML has no null, and absent means the default
+    ]
     return "\n".join(lines) + "\n"
 
 

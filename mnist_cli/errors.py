@@ -13,6 +13,15 @@ class ConfigError(MnistCliError):
     """A configuration file or value is invalid (unknown key, wrong type, out of range)."""
 
 
+class OptionsError(ConfigError):
+    """Settings that cannot go together, or a value the data rules out: the CLI reports it as a
+    usage error (exit 2), naming `param` (the option and config key to blame) when there is one."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+
 class DownloadError(MnistCliError):
     """No mirror yielded a verified copy of a data file."""
 

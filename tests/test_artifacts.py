@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_cli.artifacts import check_out_dir, load_weights, replace_dir, save_run
+from mnist_cli.artifacts import (
+    FORMAT_VERSION,
+    check_out_dir,
+    load_weights,
+    replace_dir,
+    save_run,
+)
 from mnist_cli.errors import RunDirectoryError, WeightsError
 from mnist_cli.models import D, K, Params
 
@@ -34,8 +40,10 @@ def save(out, p=None, force=False):
 def test_round_trip(tmp_path):
     p = params()
     save(tmp_path / "run", p)
-    kind, loaded, dataset = load_weights(tmp_path / "run")
-    assert (kind, dataset) == ("softmax", "mnist")
+    weights = load_weights(tmp_path / "run")
+    assert (weights.kind, weights.dataset) == ("softmax", "mnist")
+    assert weights.format_version == FORMAT_VERSION
+    loaded = weights.params
     np.testing.assert_array_equal(loaded.W, p.W)
     np.testing.assert_array_equal(loaded.b, p.b)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == {
@@ -52,9 +60,9 @@ def test_existing_run_is_refused_then_replaced_with_force(tmp_path):
     save(tmp_path / "run", params(0))
     with pytest.raises(RunDirectoryError, match="exists and is not empty; use --force"):
         save(tmp_path / "run", params(1))
-    np.testing.assert_array_equal(load_weights(tmp_path / "run")[1].W, params(0).W)
+    np.testing.assert_array_equal(load_weights(tmp_path / "run").params.W, params(0).W)
     save(tmp_path / "run", params(1), force=True)
-    np.testing.assert_array_equal(load_weights(tmp_path / "run")[1].W, params(1).W)
+    np.testing.assert_array_equal(load_weights(tmp_path / "run").params.W, params(1).W)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 

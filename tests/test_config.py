@@ -3,8 +3,10 @@
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from mnist_cli.artifacts import FORMAT_VERSION, Weights
 from mnist_cli.config import (
     MODEL_DEFAULTS,
     TrainConfig,
@@ -12,7 +14,9 @@ from mnist_cli.config import (
     resolve,
     to_toml,
 )
-from mnist_cli.errors import ConfigError
+from mnist_cli.errors import ConfigError, OptionsError
+from mnist_cli.models import D, K, Params
+from mnist_cli.resolve import check_val_size, resolve_run, start_path
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -130,3 +134,119 @@ def test_newer_keys_round_trip_and_init_from_is_relative_to_the_file(tmp_path):
     without = to_toml(resolve({}, {}))
     assert "init_from" not in without, f"None must be left out of TOML: {without}"
     assert resolve(read_config_file(write(tmp_path, without)), {}).init_from is None
+
+
+# resolve.py: how the command line, a config file and the --init-from weights combine. An option
+# not given is None, as click passes it.
+
+
+def weights(kind="linear", dataset="kmnist"):
+    params = Params(W=np.zeros((K, D), np.float32), b=np.zeros(K, np.float32))
+    return Weights(kind, params, dataset, FORMAT_VERSION)
+
+
+def test_init_and_init_from_exclude_each_other():
+    options = {"init": "normal", "init_from": "/runs/a"}
+    with pytest.raises(
+        OptionsError, match="^--init and --init-from exclude each other"
+    ):
+        start_path(options, {})
+    with pytest.raises(
+        OptionsError, match="^--init and --init-from exclude each other"
+    ):
+        resolve_run({}, options, weights())
+
+
+def test_start_path_option_over_file_and_init_overrides_the_files_init_from():
+    file_values = {"init_from": "/runs/file"}
+    assert start_path({"init_from": None, "init": None}, file_values) == "/runs/file"
+    assert (
+        start_path({"init_from": "/runs/opt", "init": None}, file_values) == "/runs/opt"
+    )
+    assert start_path({"init_from": None, "init": "normal"}, file_values) is None
+    config = resolve_run(file_values, {"init": "normal", "init_from": None})
+    assert (config.init, config.init_from) == ("normal", None), config
+
+
+def test_init_from_weights_imply_their_model_and_dataset():
+    config = resolve_run({}, {"init_from": "/runs/a"}, weights("linear", "kmnist"))
+    assert (config.model, config.dataset) == ("linear", "kmnist"), config
+    assert config.lr == MODEL_DEFAULTS["linear"]["lr"], "the implied model's defaults"
+    assert config.init_from == "/runs/a"
+
+
+@pytest.mark.parametrize("where", ["option", "file"])
+def test_weights_of_another_model_or_dataset_are_refused_not_overridden(where):
+    for key, value, message in [
+        (
+            "model",
+            "softmax",
+            "the weights are a linear model, but this run trains softmax",
+        ),
+        ("dataset", "mnist", "were trained on kmnist, but this run trains on mnist"),
+    ]:
+        file_values = {key: value} if where == "file" else {}
+        options = {"init_from": "/runs/a", key: value if where == "option" else None}
+        with pytest.raises(ConfigError, match=message) as caught:
+            resolve_run(file_values, options, weights("linear", "kmnist"))
+        assert not isinstance(caught.value, OptionsError), "a mismatch exits 1, not 2"
+
+
+def test_exact_solver_implies_linear_and_refuses_softmax():
+    assert resolve_run({}, {"solver": "exact"}).model == "linear"
+    assert resolve_run({"solver": "exact"}, {}).model == "linear"
+    for file_values, options in [
+        ({}, {"solver": "exact", "model": "softmax"}),
+        ({"model": "softmax"}, {"solver": "exact"}),
+    ]:
+        with pytest.raises(OptionsError, match="^--solver exact needs --model linear"):
+            resolve_run(file_values, options)
+
+
+@pytest.mark.parametrize(
+    "file_values, options, named",
+    [
+        ({}, {"epochs": 3}, "--epochs"),
+        ({}, {"batch_size": 10, "lr": 0.1}, "--batch-size, --lr"),
+        ({}, {"init": "zeros"}, "--init"),
+        ({"init_from": "/runs/a"}, {}, "init_from"),
+    ],
+)
+def test_exact_solver_refuses_what_only_sgd_uses(file_values, options, named):
+    with pytest.raises(
+        OptionsError, match=f"^{named} cannot be used with --solver exact"
+    ):
+        resolve_run(file_values, {"solver": "exact", **options})
+    assert resolve_run({"epochs": 3}, {"solver": "exact"}).epochs == 3, (
+        "a config file's epochs are not options given: exact ignores them"
+    )
+
+
+def test_l2_is_for_the_exact_solver_only():
+    with pytest.raises(OptionsError, match="^--l2 is for --solver exact"):
+        resolve_run({}, {"l2": 1.0})
+    assert resolve_run({}, {"l2": 1.0, "solver": "exact"}).l2 == 1.0
+
+
+def test_another_dataset_drops_the_files_mirrors_but_not_the_options():
+    file_values = {"dataset": "mnist", "mirrors": ("/data/mnist",)}
+    assert resolve_run(file_values, {}).mirrors == ("/data/mnist",)
+    assert resolve_run(file_values, {"dataset": "mnist"}).mirrors == ("/data/mnist",)
+    assert resolve_run(file_values, {"dataset": "kmnist"}).mirrors == ()
+    assert resolve_run({"mirrors": ("/m",)}, {"dataset": "kmnist"}).mirrors == ()
+    given = {"dataset": "kmnist", "mirrors": ("/data/kmnist",)}
+    assert resolve_run(file_values, given).mirrors == ("/data/kmnist",)
+    start = weights("linear", "kmnist")
+    implied = resolve_run({"mirrors": ("/m",)}, {"init_from": "/a"}, start)
+    assert implied.mirrors == (), "a dataset implied by the weights changes it too"
+
+
+def test_val_size_must_leave_training_images():
+    check_val_size(resolve_run({}, {"val_size": 999}), 1000)
+    with pytest.raises(OptionsError) as caught:
+        check_val_size(resolve_run({}, {"val_size": 1000}), 1000)
+    assert (
+        str(caught.value)
+        == "must be less than the 1,000 training images of mnist, not 1000"
+    )
+    assert caught.value.param == "'--val-size' (config key val_size)"

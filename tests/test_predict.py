@@ -90,7 +90,7 @@ def test_pictures_are_classified_as_well_as_mnist_itself(
     runs, digits, pictures, model, variant
 ):
     images, labels = digits
-    _, params, _ = load_weights(runs[model])
+    params = load_weights(runs[model]).params
     on_mnist = predict_labels(
         params, images.reshape(N, 784)
     )  # (N,) what mnist-eval predicts
@@ -265,7 +265,8 @@ def test_help_version_and_the_console_script(runs, tmp_path):
 
 @pytest.mark.parametrize("model", ["softmax", "linear"])
 def test_probability_is_softmax_and_score_is_the_logit(runs, digits, model):
-    kind, params, _ = load_weights(runs[model])
+    weights = load_weights(runs[model])
+    kind, params = weights.kind, weights.params
     images = digits[0].reshape(N, 784)
     Z = logits(params, inputs(images))  # (N, K)
     expected = softmax(Z) if kind == "softmax" else Z  # (N, K)

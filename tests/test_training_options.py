@@ -64,8 +64,8 @@ def test_init_from_continues_training(one_epoch_linear, tmp_path, data_args, mni
     m, first = metrics(run), metrics(one_epoch_linear)
     assert m["model"] == "linear", f"expected the weights' model, got {m['model']}"
     assert m["config"]["init_from"] == str(one_epoch_linear.resolve())
-    _, before, _ = load_weights(one_epoch_linear)
-    _, after, _ = load_weights(run)
+    before = load_weights(one_epoch_linear).params
+    after = load_weights(run).params
     assert not np.array_equal(before.W, after.W), "continuing changed nothing"
     test = mnist[1]
     X, Y = inputs(test.images), one_hot(test.labels)
@@ -114,7 +114,7 @@ def test_val_size_holds_out_seeded_training_images(tmp_path, data_args, mnist):
     assert f"val accuracy {100 * m['val_accuracy']:.2f}%" in lines[-1], lines[-1]
     # the documented choice: positions default_rng(seed).permutation(60000)[:5000]
     rest, val = holdout(mnist[0], 5000, np.random.default_rng(7))
-    _, params, _ = load_weights(run)
+    params = load_weights(run).params
     assert evaluate(params, val.images, val.labels).accuracy == m["val_accuracy"]
     assert evaluate(params, rest.images, rest.labels).accuracy == m["train_accuracy"]
     assert np.sum(m["confusion_matrix"]) == 10_000, "the test set is still scored"
@@ -208,8 +208,8 @@ def test_init_on_the_command_line_overrides_a_config_files_init_from(
     assert result.exit_code == 0, result.output
     m = metrics(run)
     assert m["config"]["init_from"] is None, m["config"]
-    _, fresh, _ = load_weights(run)
-    _, first, _ = load_weights(one_epoch_linear)
+    fresh = load_weights(run).params
+    first = load_weights(one_epoch_linear).params
     np.testing.assert_array_equal(
         fresh.W, first.W
     )  # zeros, 1 epoch, seed 0: the same run

@@ -1,14 +1,12 @@
-"""What the commands share: error reporting, signal handling, the data options, progress bars.
+"""What every command shares: one decorator for -h, -V and error reporting, and output helpers.
 
-Library errors (MnistCliError) become one `Error: ...` line and exit 1; bad option values exit 2;
-Ctrl-C exits 130 and SIGTERM 143, each with one line and after every `finally` block has cleaned
-up (temp files, staging directories). Progress bars go to stderr, and only when stderr is a
-terminal; results go to stdout.
+Library errors (MnistCliError) become one `Error: ...` line and exit 1; bad option values and
+options that cannot go together (OptionsError) exit 2; Ctrl-C exits 130 and SIGTERM 143, each
+with one line and after every `finally` block has cleaned up (temp files, staging directories).
+Results go to stdout; warnings and progress bars (progress.py) to stderr.
 """
 
 import functools
-import math
-import os
 import signal
 import sys
 import threading
@@ -16,22 +14,28 @@ from pathlib import Path
 
 import click
 
-from ..config import (
-    check_value,
-)
-from ..data import (
-    DATASETS,
-    Dataset,
-    FetchPolicy,
-    default_cache_dir,
-    get_dataset,
-    normalize_mirror,
-    parse_mirrors,
-)
-from ..errors import MnistCliError, WeightsError
+from .. import __version__, plots
+from ..artifacts import Weights
+from ..data import DATASETS, Dataset, get_dataset
+from ..errors import MnistCliError, OptionsError, WeightsError
 from ..metrics import Evaluation
+from ..models import Params
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def command(epilog: str):
+    """A click command with -h/--help, the help width, `epilog` (its Example: block),
+    -V/--version (listed last) and the error handling of reports_errors."""
+
+    def decorate(function):
+        cli = click.command(context_settings=CONTEXT, epilog=epilog)
+        version = click.version_option(
+            __version__, "-V", "--version", package_name="mnist-cli"
+        )
+        return version(cli(reports_errors(function)))
+
+    return decorate
 
 
 class Terminated(BaseException):
@@ -43,7 +47,8 @@ def raise_terminated(signum, frame):
 
 
 def reports_errors(command):
-    """Turn library errors into one line and exit 1, Ctrl-C into exit 130, SIGTERM into 143."""
+    """Turn library errors into one line and exit 1 (OptionsError: a usage error, exit 2),
+    Ctrl-C into exit 130, SIGTERM into 143."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -51,6 +56,10 @@ def reports_errors(command):
         previous = signal.signal(signal.SIGTERM, raise_terminated) if main else None
         try:
             return command(*args, **kwargs)
+        except OptionsError as e:
+            if e.param:
+                raise click.BadParameter(str(e), param_hint=e.param) from None
+            raise click.UsageError(str(e)) from None
         except MnistCliError as e:
             raise click.ClickException(str(e)) from None
         except KeyboardInterrupt:
@@ -60,129 +69,46 @@ def reports_errors(command):
             click.echo("Terminated.", err=True)
             sys.exit(143)
         finally:
-            if main:  # signal handlers can only be set from the main thread
+            # signal handlers can only be set from the main thread
+            if main:
                 signal.signal(signal.SIGTERM, previous)
 
     return wrapper
-
-
-def option_value(key: str):
-    """A click callback that checks an option against the config rules (exit 2 if invalid)."""
-
-    def callback(ctx, param, value):
-        if value is None:
-            return None
-        try:
-            return check_value(key, value)
-        except ValueError as e:
-            raise click.BadParameter(str(e)) from None
-
-    return callback
-
-
-def mirror_values(ctx, param, values):
-    try:
-        return tuple(normalize_mirror(v) for v in values)
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
-
-
-def env_mirrors() -> tuple[str, ...]:
-    """MNIST_MIRRORS (comma-separated), checked like --mirror; () when unset."""
-    value = os.environ.get("MNIST_MIRRORS", "").strip()
-    if not value:
-        return ()
-    try:
-        return tuple(normalize_mirror(m) for m in parse_mirrors(value))
-    except ValueError as e:
-        raise click.UsageError(f"MNIST_MIRRORS: {e}") from None
-
-
-def timeout_value(ctx, param, value):
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise click.BadParameter(f"must be a finite number of seconds > 0, not {value}")
-    return value
-
-
-def fetch_policy(timeout: float | None) -> FetchPolicy:
-    """The default retries and timeouts, with --timeout as the read (and at most the connect)
-    timeout."""
-    if timeout is None:
-        return FetchPolicy()
-    default = FetchPolicy()
-    return FetchPolicy(
-        connect_timeout=min(default.connect_timeout, timeout), read_timeout=timeout
-    )
-
-
-def cache_root(cache_dir: Path | None) -> Path:
-    return cache_dir if cache_dir else default_cache_dir(os.environ)
-
-
-def show_bars(quiet: bool) -> bool:
-    return not quiet and sys.stderr.isatty()
-
-
-def download_bar(desc: str, total: int | None):
-    from tqdm import tqdm
-
-    return tqdm(
-        desc=desc, total=total, unit="B", unit_scale=True, leave=False, file=sys.stderr
-    )
 
 
 def warn(message: str) -> None:
     click.echo(f"Warning: {message}", err=True)
 
 
-def data_options(command):
-    """--cache-dir, --mirror and --timeout, shared by every command that reads MNIST."""
-    command = click.option(
-        "--timeout",
-        type=float,
-        callback=timeout_value,
-        metavar="SECONDS",
-        help="Abandon a download attempt when a mirror sends nothing for this long "
-        "(it is retried, then the next mirror is tried). Default: 30.",
-    )(command)
-    command = click.option(
-        "--mirror",
-        "mirrors",
-        multiple=True,
-        callback=mirror_values,
-        metavar="URL",
-        help="Where to fetch MNIST: an http(s) URL, a file:// URL or a local directory. "
-        "Repeatable, tried in order; replaces the built-in mirrors (and MNIST_MIRRORS).",
-    )(command)
-    return click.option(
-        "--cache-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Where verified data files are kept. Default: $MNIST_CACHE_DIR, "
-        "else $XDG_CACHE_HOME/mnist-cli, else ~/.cache/mnist-cli.",
-    )(command)
-
-
-def plots_option(command):
-    """--plots, shared by mnist-train and mnist-eval."""
-    return click.option(
-        "--plots",
-        "with_plots",
-        is_flag=True,
-        help="Also draw weights.png, curves.png and confusion.png into the run directory "
-        "(needs the plots extra: pip install 'mnist-cli[plots]').",
-    )(command)
-
-
-def plot_title(kind: str, dataset: str, split: str, result: Evaluation) -> str:
-    return f"{kind} on {dataset} {split}: accuracy {100 * result.accuracy:.2f}%"
+def draw_plots(
+    run_dir: Path,
+    kind: str,
+    params: Params,
+    result: Evaluation,
+    history: list[dict] | None,
+    dataset: Dataset,
+    split: str = "test",
+) -> list[Path]:
+    """weights.png, curves.png (with a history) and the confusion matrix of `result`, the
+    evaluation on `split`, into `run_dir` (plots.py); the paths written."""
+    return plots.write_plots(
+        run_dir,
+        params.W,
+        result.confusion_matrix,
+        history,
+        class_names=dataset.class_names,
+        title=f"{kind} on {dataset.name} {split}: accuracy {100 * result.accuracy:.2f}%",
+        confusion_name="confusion.png" if split == "test" else f"confusion-{split}.png",
+    )
 
 
 def wrote_line(paths: list[Path]) -> str:
     return "wrote " + ", ".join(str(p) for p in paths)
 
 
-def weights_dataset(path: Path, trained_on: str, requested: str | None) -> Dataset:
-    """The dataset of weights at `path` (trained on `trained_on`); --dataset may only confirm it."""
+def weights_dataset(path: Path, weights: Weights, requested: str | None) -> Dataset:
+    """The dataset `weights` (read from `path`) were trained on; --dataset may only confirm it."""
+    trained_on = weights.dataset
     if trained_on not in DATASETS:
         raise WeightsError(
             f"{path}: trained on unknown dataset {trained_on!r} "
@@ -194,8 +120,3 @@ def weights_dataset(path: Path, trained_on: str, requested: str | None) -> Datas
             f"drop --dataset or give --dataset {trained_on}"
         )
     return get_dataset(trained_on)
-
-
-def dataset_option(help: str):
-    """--dataset NAME, one of the catalogue's."""
-    return click.option("--dataset", type=click.Choice(tuple(DATASETS)), help=help)

@@ -5,30 +5,15 @@ from pathlib import Path
 
 import click
 
-from .. import __version__, plots
+from .. import plots
 from ..artifacts import load_weights, read_metrics
 from ..data import Dataset, load_split
 from ..metrics import Evaluation, evaluate, format_confusion
-from .common import (
-    CONTEXT,
-    cache_root,
-    data_options,
-    dataset_option,
-    download_bar,
-    env_mirrors,
-    fetch_policy,
-    plot_title,
-    plots_option,
-    reports_errors,
-    show_bars,
-    warn,
-    weights_dataset,
-    wrote_line,
-)
+from .common import command, draw_plots, weights_dataset, wrote_line
+from .options import data_options, dataset_option, plots_option
 
 
-@click.command(
-    context_settings=CONTEXT,
+@command(
     epilog="""\b
 Example:
   mnist-eval runs/softmax-20261126-101500
@@ -54,29 +39,19 @@ Example:
 )
 @click.option("-q", "--quiet", is_flag=True, help="No download progress bars.")
 @plots_option
-@click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
-@reports_errors
-def eval_command(
-    path, split, dataset, cache_dir, mirrors, timeout, as_json, quiet, with_plots
-):
+def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
     """Score saved weights: accuracy, per-class accuracy and the confusion matrix.
 
     PATH is a run directory written by mnist-train, or a weights.npz file.
     """
-    kind, params, trained_on = load_weights(path)
-    dataset = weights_dataset(path, trained_on, dataset)
+    weights = load_weights(path)
+    kind, params = weights.kind, weights.params
+    dataset = weights_dataset(path, weights, dataset)
     if with_plots:
         plots.require_matplotlib()
-    data = load_split(
-        dataset,
-        split,
-        cache_root(cache_dir),
-        mirrors or env_mirrors() or run_mirrors(path),
-        progress=download_bar if show_bars(quiet) else None,
-        on_warning=warn,
-        policy=fetch_policy(timeout),
-    )
-    result = evaluate(params, data.images, data.labels)
+    mirrors = data.chosen_mirrors() or run_mirrors(path)
+    scored = data.load(load_split, dataset, split, mirrors=mirrors, quiet=quiet)
+    result = evaluate(params, scored.images, scored.labels)
     if as_json:
         click.echo(
             json.dumps(
@@ -90,20 +65,11 @@ def eval_command(
             )
         )
     else:
-        click.echo(report(kind, split, len(data), result, dataset))
+        click.echo(report(kind, split, len(scored), result, dataset))
     if with_plots:
         run_dir = path if path.is_dir() else path.parent
-        written = plots.write_plots(
-            run_dir,
-            params.W,
-            result.confusion_matrix,
-            run_history(path, kind),
-            class_names=dataset.class_names,
-            title=plot_title(kind, dataset.name, split, result),
-            confusion_name="confusion.png"
-            if split == "test"
-            else f"confusion-{split}.png",
-        )
+        history = run_history(path, kind)
+        written = draw_plots(run_dir, kind, params, result, history, dataset, split)
         click.echo(wrote_line(written), err=as_json)  # stdout stays one JSON object
 
 

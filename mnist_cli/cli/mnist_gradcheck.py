@@ -3,22 +3,11 @@
 import click
 import numpy as np
 
-from .. import __version__
 from ..data import get_dataset, load_split
 from ..gradcheck import BlockCheck, H, check_gradients, random_params, sample_batch
 from ..models import MODEL_KINDS
-from .common import (
-    CONTEXT,
-    cache_root,
-    data_options,
-    dataset_option,
-    download_bar,
-    env_mirrors,
-    fetch_policy,
-    reports_errors,
-    show_bars,
-    warn,
-)
+from .common import command
+from .options import data_options, dataset_option
 
 
 def positive_tol(ctx, param, value):
@@ -27,8 +16,7 @@ def positive_tol(ctx, param, value):
     return value
 
 
-@click.command(
-    context_settings=CONTEXT,
+@command(
     epilog="""\b
 Example:
   mnist-gradcheck
@@ -76,11 +64,7 @@ Example:
 @dataset_option("Whose training images to check on. Default: mnist.")
 @data_options
 @click.option("-q", "--quiet", is_flag=True, help="No download progress bars.")
-@click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
-@reports_errors
-def gradcheck_command(
-    model, samples, coords, seed, tol, dataset, cache_dir, mirrors, timeout, quiet
-):
+def gradcheck_command(model, samples, coords, seed, tol, dataset, data, quiet):
     """Check the analytic gradients against central finite differences, in float64.
 
     On --samples random MNIST training images and random weights, compares the analytic
@@ -89,15 +73,8 @@ def gradcheck_command(
     relative error |a − n| / max(|a|, |n|, 1 % of L) of each block.
     """
     dataset = get_dataset(dataset or "mnist")
-    split = load_split(
-        dataset,
-        "train",
-        cache_root(cache_dir),
-        mirrors or env_mirrors() or None,
-        progress=download_bar if show_bars(quiet) else None,
-        on_warning=warn,
-        policy=fetch_policy(timeout),
-    )
+    mirrors = data.chosen_mirrors() or None
+    split = data.load(load_split, dataset, "train", mirrors=mirrors, quiet=quiet)
     if samples > len(split):
         raise click.BadParameter(
             f"must be at most {len(split):,}, the number of training images, "

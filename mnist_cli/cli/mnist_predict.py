@@ -6,19 +6,13 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .. import __version__
 from ..artifacts import load_weights
 from ..predict import VALUE_NAMES, as_text, classify, prepare
-from .common import (
-    CONTEXT,
-    dataset_option,
-    reports_errors,
-    weights_dataset,
-)
+from .common import command, weights_dataset
+from .options import dataset_option
 
 
-@click.command(
-    context_settings=CONTEXT,
+@command(
     epilog="""\b
 Example:
   mnist-predict runs/softmax-20261126-101500 my-seven.png photo-of-a-3.jpg
@@ -52,8 +46,6 @@ Example:
     "The dataset whose class names to show. Default: the one the weights were trained on "
     "(any other is an error)."
 )
-@click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
-@reports_errors
 def predict_command(weights, images, as_json, show, dataset):
     """Classify pictures of handwritten digits: PNG, JPEG, any size, either polarity.
 
@@ -67,8 +59,9 @@ def predict_command(weights, images, as_json, show, dataset):
         raise click.UsageError(
             "--show prints pictures as text; it cannot go with --json"
         )
-    kind, params, trained_on = load_weights(weights)
-    names = weights_dataset(weights, trained_on, dataset).class_names
+    saved = load_weights(weights)
+    kind, params = saved.kind, saved.params
+    names = weights_dataset(weights, saved, dataset).class_names
     pixels = np.stack([prepare(image) for image in images])  # (N, D) uint8
     digits, values = classify(kind, params, pixels)  # (N,), (N,)
     value_name = VALUE_NAMES[kind]

@@ -1,0 +1,98 @@
+"""The options of mnist-train that set a TrainConfig key (--model ... --val-size), each value
+checked as the config file's would be (config.check_value; a bad value exits 2). Whether they go
+together is resolve.py's to say, once the config file and the --init-from weights are known."""
+
+from pathlib import Path
+
+import click
+
+from ..config import SOLVERS, check_value
+from ..models import INITS, MODEL_KINDS
+from .options import dataset_option
+
+
+def option_value(key: str):
+    """A click callback that checks an option against the config rules (exit 2 if invalid)."""
+
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return check_value(key, value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+
+    return callback
+
+
+def config_option(name: str, type: type, help: str, **kwargs):
+    """An option that sets the config key of its name, checked as the config file's is."""
+    key = name.removeprefix("--").replace("-", "_")
+    return click.option(
+        name, type=type, callback=option_value(key), help=help, **kwargs
+    )
+
+
+# In the order --help lists them.
+OPTIONS = [
+    click.option(
+        "--model",
+        type=click.Choice(MODEL_KINDS),
+        help="linear: ŷ = Wx + b;  softmax: ŷ = softmax(Wx + b). Default: softmax.",
+    ),
+    config_option(
+        "--epochs", int, "Passes over the 60,000 training images. Default: 10."
+    ),
+    config_option("--batch-size", int, "Samples per SGD step. Default: 100."),
+    config_option(
+        "--lr", float, "Learning rate. Default: 0.5 for softmax, 0.005 for linear."
+    ),
+    config_option(
+        "--seed",
+        int,
+        "Seed of the shuffling and of --init normal; same seed, same weights. Default: 0.",
+    ),
+    click.option(
+        "--init", type=click.Choice(INITS), help="Initial weights. Default: zeros."
+    ),
+    click.option(
+        "--init-from",
+        type=click.Path(exists=True, path_type=Path),
+        callback=lambda ctx, param, path: path and str(path.resolve()),
+        metavar="RUN_OR_WEIGHTS",
+        help="Continue training from saved weights (a run directory or weights.npz) "
+        "instead of --init. Model and dataset default to theirs and must match.",
+    ),
+    dataset_option(
+        "mnist (digits), fashion-mnist (clothes) or kmnist (cursive hiragana). "
+        "Default: mnist."
+    ),
+    click.option(
+        "--solver",
+        type=click.Choice(SOLVERS),
+        help="sgd: mini-batch SGD; exact: the closed-form least-squares optimum of the "
+        "linear model (no epochs). Default: sgd.",
+    ),
+    config_option(
+        "--l2",
+        float,
+        "Ridge term of --solver exact: minimise Σ‖ŷ − y‖² + l2 ‖W‖² (bias not "
+        "penalised). Default: 0.",
+    ),
+    config_option(
+        "--val-size",
+        int,
+        "Hold out N training images (chosen by --seed) for validation: epoch lines "
+        "report val acc, and the test set is scored once, at the end. Default: 0.",
+        metavar="N",
+    ),
+]
+
+
+def config_options(command):
+    """--model, --epochs, --batch-size, --lr, --seed, --init, --init-from, --dataset, --solver,
+    --l2 and --val-size, in that order in --help; each None when not given, --init-from as an
+    absolute path (str)."""
+    for option in reversed(OPTIONS):
+        command = option(command)
+    return command

@@ -1,0 +1,131 @@
+"""The options several commands share, checked as they are parsed (a bad value exits 2), and the
+data-loading call they configure: --cache-dir, --mirror, --timeout (with MNIST_MIRRORS).
+The options that set a TrainConfig key are config_options.py."""
+
+import functools
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from ..data import (
+    DATASETS,
+    FetchPolicy,
+    default_cache_dir,
+    normalize_mirror,
+    parse_mirrors,
+)
+from .common import warn
+from .progress import download_bar, show_bars
+
+
+def mirror_values(ctx, param, values):
+    try:
+        return tuple(normalize_mirror(v) for v in values)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def env_mirrors() -> tuple[str, ...]:
+    """MNIST_MIRRORS (comma-separated), checked like --mirror; () when unset."""
+    value = os.environ.get("MNIST_MIRRORS", "").strip()
+    if not value:
+        return ()
+    try:
+        return parse_mirrors(value)
+    except ValueError as e:
+        raise click.UsageError(f"MNIST_MIRRORS: {e}") from None
+
+
+def timeout_value(ctx, param, value):
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a finite number of seconds > 0, not {value}")
+    return value
+
+
+def fetch_policy(timeout: float | None) -> FetchPolicy:
+    """The default retries and timeouts, with --timeout as the read (and at most the connect)
+    timeout."""
+    if timeout is None:
+        return FetchPolicy()
+    default = FetchPolicy()
+    return FetchPolicy(
+        connect_timeout=min(default.connect_timeout, timeout), read_timeout=timeout
+    )
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """--cache-dir, --mirror and --timeout as given: where and how a command fetches data."""
+
+    cache_dir: Path | None
+    mirrors: tuple[str, ...]  # normalized; () when --mirror is not given
+    timeout: float | None
+
+    def chosen_mirrors(self) -> tuple[str, ...]:
+        """--mirror, else MNIST_MIRRORS (read only then), else () for none chosen."""
+        return self.mirrors or env_mirrors()
+
+    def load(self, loader: Callable, *args, mirrors: Sequence[str] | None, quiet: bool):
+        """`loader(*args)` (data.load_split or data.load_dataset) from `mirrors`, with the
+        cache, download bars (unless quiet), warnings and fetch policy of the command line."""
+        return loader(
+            *args,
+            cache_root=self.cache_dir or default_cache_dir(os.environ),
+            mirrors=mirrors,
+            progress=download_bar if show_bars(quiet) else None,
+            on_warning=warn,
+            policy=fetch_policy(self.timeout),
+        )
+
+
+def data_options(command):
+    """--cache-dir, --mirror and --timeout, shared by every command that reads MNIST; the
+    command receives them as one DataOptions, `data`."""
+
+    @functools.wraps(command)
+    def wrapper(*args, cache_dir, mirrors, timeout, **kwargs):
+        return command(*args, data=DataOptions(cache_dir, mirrors, timeout), **kwargs)
+
+    wrapper = click.option(
+        "--timeout",
+        type=float,
+        callback=timeout_value,
+        metavar="SECONDS",
+        help="Abandon a download attempt when a mirror sends nothing for this long "
+        "(it is retried, then the next mirror is tried). Default: 30.",
+    )(wrapper)
+    wrapper = click.option(
+        "--mirror",
+        "mirrors",
+        multiple=True,
+        callback=mirror_values,
+        metavar="URL",
+        help="Where to fetch MNIST: an http(s) URL, a file:// URL or a local directory. "
+        "Repeatable, tried in order; replaces the built-in mirrors (and MNIST_MIRRORS).",
+    )(wrapper)
+    return click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Where verified data files are kept. Default: $MNIST_CACHE_DIR, "
+        "else $XDG_CACHE_HOME/mnist-cli, else ~/.cache/mnist-cli.",
+    )(wrapper)
+
+
+def plots_option(command):
+    """--plots, shared by mnist-train and mnist-eval."""
+    return click.option(
+        "--plots",
+        "with_plots",
+        is_flag=True,
+        help="Also draw weights.png, curves.png and confusion.png into the run directory "
+        "(needs the plots extra: pip install 'mnist-cli[plots]').",
+    )(command)
+
+
+def dataset_option(help: str):
+    """--dataset NAME, one of the catalogue's."""
+    return click.option("--dataset", type=click.Choice(tuple(DATASETS)), help=help)

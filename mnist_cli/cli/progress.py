@@ -1,0 +1,68 @@
+"""Progress on stderr, and only when stderr is a terminal: download bars and a bar per training
+epoch; and the lines mnist-train prints: one per epoch, and the run's summary."""
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..config import TrainConfig
+from ..run import RunResult
+from ..train import EpochResult
+
+
+def show_bars(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
+def download_bar(desc: str, total: int | None):
+    from tqdm import tqdm
+
+    return tqdm(
+        desc=desc, total=total, unit="B", unit_scale=True, leave=False, file=sys.stderr
+    )
+
+
+class TrainProgress:
+    """Per-epoch progress bar (on_batch) and one fixed-format line per epoch (on_epoch)."""
+
+    def __init__(self, n_train: int, monitor: str, lines: bool, err: bool = False):
+        self.n_train, self.monitor, self.lines = n_train, monitor, lines
+        self.bar = None
+        self.loss_sum, self.seen = 0.0, 0
+        self.err = err  # epoch lines to stderr (--json keeps stdout for the JSON line)
+
+    def on_batch(self, batch_size: int, loss: float) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=self.n_train, unit="img", leave=False, file=sys.stderr
+            )
+        self.loss_sum += loss * batch_size
+        self.seen += batch_size
+        self.bar.update(batch_size)
+        self.bar.set_postfix_str(f"loss {self.loss_sum / self.seen:.4f}", refresh=False)
+
+    def on_epoch(self, r: EpochResult) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar, self.loss_sum, self.seen = None, 0.0, 0
+        if self.lines:
+            click.echo(
+                f"epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  "
+                f"{self.monitor} acc {100 * r.monitor_accuracy:.2f}%  {r.seconds:.2f} s",
+                err=self.err,
+            )
+
+
+def summary_line(config: TrainConfig, result: RunResult, out_dir: Path) -> str:
+    """What was trained, how, its accuracies, how long it took, and where it went."""
+    how = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    if config.solver == "exact":
+        how = "exact least squares" + (f", l2 {config.l2:g}" if config.l2 else "")
+    val = f", val accuracy {100 * result.val.accuracy:.2f}%" if result.val else ""
+    return (
+        f"{config.model}: test accuracy {100 * result.test.accuracy:.2f}%{val} "
+        f"({how}, {result.metrics['seconds']:.1f} s) -> {out_dir}/"
+    )

@@ -1,0 +1,112 @@
+"""One run's configuration: the command line, a config file and the starting weights become one
+frozen TrainConfig, or a typed error naming the settings that contradict each other.
+
+Precedence: a command-line option > the config file > what another choice implies (the model
+and dataset of the --init-from weights; linear for --solver exact) > the model's default > the
+global default. Settings that cannot go together raise OptionsError (the CLI exits 2, as for a
+bad option value); --init-from weights of another model or dataset raise ConfigError (exit 1).
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from .artifacts import Weights
+from .config import TrainConfig, resolve
+from .errors import ConfigError, OptionsError
+
+# What the exact solver has no use for: it solves for the optimum (no epochs, no starting point).
+SGD_ONLY = ("epochs", "batch_size", "lr", "init", "init_from")
+
+
+def start_path(
+    options: Mapping[str, Any], file_values: Mapping[str, Any]
+) -> str | None:
+    """The weights a run starts from: --init-from, else the config file's init_from unless --init
+    is given (an option overrides the file); None for none. --init and --init-from exclude each
+    other."""
+    if options.get("init") and options.get("init_from"):
+        raise OptionsError("--init and --init-from exclude each other; give one")
+    if options.get("init"):
+        return None
+    return options.get("init_from") or file_values.get("init_from")
+
+
+def resolve_run(
+    file_values: Mapping[str, Any],
+    options: Mapping[str, Any],
+    start: Weights | None = None,
+) -> TrainConfig:
+    """The run's configuration from `options` (the command line; None where not given),
+    `file_values` (read_config_file) and `start`, the loaded weights of start_path (if any).
+
+    A dataset other than the file's drops the file's mirrors (they hold the file's dataset).
+    """
+    given = {key: v for key, v in options.items() if v is not None}
+    init_from = start_path(given, file_values)
+    implied = implied_defaults(given, file_values, start)
+    from_file = {key: v for key, v in file_values.items() if key != "init_from"}
+    dataset = given.get("dataset", implied.get("dataset"))
+    if dataset and dataset != from_file.get("dataset", TrainConfig.dataset):
+        from_file.pop("mirrors", None)
+    config = resolve(from_file, {**implied, **given, "init_from": init_from})
+    check_combination(config, given, start)
+    return config
+
+
+def implied_defaults(
+    given: Mapping[str, Any], file_values: Mapping[str, Any], start: Weights | None
+) -> dict[str, Any]:
+    """Defaults implied by other choices, when neither the command line nor the config file
+    sets them: the model and dataset of the --init-from weights, and linear for --solver exact
+    (the only model with a closed-form optimum)."""
+    implied = {}
+    if start:
+        for key, value in (("model", start.kind), ("dataset", start.dataset)):
+            if key not in given and key not in file_values:
+                implied[key] = value
+    solver = given.get("solver", file_values.get("solver"))
+    if solver == "exact" and "model" not in implied and "model" not in file_values:
+        implied["model"] = given.get("model", "linear")
+    return implied
+
+
+def check_combination(
+    config: TrainConfig, given: Mapping[str, Any], start: Weights | None
+) -> None:
+    """Refuse settings that contradict each other: --init-from weights of another model or
+    dataset (ConfigError), and options the chosen solver cannot use (OptionsError)."""
+    if start and start.kind != config.model:
+        raise ConfigError(
+            f"--init-from {config.init_from}: the weights are a {start.kind} model, "
+            f"but this run trains {config.model}; use --model {start.kind} or other weights"
+        )
+    if start and start.dataset != config.dataset:
+        raise ConfigError(
+            f"--init-from {config.init_from}: the weights were trained on {start.dataset}, "
+            f"but this run trains on {config.dataset}; use --dataset {start.dataset} "
+            "or other weights"
+        )
+    if config.solver == "sgd" and config.l2:
+        raise OptionsError("--l2 is for --solver exact; SGD has no ridge term")
+    if config.solver == "exact":
+        unused = [f"--{key.replace('_', '-')}" for key in SGD_ONLY if key in given]
+        if unused or config.init_from:
+            raise OptionsError(
+                f"{', '.join(unused) or 'init_from'} cannot be used with --solver exact, "
+                "which solves for the optimum directly (no epochs, no starting point)"
+            )
+        if config.model != "linear":
+            raise OptionsError(
+                f"--solver exact needs --model linear: the {config.model} model has "
+                "no closed-form optimum"
+            )
+
+
+def check_val_size(config: TrainConfig, n_train: int) -> None:
+    """val_size must leave some of the `n_train` training images to train on."""
+    if config.val_size >= n_train:
+        raise OptionsError(
+            f"must be less than the {n_train:,} training images of {config.dataset}, "
+            f"not {config.val_size}",
+            param="'--val-size' (config key val_size)",
+        )
