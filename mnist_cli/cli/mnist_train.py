@@ -21,9 +21,10 @@ from ..config import (
 )
 from ..data import Split, load_dataset
 from ..datasets import DATASETS, get_dataset
-from ..errors import MnistCliError
+from ..errors import MetricsError, MnistCliError
 from ..models import INITS, MODEL_KINDS, Params
 from ..run import fit, monitor_name
+from ..runs import Earlier, earlier_training
 from ..train import EpochResult
 from .common import (
     CONTEXT,
@@ -137,7 +138,10 @@ Example:
     type=click.Path(exists=True, path_type=Path),
     metavar="RUN_OR_WEIGHTS",
     help="Continue training from saved weights (a run directory or weights.npz) "
-    "instead of --init. Model and dataset default to theirs and must match.",
+    "instead of --init. Model and dataset default to theirs and must match. From a run "
+    "directory, epochs are numbered after its own (a 10-epoch run continued with --epochs 5 "
+    "prints epoch 11/15 to 15/15) and metrics.json's history starts with its epochs; from a "
+    "weights.npz, at epoch 1.",
 )
 @click.option(
     "--dataset",
@@ -223,6 +227,7 @@ def train_command(
         {**options, **implied, "mirrors": mirrors or env_mirrors() or None},
     )
     check_combination(config, options, start)
+    earlier = continued_training(config)
     out_dir = out_dir or default_out_dir(config.model)
     check_out_dir(out_dir, force)
     if with_plots:
@@ -253,6 +258,7 @@ def train_command(
         train_split,
         test_split,
         start=start.params if start else None,
+        earlier=earlier,
         on_batch=progress.on_batch if show_bars(quiet) else None,
         on_epoch=progress.on_epoch,
     )
@@ -267,6 +273,8 @@ def train_command(
         force=force,
     )
     how = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    if earlier:
+        how += f" after {earlier.epochs}"
     if config.solver == "exact":
         how = "exact least squares" + (f", l2 {config.l2:g}" if config.l2 else "")
     val = f", val accuracy {100 * result.val.accuracy:.2f}%" if result.val else ""
@@ -306,6 +314,24 @@ class Start(NamedTuple):
 def starting_weights(init_from: str | None) -> Start | None:
     """The weights of --init-from / init_from, or None when not given."""
     return Start(*load_weights(Path(init_from))) if init_from else None
+
+
+def continued_training(config: TrainConfig) -> Earlier | None:
+    """The epochs and history that --init-from RUN_DIR continues; None from a weights file, or
+    (with a warning) when the run's metrics.json cannot be continued."""
+    if config.solver != "sgd" or not config.init_from:
+        return None
+    run_dir = Path(config.init_from)
+    if not run_dir.is_dir():
+        return None
+    try:
+        return earlier_training(run_dir, config.model, monitor_name(config))
+    except MetricsError as e:
+        warn(
+            f"--init-from {run_dir}: {e}; training starts from its weights "
+            "at epoch 1, without its history"
+        )
+        return None
 
 
 def implied_defaults(options: dict, file_values: dict, start: Start | None) -> dict:
