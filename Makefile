@@ -9,14 +9,17 @@ BIN    := $(VENV)/bin
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
+# pip's own output shows (its progress bars on a terminal): the first install takes ~40 s
 $(BIN)/mnist-train: pyproject.toml
+	@echo "setting up .venv: numpy, click, requests, tqdm (first run only)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install -e .
 	touch $@
 
 $(VENV)/.dev: $(BIN)/mnist-train
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "adding the dev extras to .venv: pytest, ruff, matplotlib, Pillow (first run only)"
+	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 
 venv: $(BIN)/mnist-train  ## create .venv with the package installed

@@ -52,3 +52,7 @@ class MissingExtraError(MnistCliError):
 
 class ImageError(MnistCliError):
     """An image file cannot be read, or shows no digit to classify."""
+
+
+class MetricsError(MnistCliError):
+    """A run's metrics.json is missing, unreadable, or not what mnist-train writes."""

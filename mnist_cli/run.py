@@ -7,7 +7,7 @@ result (metrics.py) and assembles the object that metrics.json holds; artifacts.
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import asdict, astuple, dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -18,6 +18,7 @@ from .data import Dataset, Split, holdout
 from .exact import least_squares
 from .metrics import Evaluation, evaluate
 from .models import Params, init_params
+from .runs import Earlier
 from .train import EpochResult, train
 
 
@@ -41,6 +42,7 @@ def fit(
     test_split: Split,
     *,
     start: Params | None = None,
+    earlier: Earlier | None = None,
     on_batch: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
 ) -> RunResult:
@@ -60,6 +62,11 @@ def fit(
         params = least_squares(fit_split.images, fit_split.labels, config.l2)
         history: list[EpochResult] = []
     else:
+        done = earlier.epochs if earlier else 0
+
+        def renumber(r: EpochResult) -> EpochResult:
+            return replace(r, epoch=done + r.epoch, epochs=done + r.epochs)
+
         rng = np.random.default_rng(config.seed)
         params, history = train(
             config.model,
@@ -72,8 +79,9 @@ def fit(
             rng=rng,
             monitor=(monitor.images, monitor.labels),
             on_batch=on_batch,
-            on_epoch=on_epoch,
+            on_epoch=None if on_epoch is None else (lambda r: on_epoch(renumber(r))),
         )
+        history = [renumber(r) for r in history]
     train_eval = evaluate(params, fit_split.images, fit_split.labels, config.model)
     val_eval = None if val_split is None else evaluate(params, *astuple(val_split))
     test_eval = evaluate(params, test_split.images, test_split.labels)
@@ -88,7 +96,11 @@ def fit(
         "per_class_accuracy": test_eval.to_json()["per_class_accuracy"],
         "confusion_matrix": test_eval.confusion_matrix.tolist(),
         "class_names": list(dataset.class_names),
-        "history": [r.to_json(monitor_name(config)) for r in history],
+        "history": [
+            *(earlier.history if earlier else ()),
+            *(r.to_json(monitor_name(config)) for r in history),
+        ],
+        "started_from": earlier.to_json() if earlier else None,
         "config": {**asdict(config), "mirrors": list(config.mirrors)},
         "data": {f.name: {f.algorithm: f.checksum} for f in dataset.files},
         "seconds": time.perf_counter() - started,

@@ -24,6 +24,7 @@ def test_every_console_script_points_at_a_click_command():
         "mnist-eval",
         "mnist-predict",
         "mnist-gradcheck",
+        "mnist-runs",
     }
     for name, target in scripts.items():
         module, attr = target.split(":")

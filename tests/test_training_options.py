@@ -3,13 +3,14 @@ combinations that make no sense, refused in one line."""
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from mnist_cli.artifacts import load_weights
-from mnist_cli.cli import train_command
+from mnist_cli.cli import runs_command, train_command
 from mnist_cli.data import holdout, load_dataset
 from mnist_cli.data.catalogue import MNIST
 from mnist_cli.metrics import evaluate
@@ -73,10 +74,108 @@ def test_init_from_continues_training(one_epoch_linear, tmp_path, data_args, mni
     assert losses[1] <= losses[0], (
         f"test loss went up: {losses[0]:.4f} -> {losses[1]:.4f}"
     )
-    epoch_losses = [first["history"][0]["train_loss"], m["history"][0]["train_loss"]]
+    epoch_losses = [first["history"][0]["train_loss"], m["history"][-1]["train_loss"]]
     assert epoch_losses[1] < epoch_losses[0], f"epoch losses {epoch_losses}"
     toml = (run / "config.toml").read_text()
     assert f'init_from = "{one_epoch_linear.resolve()}"' in toml, toml
+
+
+def epoch_numbers(output: str) -> list[str]:
+    return [
+        line.split()[1] for line in output.splitlines() if line.startswith("epoch ")
+    ]
+
+
+def test_init_from_a_run_continues_its_epochs_and_history(
+    one_epoch_linear, tmp_path, data_args
+):
+    """From a 1-epoch run, --epochs 2 trains epochs 2/3 and 3/3: the history holds the earlier
+    epoch, then the two new ones, and started_from says where; continuing that run again
+    counts on (4/4), and mnist-runs shows 1+2 and 3+1."""
+    run = tmp_path / "continued"
+    result = train(
+        ["--init-from", str(one_epoch_linear), "--epochs", "2", "--out", str(run)],
+        data_args,
+    )
+    assert result.exit_code == 0, result.output
+    assert epoch_numbers(result.stdout) == ["2/3", "3/3"], result.stdout
+    assert "(2 epochs after 1, " in result.stdout, result.stdout
+    m, first = metrics(run), metrics(one_epoch_linear)
+    assert [h["epoch"] for h in m["history"]] == [1, 2, 3], m["history"]
+    assert m["history"][0] == first["history"][0], "the earlier epoch is not kept"
+    assert m["started_from"] == {"run": str(one_epoch_linear.resolve()), "epochs": 1}
+    assert first["started_from"] is None
+    assert m["config"]["epochs"] == 2, "config keeps this run's own epochs"
+
+    again = tmp_path / "again"
+    result = train(
+        ["--init-from", str(run), "--epochs", "1", "--out", str(again)], data_args
+    )
+    assert result.exit_code == 0, result.output
+    m2 = metrics(again)
+    assert epoch_numbers(result.stdout) == ["4/4"], result.stdout
+    assert [h["epoch"] for h in m2["history"]] == [1, 2, 3, 4], m2["history"]
+    assert m2["history"][:3] == m["history"] and m2["started_from"]["epochs"] == 3
+    listing = CliRunner().invoke(runs_command, [str(tmp_path), "--sort", "name"])
+    epochs = [line.split()[4] for line in listing.output.splitlines()[1:]]
+    assert epochs == ["3+1", "1+2"], listing.output
+
+
+def test_init_from_a_weights_file_starts_at_epoch_one(
+    one_epoch_linear, tmp_path, data_args
+):
+    run = tmp_path / "w"
+    weights = one_epoch_linear / "weights.npz"
+    result = train(
+        ["--init-from", str(weights), "--epochs", "1", "--out", str(run)], data_args
+    )
+    assert result.exit_code == 0, result.output
+    assert epoch_numbers(result.stdout) == ["1/1"], result.stdout
+    m = metrics(run)
+    assert [h["epoch"] for h in m["history"]] == [1] and m["started_from"] is None
+
+
+def break_history(run):
+    m = metrics(run)
+    m["history"][0]["train_loss"] = "low"
+    (run / "metrics.json").write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize(
+    "edit, args, reason",
+    [
+        (break_history, [], "history[0].train_loss is a string, not a number"),
+        (
+            lambda run: (run / "metrics.json").write_text("[1]"),
+            [],
+            "metrics.json holds a list, not an object",
+        ),
+        (lambda run: (run / "metrics.json").unlink(), [], "no metrics.json"),
+        (lambda run: None, ["--val-size", "1000"], "history[0] has no val_accuracy"),
+    ],
+)
+def test_a_run_whose_history_cannot_be_continued_starts_at_epoch_one(
+    one_epoch_linear, tmp_path, data_args, edit, args, reason
+):
+    earlier = tmp_path / "earlier"
+    shutil.copytree(one_epoch_linear, earlier)
+    edit(earlier)
+    run = tmp_path / "r"
+    result = train(
+        ["--init-from", str(earlier), "--epochs", "1", "--out", str(run), *args],
+        data_args,
+    )
+    assert result.exit_code == 0, result.output
+    warning = result.stderr.splitlines()
+    assert len(warning) == 1 and warning[0].startswith(
+        f"Warning: --init-from {earlier.resolve()}: {reason}"
+    ), result.stderr
+    assert warning[0].endswith(
+        "training starts from its weights at epoch 1, without its history"
+    )
+    assert epoch_numbers(result.stdout) == ["1/1"], result.stdout
+    m = metrics(run)
+    assert [h["epoch"] for h in m["history"]] == [1] and m["started_from"] is None
 
 
 def test_init_from_weights_of_another_model_is_one_line_error(

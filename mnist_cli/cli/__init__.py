@@ -10,6 +10,13 @@ epoch and summary lines).
 from .mnist_eval import eval_command
 from .mnist_gradcheck import gradcheck_command
 from .mnist_predict import predict_command
+from .mnist_runs import runs_command
 from .mnist_train import train_command
 
-__all__ = ["eval_command", "gradcheck_command", "predict_command", "train_command"]
+__all__ = [
+    "eval_command",
+    "gradcheck_command",
+    "predict_command",
+    "runs_command",
+    "train_command",
+]

@@ -16,7 +16,8 @@ from ..data import get_dataset, load_dataset
 from ..errors import MnistCliError
 from ..resolve import check_val_size, resolve_run, start_path
 from ..run import fit, monitor_name
-from .common import command, draw_plots, wrote_line
+from ..runs import continued_training
+from .common import command, draw_plots, warn, wrote_line
 from .config_options import config_options
 from .options import data_options, plots_option
 from .progress import TrainProgress, show_bars, summary_line
@@ -77,6 +78,7 @@ def train_command(
     start = load_weights(Path(init_from)) if init_from else None
     options["mirrors"] = data.chosen_mirrors() or None
     config = resolve_run(file_values, options, start)
+    earlier = continued_training(config, monitor_name(config), on_warning=warn)
     out_dir = out_dir or default_out_dir(config.model)
     check_out_dir(out_dir, force)
     if with_plots:
@@ -97,6 +99,7 @@ def train_command(
         train_split,
         test_split,
         start=start.params if start else None,
+        earlier=earlier,
         on_batch=progress.on_batch if show_bars(quiet) else None,
         on_epoch=progress.on_epoch,
     )
@@ -110,7 +113,7 @@ def train_command(
         dataset=dataset.name,
         force=force,
     )
-    say(summary_line(config, result, out_dir))
+    say(summary_line(config, result, out_dir, earlier))
     if with_plots:
         try:
             history = metrics["history"]

@@ -8,6 +8,7 @@ import click
 
 from ..config import TrainConfig
 from ..run import RunResult
+from ..runs import Earlier
 from ..train import EpochResult
 
 
@@ -56,9 +57,13 @@ class TrainProgress:
             )
 
 
-def summary_line(config: TrainConfig, result: RunResult, out_dir: Path) -> str:
+def summary_line(
+    config: TrainConfig, result: RunResult, out_dir: Path, earlier: Earlier | None
+) -> str:
     """What was trained, how, its accuracies, how long it took, and where it went."""
     how = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    if earlier:
+        how += f" after {earlier.epochs}"
     if config.solver == "exact":
         how = "exact least squares" + (f", l2 {config.l2:g}" if config.l2 else "")
     val = f", val accuracy {100 * result.val.accuracy:.2f}%" if result.val else ""

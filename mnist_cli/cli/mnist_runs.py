@@ -1,0 +1,123 @@
+"""`mnist-runs`: the run directories of a folder (runs.py), one aligned line each, or JSON."""
+
+import json
+from datetime import UTC
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from ..runs import SORTS, RunSummary, list_runs
+from .common import CONTEXT, reports_errors
+
+COLUMNS = (
+    "run",
+    "model",
+    "dataset",
+    "loss",
+    "epochs",
+    "test",
+    "val",
+    "seconds",
+    "created",
+)
+RIGHT = {"epochs", "test", "val", "seconds"}  # numbers, aligned on the right
+
+
+@click.command(
+    context_settings=CONTEXT,
+    epilog="""\b
+Example:
+  mnist-runs
+  mnist-runs runs/ --sort accuracy
+  mnist-runs --json
+""",
+)
+@click.argument(
+    "directory",
+    metavar="[DIR]",
+    default="runs",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option(
+    "--sort",
+    type=click.Choice(SORTS),
+    default="date",
+    show_default=True,
+    help="Order of the lines: date (oldest first), accuracy (best test accuracy first) "
+    "or name. Unreadable runs come last.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON list of objects (accuracies as fractions, times in ISO 8601) "
+    "instead of the table.",
+)
+@click.version_option(__version__, "-V", "--version", package_name="mnist-cli")
+@reports_errors
+def runs_command(directory, sort, as_json):
+    """List the runs in DIR (default: runs/), one line per run directory.
+
+    Each line shows the model (with its hidden sizes), dataset, loss, epochs (10+5: five more
+    from a run of ten, by --init-from), the test and validation accuracy, the training time
+    and when the run was written (UTC). A directory whose metrics.json cannot be read is
+    listed as broken, with the reason.
+    """
+    runs = list_runs(directory, sort)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in runs], indent=2))
+    elif runs:
+        click.echo(table(runs))
+    else:
+        click.echo(f"No runs in {directory}/ (mnist-train --out writes one).", err=True)
+
+
+def table(runs: list[RunSummary]) -> str:
+    """The runs as fixed-width columns under a header; a broken run shows its reason."""
+    rows = [dict(zip(COLUMNS, COLUMNS, strict=True))] + [cells(r) for r in runs]
+    widths = {c: max(len(row.get(c, "")) for row in rows) for c in COLUMNS}
+    lines = []
+    for row in rows:
+        if "error" in row:
+            lines.append(f"{row['run']:<{widths['run']}}  broken: {row['error']}")
+            continue
+        line = "  ".join(
+            f"{row[c]:>{widths[c]}}" if c in RIGHT else f"{row[c]:<{widths[c]}}"
+            for c in COLUMNS
+        )
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def cells(r: RunSummary) -> dict[str, str]:
+    name = printable(r.name)
+    if r.error:
+        return {"run": name, "error": printable(r.error)}
+    epochs = "?" if r.epochs is None else str(r.epochs)
+    if r.solver == "exact":
+        epochs = "exact"
+    elif r.earlier_epochs and r.epochs is not None:
+        epochs = f"{r.earlier_epochs}+{r.epochs - r.earlier_epochs}"
+    return {
+        "run": name,
+        "model": " ".join([r.model or "?", ",".join(map(str, r.hidden))]).strip(),
+        "dataset": r.dataset or "?",
+        "loss": r.loss or "?",
+        "epochs": epochs,
+        "test": percent(r.test_accuracy),
+        "val": percent(r.val_accuracy),
+        "seconds": "-" if r.seconds is None else f"{r.seconds:.1f}",
+        "created": r.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        if r.created
+        else "-",
+    }
+
+
+def percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{100 * fraction:.2f}%"
+
+
+def printable(s: str) -> str:
+    """`s` with control characters (a newline in a directory name, an escape sequence) as ?."""
+    return "".join(c if c.isprintable() else "?" for c in s)
