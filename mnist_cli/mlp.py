@@ -29,12 +29,20 @@ docs/derivations.md (sections 11 to 15) derives each formula.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
 
-from .models import D, K, Params, loss_grad_output, softmax, softmax_backward
-from .models import squared_loss
+from .models import (
+    D,
+    K,
+    Params,
+    loss_grad_output,
+    softmax,
+    softmax_backward,
+    squared_loss,
+)
 
 Activation = Literal["relu", "sigmoid", "tanh"]
 ACTIVATIONS: tuple[Activation, ...] = ("relu", "sigmoid", "tanh")
@@ -142,7 +150,7 @@ def init_layers(
         raise ValueError(f"unknown activation {activation!r}; expected {ACTIVATIONS}")
     gain = 2.0 if activation == "relu" else 1.0
     layers = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    for fan_in, fan_out in pairwise(sizes):
         W = rng.standard_normal((fan_out, fan_in)) * np.sqrt(
             gain / fan_in
         )  # (n_l, n_{l−1})
