@@ -139,10 +139,9 @@ def fused_mlp_step(
         if i:
             for tot, grad in zip(work.totals, work.grads):
                 np.add(tot, grad, out=tot)  # Σ over the blocks
+    # Θ_l ← Θ_l − lr [∂L/∂W_l, ∂L/∂b_l]  (for Θ₁ = [W₁, b₁] / 255, that over 255)
     for theta, tot in zip(thetas, work.totals):
-        np.add(
-            theta, tot, out=theta
-        )  # Θ_l ← Θ_l − lr [∂L/∂W_l, ∂L/∂b_l] (/255² for l = 1)
+        np.add(theta, tot, out=theta)
     return total / B
 
 
@@ -206,9 +205,8 @@ def block_updates(
         np.matmul(dZt, s.At[l - 1].T, out=outs[l])  # (n_l, n_{l−1} + 1) dZ_lᵀ Ã_{l−1}
         n = thetas[l - 1].shape[0]
         H, dA, T = s.At[l - 1][:n], s.dAt[l - 1], s.Tt[l - 1]  # (n_{l−1}, m) each
-        np.matmul(
-            thetas[l][:, :n].T, dZt, out=dA
-        )  # (n_{l−1}, m) dA_{l−1}ᵀ = W_lᵀ dZ_lᵀ
+        # (n_{l−1}, m) dA_{l−1}ᵀ = W_lᵀ dZ_lᵀ, W_l a view of Θ_l
+        np.matmul(thetas[l][:, :n].T, dZt, out=dA)
         if activation == "relu":  # act′ = 1 where A > 0, else 0 (0 at z = 0)
             np.greater(H, 0, out=s.mask[l - 1])
             np.multiply(dA, s.mask[l - 1], out=dA)
@@ -219,9 +217,7 @@ def block_updates(
             else:
                 np.subtract(1, T, out=T)  # 1 − A²
             np.multiply(dA, T, out=dA)
-        if l == 1:
-            np.multiply(
-                dA, 1 / PIXEL**2, out=dA
-            )  # Θ₁ = [W₁, b₁] / 255: 1/255² (see above)
+        if l == 1:  # Θ₁ = [W₁, b₁] / 255 moves by 1/255² of dZ₁ᵀ X̃ (see above)
+            np.multiply(dA, 1 / PIXEL**2, out=dA)
         dZt = dA  # (n_{l−1}, m) dZ_{l−1}ᵀ, scaled
     return total

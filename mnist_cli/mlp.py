@@ -151,9 +151,8 @@ def init_layers(
     gain = 2.0 if activation == "relu" else 1.0
     layers = []
     for fan_in, fan_out in pairwise(sizes):
-        W = rng.standard_normal((fan_out, fan_in)) * np.sqrt(
-            gain / fan_in
-        )  # (n_l, n_{l−1})
+        std = np.sqrt(gain / fan_in)
+        W = std * rng.standard_normal((fan_out, fan_in))  # (n_l, n_{l−1})
         layers.append(Params(W=W.astype(dtype), b=np.zeros(fan_out, dtype)))
     return tuple(layers)
 
