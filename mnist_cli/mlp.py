@@ -1,4 +1,4 @@
-"""The multi-layer perceptron: hidden layers, their backward pass by hand, and the cross-entropy loss.
+"""The multi-layer perceptron: hidden layers, backprop by hand, and the cross-entropy loss.
 
 Notation of models.py (B batch, D = 784 inputs, K = 10 classes, X (B, D) pixels / 255, Y (B, K)
 one-hot), extended to L layers l = 1…L of sizes n₀ = D, n₁ … n_{L−1} hidden, n_L = K:
