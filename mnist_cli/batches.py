@@ -8,9 +8,9 @@ machine with a core to spare the step hardly waits for its data. The thread runs
 the epochs of a training run, with buffers allocated once: it starts on the next epoch's first
 chunk while the current epoch ends. The batches, and so the weights, are the same whatever the
 timing: the thread only copies, and draws each epoch's permutation from the run's generator in
-epoch order, as the training loop used to.
+epoch order.
 
-A batch is X̃ = [U, 255] (B, D + 1) float32 (raw pixels, then the constant column of step.py)
+A batch is Ũ = [U, 255] (B, D + 1) float32 (raw pixels, then the constant column of fused.py)
 and Yᵀ (K, B) float32 (one-hot targets, transposed), both views into the chunk's buffers.
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .fused import PIXEL
 from .models import D
-from .step import PIXEL
 
 CHUNK_ROWS = 2048  # rows gathered per hand-over: a few batches, 6.4 MB of float32
 # above this a chunk is filled while the step waits, to bound the memory
@@ -35,7 +35,7 @@ def shuffled_batches(
     epochs: int,
     rng: np.random.Generator,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The batches of `epochs` epochs, one epoch after the other: (X̃ (B, D + 1), Yᵀ (K, B))
+    """The batches of `epochs` epochs, one epoch after the other: (Ũ (B, D + 1), Yᵀ (K, B))
     for the images (N, D) uint8 and targets Yᵀ (K, N), each epoch in the order of a fresh
     rng.permutation(N), batch_size at a time; an epoch's last batch is smaller if batch_size
     does not divide N. Each batch is valid until the next one is asked for.
@@ -75,7 +75,7 @@ def shuffled_batches(
 
 def _buffers(rows: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
     X = np.empty((rows, D + 1), np.float32)
-    X[:, D] = PIXEL  # the constant column of X̃, written once
+    X[:, D] = PIXEL  # the constant column of Ũ, written once
     return X, np.empty((classes, rows), np.float32)
 
 
