@@ -14,9 +14,9 @@ A batch is Ũ = [U, 255] (B, D + 1) float32 (raw pixels, then the constant colum
 and Yᵀ (K, B) float32 (one-hot targets, transposed), both views into the chunk's buffers.
 """
 
-import queue
-import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -80,37 +80,24 @@ def _buffers(rows: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _prefetched(fill, starts, buffers) -> Iterator:
-    """(buffer, fill(start, buffer)) for each start, filled by a thread one buffer ahead.
+    """(buffer, fill(start, buffer)) for each start in turn, the buffers taken in rotation and
+    filled by one worker thread ahead of the caller.
 
-    Two queues pass the buffers back and forth: `free` to the thread, `ready` to the caller.
-    Leaving early (an exception, Ctrl-C) stops the thread before the buffers are dropped.
+    A buffer is refilled once the caller has asked for the next one, so with two buffers the
+    next fill is submitted before the current buffer is yielded, and with one it waits for the
+    caller. result() raises a fill's error in the caller. Leaving early (an exception, Ctrl-C,
+    close()) cancels the queued fill and waits for the running one: no thread outlives this.
     """
-    free: queue.Queue = queue.Queue()
-    ready: queue.Queue = queue.Queue()
-    for buffer in buffers:
-        free.put(buffer)
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for start in starts:
-                buffer = free.get()
-                if stop.is_set():
-                    return
-                ready.put((buffer, fill(start, buffer)))
-        except Exception as e:  # noqa: BLE001 -- not swallowed: raised in the caller
-            ready.put(e)
-
-    thread = threading.Thread(target=work, name="mnist-cli batches", daemon=True)
-    thread.start()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnist-cli batches")
+    pending: deque[Future] = deque()  # fills submitted, in order
+    submitted = 0
     try:
-        for _ in starts:
-            item = ready.get()
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-            free.put(item[0])
+        for i in range(len(starts)):
+            # buffers up to i - 1 are back from the caller: fill up to i + len(buffers) - 1
+            while submitted < min(i + len(buffers), len(starts)):
+                buffer = buffers[submitted % len(buffers)]
+                pending.append(pool.submit(fill, starts[submitted], buffer))
+                submitted += 1
+            yield buffers[i % len(buffers)], pending.popleft().result()
     finally:
-        stop.set()
-        free.put(None)  # wakes the thread if it waits for a buffer
-        thread.join()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -120,7 +120,9 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
         assert result.output.strip() == message, f"got {result.output!r}"
     listing = leftovers(tmp_path / "runs")
     assert listing == [], f"expected no run files (staging included), got {listing}"
-    gatherers = [t for t in threading.enumerate() if t.name == "mnist-cli batches"]
+    gatherers = [
+        t for t in threading.enumerate() if t.name.startswith("mnist-cli batches")
+    ]
     assert gatherers == [], f"the batches thread outlived the run: {gatherers}"
 
 

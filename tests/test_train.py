@@ -7,6 +7,7 @@ models.sgd_step, on the same shuffles.
 """
 
 import threading
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -107,11 +108,15 @@ def test_shuffled_batches_are_each_epochs_permutation_with_the_constant_column(
     np.testing.assert_array_equal(np.hstack([Yt for _, Yt in got]), Yt_all[:, order])
 
 
-def test_shuffled_batches_chunks_larger_than_a_batch(few_images, monkeypatch):
-    """Batches span several chunks and chunks several batches; the gathered rows don't move."""
+@pytest.mark.parametrize("buffers", [2, 1])
+def test_shuffled_batches_chunks_larger_than_a_batch(few_images, monkeypatch, buffers):
+    """Batches span several chunks and chunks several batches; the gathered rows don't move,
+    whether the thread fills a second buffer ahead or refills the one buffer in turn."""
     import mnist_cli.batches
 
     monkeypatch.setattr(mnist_cli.batches, "CHUNK_ROWS", 150)
+    if buffers == 1:
+        monkeypatch.setattr(mnist_cli.batches, "DOUBLE_BUFFER_BYTES", 0)
     images, labels = few_images
     Yt_all = np.ascontiguousarray(one_hot(labels).T)
     batches = shuffled_batches(images, Yt_all, 40, 3, np.random.default_rng(5))
@@ -145,14 +150,31 @@ def test_an_error_in_the_gathering_thread_reaches_the_caller(few_images):
     assert seen == 11, f"the first epoch's 11 batches come first, got {seen}"
 
 
+def gatherers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("mnist-cli batches")]
+
+
 def test_closing_the_batches_early_stops_the_thread(few_images):
     images, labels = few_images
     Yt_all = np.ascontiguousarray(one_hot(labels).T)
     batches = shuffled_batches(images, Yt_all, 10, 50, np.random.default_rng(0))
     next(batches)
+    assert len(gatherers()) == 1, f"expected one batches thread, got {gatherers()}"
     batches.close()
-    alive = [t for t in threading.enumerate() if t.name == "mnist-cli batches"]
-    assert alive == [], f"the batches thread outlived close(): {alive}"
+    assert gatherers() == [], f"the batches thread outlived close(): {gatherers()}"
+
+
+def test_an_error_in_the_caller_stops_the_thread(few_images):
+    """Leaving the loop by an exception (as Ctrl-C or a failed step does) while the thread
+    is filling ahead: once the generator is closed, no thread is left."""
+    images, labels = few_images
+    Yt_all = np.ascontiguousarray(one_hot(labels).T)
+    batches = shuffled_batches(images, Yt_all, 10, 50, np.random.default_rng(0))
+    with pytest.raises(KeyboardInterrupt), closing(batches):
+        for i, _ in enumerate(batches):
+            if i == 150:  # in the second epoch's chunk, the third being filled
+                raise KeyboardInterrupt
+    assert gatherers() == [], f"the batches thread outlived the error: {gatherers()}"
 
 
 def test_targets_for_other_images_are_refused(few_images):
