@@ -108,17 +108,12 @@ def fused_sgd_step(
     B = U1.shape[0]
     # c = −lr (2/B) / 255²: G's 2/B (models.loss_grad_output), SGD's −lr, Θ's 1/255²
     c = -lr * 2.0 / B / PIXEL**2
-    if len(work.blocks) == 1:  # B ≤ BLOCK_ROWS: the whole batch at once
-        squares = scaled_gradient(kind, theta, U1, Yt, c, work.blocks[0][1], work.total)
-    else:
-        squares = 0.0
-        for i, (rows, scratch) in enumerate(work.blocks):
-            out = work.grad if i else work.total
-            squares += scaled_gradient(
-                kind, theta, U1[rows], Yt[:, rows], c, scratch, out
-            )
-            if i:
-                np.add(work.total, work.grad, out=work.total)  # Σ over the blocks
+    squares = 0.0
+    for i, (rows, scratch) in enumerate(work.blocks):  # one block if B ≤ BLOCK_ROWS
+        out = work.grad if i else work.total  # the first block writes the total itself
+        squares += scaled_gradient(kind, theta, U1[rows], Yt[:, rows], c, scratch, out)
+        if i:
+            np.add(work.total, work.grad, out=work.total)  # Σ over the blocks
     np.add(theta, work.total, out=theta)  # Θ ← Θ − (lr/255²) dZᵀ Ũ  (models.sgd_step)
     return squares / B  # (1/B) Σᵢ ‖ŷᵢ − yᵢ‖²  (models.squared_loss)
 

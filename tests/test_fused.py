@@ -10,7 +10,7 @@ stable softmax written here (log-sum-exp), so it shares no code with what it che
 import numpy as np
 import pytest
 
-from mnist_cli.fused import BLOCK_ROWS, Work, fused_sgd_step, to_theta
+from mnist_cli.fused import BLOCK_ROWS, Work, from_theta, fused_sgd_step, to_theta
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import (
     MODEL_KINDS,
@@ -189,3 +189,15 @@ def test_fused_step_reuses_its_arrays_without_carrying_anything_over(kind, B):
     fresh = fused_step(kind, params, images, labels, LR[kind])
     for name, a, b in zip(("loss", "W", "b"), reused, fresh):
         np.testing.assert_array_equal(a, b, f"{kind}, B {B}: {name} differs")
+
+
+def test_theta_holds_the_weights_over_255_and_gives_them_back():
+    """Θ = [W, b] / 255 (K, D + 1), and from_theta(Θ) is (W, b) again, to float32 rounding."""
+    _, _, params = moderate_batch(1)
+    theta = to_theta(params)
+    assert theta.shape == (K, D + 1) and theta.dtype == np.float32, theta.shape
+    np.testing.assert_allclose(theta[:, :D], params.W / 255, rtol=1e-6)
+    np.testing.assert_allclose(theta[:, D], params.b / 255, rtol=1e-6)
+    back = from_theta(theta)
+    np.testing.assert_allclose(back.W, params.W, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(back.b, params.b, rtol=1e-6, atol=1e-12)
