@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cli.data import load_split
-from mnist_cli.datasets import MNIST
+from mnist_cli.data import MNIST, load_split
 from mnist_cli.fused_mlp import MlpWork, fused_mlp_step, to_thetas
 from mnist_cli.mlp import ACTIVATIONS, LOSSES, init_layers, layer_sizes
 from mnist_cli.models import D, K, one_hot

@@ -11,7 +11,7 @@ import statistics
 
 TARGETS = {
     "trainer_vs_floor": 1.2,  # epoch time ≤ 1.2 × the BLAS floor (softmax and linear)
-    "speedup_vs_outer": 25,  # ≥ 25 × faster than the note's per-sample loop
+    "speedup_vs_outer": 25,  # ≥ 25 × faster than the per-sample `np.outer` loop
     "speedup_vs_torch_memory": 5,  # ≥ 5 × faster than PyTorch, tensors in memory
     "speedup_vs_torch_dataloader": 10,  # ≥ 10 × faster than the DataLoader idiom
     "warm_start_seconds": 0.05,  # load_dataset on a warm cache
@@ -26,7 +26,7 @@ NOTES = {
     "batch 1000": "ours, softmax, lr 0.5",
     "batch 60000": "ours, softmax, lr 0.5: one full-batch step per epoch",
     "linear": "ours, batch 100 (RSS: the mnist-train command)",
-    "outer": "the note's per-sample np.outer loop: {slice_samples:,} samples timed, "
+    "outer": "the per-sample `np.outer` loop: {slice_samples:,} samples timed, "
     "extrapolated to 60,000",
     "softmax step only": "our step alone, on the floor's pre-made float32 batches",
     "gather + cast only": "our gather of the shuffled uint8 rows and cast, alone",
@@ -82,7 +82,7 @@ def summary(results: dict) -> list[dict]:
     ours = fastest(rows, "softmax")
     checks.append(
         (
-            "speed-up vs the note's np.outer loop",
+            "speed-up vs the per-sample `np.outer` loop",
             fastest(rows, "outer") / ours,
             "≥",
             t["speedup_vs_outer"],

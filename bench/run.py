@@ -156,7 +156,7 @@ def main() -> None:
         data, rss = worker("outer", cache, "--samples", 3000)
         data["outer"]["rss_mb"] = rss
         rows.update({label(k, 1): {**v, "threads": 1} for k, v in data.items()})
-        print("the note's loop done", file=sys.stderr)
+        print("the per-sample np.outer loop done", file=sys.stderr)
         if importlib.util.find_spec("torch"):
             for mode in ("dataloader", "memory"):
                 for threads in (1, None):

@@ -10,7 +10,7 @@ bench/run.py starts these and reads their peak RSS from os.wait4. The contenders
                  between two of its epochs, so machine noise hits both alike; `--only` picks
                  them. Two more rows take the trainer apart, measured between the softmax
                  run's epochs: its step alone on the floor's batches, its gather + cast alone
-    outer        the note's per-sample loop (np.outer per sample), timed on a slice of the epoch
+    outer        the per-sample `np.outer` loop, timed on a slice of the epoch
     sweep        our softmax trainer at one `--batch-size` alone (for its peak RSS)
     warm-start   load_dataset on a warm cache (the four files memory-mapped), in a fresh process
 """
@@ -28,9 +28,9 @@ import numpy as np
 
 from mnist_cli.batches import shuffled_batches
 from mnist_cli.data import MNIST, load_dataset
+from mnist_cli.fused import Work, fused_sgd_step, to_theta
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import D, K, Params, init_params, inputs, one_hot, softmax
-from mnist_cli.step import Work, sgd_step, to_theta
 from mnist_cli.train import train
 
 LR = {"softmax": 0.5, "linear": 0.005}  # mnist-train's defaults
@@ -58,11 +58,11 @@ def floor_epoch(batches: np.ndarray, W: np.ndarray, Z, gW, dZ) -> float:
 def step_only_epoch(
     batches: list, targets: list, theta: np.ndarray, work: Work
 ) -> float:
-    """Our softmax step (step.sgd_step, in place) over pre-made contiguous X̃ = [U, 255]
-    float32 batches: the trainer without its gather and cast."""
+    """Our softmax step (fused.fused_sgd_step, in place) over pre-made contiguous
+    Ũ = [U, 255] float32 batches: the trainer without its gather and cast."""
     start = time.perf_counter()
-    for X, Yt in zip(batches, targets):  # (B, D + 1), (K, B)
-        loss = sgd_step("softmax", theta, X, Yt, LR["softmax"], work)
+    for U1, Yt in zip(batches, targets):  # (B, D + 1), (K, B)
+        loss = fused_sgd_step("softmax", theta, U1, Yt, LR["softmax"], work)
         if not math.isfinite(loss):  # as train() checks every batch
             raise RuntimeError(f"loss {loss}")
     return time.perf_counter() - start
@@ -152,7 +152,7 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
 
 
 def outer(cache: Path, samples: int) -> dict:
-    """The note's loop for softmax: per sample z = Wx + b, s = softmax(z), the Jacobian
+    """The per-sample `np.outer` loop for softmax: per sample z = Wx + b, s = softmax(z), the Jacobian
     J = diag(s) − ssᵀ, ∂L/∂z = J 2(s − y), and ∂L/∂W += np.outer(∂L/∂z, x) / B; a step per
     batch of B. Timed on the first `samples` of a shuffled epoch, extrapolated to 60,000."""
     train_split, _ = load(cache)

@@ -8,20 +8,20 @@ machine with a core to spare the step hardly waits for its data. The thread runs
 the epochs of a training run, with buffers allocated once: it starts on the next epoch's first
 chunk while the current epoch ends. The batches, and so the weights, are the same whatever the
 timing: the thread only copies, and draws each epoch's permutation from the run's generator in
-epoch order, as the training loop used to.
+epoch order.
 
-A batch is X̃ = [U, 255] (B, D + 1) float32 (raw pixels, then the constant column of step.py)
+A batch is Ũ = [U, 255] (B, D + 1) float32 (raw pixels, then the constant column of fused.py)
 and Yᵀ (K, B) float32 (one-hot targets, transposed), both views into the chunk's buffers.
 """
 
-import queue
-import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from .fused import PIXEL
 from .models import D
-from .step import PIXEL
 
 CHUNK_ROWS = 2048  # rows gathered per hand-over: a few batches, 6.4 MB of float32
 # above this a chunk is filled while the step waits, to bound the memory
@@ -35,7 +35,7 @@ def shuffled_batches(
     epochs: int,
     rng: np.random.Generator,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The batches of `epochs` epochs, one epoch after the other: (X̃ (B, D + 1), Yᵀ (K, B))
+    """The batches of `epochs` epochs, one epoch after the other: (Ũ (B, D + 1), Yᵀ (K, B))
     for the images (N, D) uint8 and targets Yᵀ (K, N), each epoch in the order of a fresh
     rng.permutation(N), batch_size at a time; an epoch's last batch is smaller if batch_size
     does not divide N. Each batch is valid until the next one is asked for.
@@ -75,42 +75,29 @@ def shuffled_batches(
 
 def _buffers(rows: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
     X = np.empty((rows, D + 1), np.float32)
-    X[:, D] = PIXEL  # the constant column of X̃, written once
+    X[:, D] = PIXEL  # the constant column of Ũ, written once
     return X, np.empty((classes, rows), np.float32)
 
 
 def _prefetched(fill, starts, buffers) -> Iterator:
-    """(buffer, fill(start, buffer)) for each start, filled by a thread one buffer ahead.
+    """(buffer, fill(start, buffer)) for each start in turn, the buffers taken in rotation and
+    filled by one worker thread ahead of the caller.
 
-    Two queues pass the buffers back and forth: `free` to the thread, `ready` to the caller.
-    Leaving early (an exception, Ctrl-C) stops the thread before the buffers are dropped.
+    A buffer is refilled once the caller has asked for the next one, so with two buffers the
+    next fill is submitted before the current buffer is yielded, and with one it waits for the
+    caller. result() raises a fill's error in the caller. Leaving early (an exception, Ctrl-C,
+    close()) cancels the queued fill and waits for the running one: no thread outlives this.
     """
-    free: queue.Queue = queue.Queue()
-    ready: queue.Queue = queue.Queue()
-    for buffer in buffers:
-        free.put(buffer)
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for start in starts:
-                buffer = free.get()
-                if stop.is_set():
-                    return
-                ready.put((buffer, fill(start, buffer)))
-        except Exception as e:  # noqa: BLE001 -- not swallowed: raised in the caller
-            ready.put(e)
-
-    thread = threading.Thread(target=work, name="mnist-cli batches", daemon=True)
-    thread.start()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnist-cli batches")
+    pending: deque[Future] = deque()  # fills submitted, in order
+    submitted = 0
     try:
-        for _ in starts:
-            item = ready.get()
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-            free.put(item[0])
+        for i in range(len(starts)):
+            # buffers up to i - 1 are back from the caller: fill up to i + len(buffers) - 1
+            while submitted < min(i + len(buffers), len(starts)):
+                buffer = buffers[submitted % len(buffers)]
+                pending.append(pool.submit(fill, starts[submitted], buffer))
+                submitted += 1
+            yield buffers[i % len(buffers)], pending.popleft().result()
     finally:
-        stop.set()
-        free.put(None)  # wakes the thread if it waits for a buffer
-        thread.join()
+        pool.shutdown(wait=True, cancel_futures=True)

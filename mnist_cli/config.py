@@ -39,7 +39,7 @@ SOLVERS = ("sgd", "exact")
 
 # Defaults that depend on the model, chosen so that each converges in 10 epochs. Linear needs a
 # small rate: the largest curvature of its loss is 2 λmax(E[x xᵀ]) ≈ 78 on MNIST pixels, so
-# plain gradient descent is stable only for lr < 2/78 ≈ 0.026 (the note's 0.1 diverges).
+# plain gradient descent is stable only for lr < 2/78 ≈ 0.026 (an lr of 0.1 diverges).
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "softmax": {"lr": 0.5, "batch_size": 100, "epochs": 10},
     "linear": {"lr": 0.005, "batch_size": 100, "epochs": 10},

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .fused import PIXEL
 from .mlp import Activation, Layers, Loss
 from .models import K, Params
-from .step import PIXEL
 
 BLOCK_ROWS = 100  # rows per block, as step.py
 

@@ -25,7 +25,6 @@ import numpy as np
 
 from .models import (
     D,
-    Gradients,
     K,
     ModelKind,
     Params,
@@ -36,9 +35,7 @@ from .models import (
     squared_loss,
 )
 
-GradientFn = Callable[
-    [ModelKind, Params, np.ndarray, np.ndarray], tuple[float, Gradients]
-]
+GradientFn = Callable[[ModelKind, Params, np.ndarray, np.ndarray], tuple[float, Params]]
 
 EPS = np.finfo(np.float64).eps  # 2.2e-16, the spacing of float64 numbers near 1
 H = EPS ** (1 / 3)  # ≈ 6.1e-6: balances truncation (∝ h²) against rounding (∝ ε/h)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .models import K, ModelKind, Params, inputs, logits, one_hot, predict, squared_loss
+from .models import K, ModelKind, Params, inputs, logits, one_hot, output, squared_loss
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,6 @@ def chunked_logits(
         yield rows, logits(params, inputs(images[rows]))  # (n, K)
 
 
-def predict_labels(
-    params: Params, images: np.ndarray, chunk: int = CHUNK_ROWS
-) -> np.ndarray:
-    """argmaxₖ Zᵢₖ for each image, (N, D) uint8 -> (N,) int."""
-    parts = [Z.argmax(axis=1) for _, Z in chunked_logits(params, images, chunk)]
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
-
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """C (K, K) with Cᵢⱼ = number of samples of true class i predicted as j (rows = truth)."""
     return np.bincount(
@@ -76,7 +68,7 @@ def evaluate(
         predicted[rows] = Z.argmax(axis=1)
         if kind is not None:
             Y = one_hot(labels[rows], Z.dtype)  # (n, K)
-            loss_sum += squared_loss(predict(kind, Z), Y) * len(Y)
+            loss_sum += squared_loss(output(kind, Z), Y) * len(Y)
     C = confusion_matrix(labels, predicted)  # (K, K)
     per_class_total = C.sum(axis=1)  # (K,) samples of each true class
     per_class = np.divide(

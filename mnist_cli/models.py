@@ -3,11 +3,17 @@
 Notation, used in every docstring and shape comment of the package:
 
     B   batch size              D = 784 inputs (28 x 28 pixels)     K = 10 classes
-    X   (B, D) inputs, pixels / 255, one sample per row
+    U   (B, D) raw pixels 0..255, one sample per row
+    X   (B, D) inputs, X = U / 255
     W   (K, D) weights, so that one sample's logits are z = Wx      b (K,) bias
     Z   (B, K) logits,  Z = X Wᵀ + b          (row i is zᵢ = W xᵢ + b)
     Ŷ   (B, K) predictions:  linear  Ŷ = Z;   softmax  Ŷ = S = softmax(Z), row by row
     Y   (B, K) one-hot targets
+
+Two modules fold the bias into the weights by a constant column, each in its own layout:
+
+    X̃ = [X, 1]     (N, D + 1)   Ŷ = X̃ β with β = [Wᵀ; bᵀ] (D + 1, K)         exact.py
+    Ũ = [U, 255]   (B, D + 1)   Zᵀ = Θ Ũᵀ with Θ = [W, b] / 255 (K, D + 1)    fused.py
 
 The loss of a batch is the mean over its B samples of the squared error ‖ŷ − y‖²:
 
@@ -38,15 +44,8 @@ D, K = 784, 10
 
 @dataclass(frozen=True)
 class Params:
-    """The parameters of either model: W (K, D) and b (K,)."""
-
-    W: np.ndarray  # (K, D)
-    b: np.ndarray  # (K,)
-
-
-@dataclass(frozen=True)
-class Gradients:
-    """∂L/∂W (K, D) and ∂L/∂b (K,), same shapes as the parameters they update."""
+    """The parameters of either model, W (K, D) and b (K,); also their gradient, which has
+    the parameters' shapes: Params(W=∂L/∂W, b=∂L/∂b)."""
 
     W: np.ndarray  # (K, D)
     b: np.ndarray  # (K,)
@@ -81,14 +80,14 @@ def softmax(Z: np.ndarray) -> np.ndarray:
     return E / E.sum(axis=1, keepdims=True)  # (B, K), rows sum to 1
 
 
-def predict(kind: ModelKind, Z: np.ndarray) -> np.ndarray:
+def output(kind: ModelKind, Z: np.ndarray) -> np.ndarray:
     """Ŷ from the logits: Z itself for linear, softmax(Z) for softmax.  (B, K)"""
     return softmax(Z) if kind == "softmax" else Z
 
 
 def forward(kind: ModelKind, params: Params, X: np.ndarray) -> np.ndarray:
     """Ŷ for a batch X (B, D): the model's output, (B, K)."""
-    return predict(kind, logits(params, X))
+    return output(kind, logits(params, X))
 
 
 def squared_loss(Y_hat: np.ndarray, Y: np.ndarray) -> float:
@@ -123,24 +122,24 @@ def grad_logits(kind: ModelKind, Y_hat: np.ndarray, Y: np.ndarray) -> np.ndarray
     return softmax_backward(Y_hat, G) if kind == "softmax" else G
 
 
-def param_grads(dZ: np.ndarray, X: np.ndarray) -> Gradients:
+def param_grads(dZ: np.ndarray, X: np.ndarray) -> Params:
     """∂L/∂W = dZᵀ X, (K, B) @ (B, D) -> (K, D), and ∂L/∂b = Σᵢ dZᵢ, (K,).
 
     dZᵀ X is the batched form of the per-sample outer product: Σᵢ np.outer(dZ[i], X[i]).
     """
-    return Gradients(W=dZ.T @ X, b=dZ.sum(axis=0))
+    return Params(W=dZ.T @ X, b=dZ.sum(axis=0))  # (K, D), (K,)
 
 
 def loss_and_gradients(
     kind: ModelKind, params: Params, X: np.ndarray, Y: np.ndarray
-) -> tuple[float, Gradients]:
+) -> tuple[float, Params]:
     """The batch loss L and (∂L/∂W, ∂L/∂b) for inputs X (B, D) and one-hot targets Y (B, K)."""
     Y_hat = forward(kind, params, X)  # (B, K)
     dZ = grad_logits(kind, Y_hat, Y)  # (B, K)
     return squared_loss(Y_hat, Y), param_grads(dZ, X)
 
 
-def sgd_step(params: Params, grads: Gradients, lr: float) -> Params:
+def sgd_step(params: Params, grads: Params, lr: float) -> Params:
     """W ← W − lr ∂L/∂W,  b ← b − lr ∂L/∂b (a new Params; the old one is left as it was)."""
     return Params(W=params.W - lr * grads.W, b=params.b - lr * grads.b)
 

@@ -84,22 +84,42 @@ def plot_weights(
     return save(fig, path)
 
 
+def monitored_accuracy(history: Sequence[dict]) -> tuple[str, list[float]] | None:
+    """(split, accuracy per epoch) from metrics.json's `history`, or None if it has none.
+
+    Entries name the monitored split in `monitor` ("val" or "test") and hold its accuracy in
+    `monitor_accuracy`; the metrics.json of older runs has `<split>_accuracy` instead
+    (`test_accuracy` or `val_accuracy`), and is read as well.
+    """
+    first = history[0]
+    if "monitor" in first:
+        split, key = first["monitor"], "monitor_accuracy"
+    else:
+        keys = [k for k in first if k.endswith("_accuracy")]
+        if not keys:
+            return None
+        split, key = keys[0].removesuffix("_accuracy"), keys[0]
+    accuracy = [h.get(key) for h in history]
+    if not all(isinstance(a, int | float) for a in accuracy):
+        return None
+    return str(split), accuracy
+
+
 def plot_curves(history: Sequence[dict], path: Path) -> Path:
     """curves.png: the training loss (left) and the monitored accuracy (right) per epoch, from
-    metrics.json's `history` (entries with `epoch`, `train_loss` and `<split>_accuracy`)."""
+    metrics.json's `history` (entries with `epoch`, `train_loss`, `monitor` and
+    `monitor_accuracy`; see monitored_accuracy)."""
     from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]
-    split = next(
-        (k.removesuffix("_accuracy") for k in history[0] if k.endswith("_accuracy")),
-        None,
-    )
+    monitored = monitored_accuracy(history)
     fig = new_figure(CURVES_SIZE)
     loss_ax, acc_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue")
     loss_ax.set(xlabel="epoch", ylabel="squared loss", title="training loss")
-    if split is not None:
-        accuracy = [100 * h[f"{split}_accuracy"] for h in history]
+    if monitored is not None:
+        split, fractions = monitored
+        accuracy = [100 * a for a in fractions]
         acc_ax.plot(epochs, accuracy, "o-", color="tab:green")
         acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{split} accuracy")
     for ax in (loss_ax, acc_ax):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import ImageError, MissingExtraError
-from .models import ModelKind, Params, inputs, logits, predict
+from .models import ModelKind, Params, inputs, logits, output
 from .preprocess import preprocess
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def classify(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(digits (N,), values (N,)) for images (N, D) uint8: the predicted digit argmaxₖ Ŷᵢₖ and
     Ŷ at that digit: the probability Sᵢₖ for softmax, the score Zᵢₖ for linear."""
-    Y_hat = predict(kind, logits(params, inputs(images)))  # (N, K)
+    Y_hat = output(kind, logits(params, inputs(images)))  # (N, K)
     digits = Y_hat.argmax(axis=1)  # (N,)
     return digits, Y_hat[np.arange(len(digits)), digits]  # (N,), (N,)
 

@@ -140,7 +140,7 @@ class Earlier:
 
 def earlier_training(run_dir: Path, model: str, monitor: str) -> Earlier | None:
     """The epochs a run started from `run_dir` continues: its metrics.json's history, checked
-    entry by entry (epochs 1, 2, ..., n; a finite train_loss; `<monitor>_accuracy` a fraction
+    entry by entry (epochs 1, 2, ..., n; a finite train_loss; its monitored accuracy a fraction
     or null; seconds ≥ 0) and copied key by key. None when it has no epochs (an exact solve).
     Raises MetricsError when they cannot be continued: no readable metrics, another model, a
     malformed entry, or another monitored split."""
@@ -155,18 +155,19 @@ def earlier_training(run_dir: Path, model: str, monitor: str) -> Earlier | None:
             raise MetricsError(f"{where[:-1]} is {json_type(h)}, not an object")
         if get(h, "epoch", is_count, "an integer", where=where) != i:
             raise MetricsError(f"{where}epoch is not {i}")
-        if f"{monitor}_accuracy" not in h:  # val and test accuracies do not join up
+        # entries name their split in "monitor" (older runs: a "<split>_accuracy" key)
+        key = "monitor_accuracy" if "monitor" in h else f"{monitor}_accuracy"
+        if h.get("monitor", monitor) != monitor or key not in h:
             raise MetricsError(
-                f"{where[:-1]} has no {monitor}_accuracy, which this run reports "
+                f"{where[:-1]} does not report {monitor} accuracy, which this run does "
                 "(was --val-size given to one run and not the other?)"
             )
         entries.append(
             {
                 "epoch": i,
                 "train_loss": get(h, "train_loss", is_finite, "a number", where=where),
-                f"{monitor}_accuracy": get(
-                    h, f"{monitor}_accuracy", is_fraction, "a fraction", None, where
-                ),
+                "monitor": monitor,
+                "monitor_accuracy": get(h, key, is_fraction, "a fraction", None, where),
                 "seconds": get(h, "seconds", is_seconds, "a number", where=where),
             }
         )

@@ -1,6 +1,6 @@
 """The training loop: mini-batch SGD over shuffled epochs, progress through callbacks.
 
-The loop owns no math and prints nothing: each batch is one call of step.sgd_step (the
+The loop owns no math and prints nothing: each batch is one call of fused.fused_sgd_step (the
 equations of models.py, fused for speed), the batches come from batches.shuffled_batches
 (gathered and cast ahead of time by a background thread), and after each batch it calls
 `on_batch(batch_size, loss)`, after each epoch `on_epoch(EpochResult)`; the CLI turns those into
@@ -18,9 +18,9 @@ import numpy as np
 
 from .batches import shuffled_batches
 from .errors import TrainingDivergedError
+from .fused import Work, from_theta, fused_sgd_step, to_theta
 from .metrics import evaluate
 from .models import D, ModelKind, Params, one_hot
-from .step import Work, from_theta, sgd_step, to_theta
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,14 @@ class EpochResult:
     monitor_accuracy: float | None  # accuracy on the monitored split after the epoch
     seconds: float  # wall time of the epoch's SGD steps (evaluation excluded)
 
-    def to_json(self, monitor_name: str = "test") -> dict:
+    def to_json(self, monitor: str = "test") -> dict:
+        """The entry of metrics.json's history; `monitor` names the monitored split,
+        "val" or "test", so that the keys are the same whatever it is."""
         return {
             "epoch": self.epoch,
             "train_loss": self.train_loss,
-            f"{monitor_name}_accuracy": self.monitor_accuracy,
+            "monitor": monitor,
+            "monitor_accuracy": self.monitor_accuracy,
             "seconds": self.seconds,
         }
 
@@ -64,7 +67,9 @@ def train(
     TrainingDivergedError as soon as a batch loss is not finite (the weights are dropped).
     The `params` passed in are left as they were.
     """
-    theta = to_theta(params)  # (K, D + 1) [W, b] / 255, updated in place by each step
+    theta = to_theta(
+        params
+    )  # (K, D + 1) Θ = [W, b] / 255, updated in place by each step
     images = np.asarray(images)  # a plain view of a memmap: gathers from it are faster
     Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
     work: dict[int, Work] = {}  # batch size -> its arrays (the last may be smaller)
@@ -75,11 +80,11 @@ def train(
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             loss_sum = 0.0
-            for X, Yt in islice(batches, per_epoch):
-                B = len(X)
+            for U1, Yt in islice(batches, per_epoch):  # Ũ (B, D + 1), Yᵀ (K, B)
+                B = len(U1)
                 if B not in work:
                     work[B] = Work.for_batch(B, D + 1)
-                loss = sgd_step(kind, theta, X, Yt, lr, work[B])
+                loss = fused_sgd_step(kind, theta, U1, Yt, lr, work[B])
                 if not math.isfinite(loss):
                     raise TrainingDivergedError(
                         f"the loss became {loss} in epoch {epoch} (lr {lr}): "

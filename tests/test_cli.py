@@ -52,7 +52,8 @@ def test_default_run_reaches_target(default_runs, model, target):
     assert m["model"] == model and len(m["history"]) == 10
     assert np.sum(m["confusion_matrix"]) == 10_000
     assert np.trace(m["confusion_matrix"]) / 10_000 == pytest.approx(m["test_accuracy"])
-    assert m["history"][-1]["test_accuracy"] == pytest.approx(m["test_accuracy"])
+    assert m["history"][-1]["monitor"] == "test"
+    assert m["history"][-1]["monitor_accuracy"] == pytest.approx(m["test_accuracy"])
     assert m["data"]["train-labels-idx1-ubyte"]["sha256"].startswith("65a50cbb")
     assert m["config"]["model"] == model
     assert set(m) >= {"seconds", "version", "history", "config", "data"}

@@ -93,8 +93,8 @@ def data_args(mnist_cache, mnist_server_url):
 @pytest.mark.parametrize(
     ("where", "fault", "code", "message"),
     [
-        ("sgd_step", KeyboardInterrupt, 130, "Interrupted."),
-        ("sgd_step", MemoryError, 1, None),
+        ("fused_sgd_step", KeyboardInterrupt, 130, "Interrupted."),
+        ("fused_sgd_step", MemoryError, 1, None),
         ("replace_dir", KeyboardInterrupt, 130, "Interrupted."),
     ],
     ids=["interrupted-training", "failed-training", "interrupted-while-saving"],
@@ -106,7 +106,9 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
         raise fault
 
     # in the middle of an epoch, while the batches thread is gathering ahead
-    monkeypatch.setattr(train_module if where == "sgd_step" else artifacts, where, boom)
+    monkeypatch.setattr(
+        train_module if where == "fused_sgd_step" else artifacts, where, boom
+    )
     out = tmp_path / "runs" / "r"
 
     result = CliRunner().invoke(
@@ -118,7 +120,9 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
         assert result.output.strip() == message, f"got {result.output!r}"
     listing = leftovers(tmp_path / "runs")
     assert listing == [], f"expected no run files (staging included), got {listing}"
-    gatherers = [t for t in threading.enumerate() if t.name == "mnist-cli batches"]
+    gatherers = [
+        t for t in threading.enumerate() if t.name.startswith("mnist-cli batches")
+    ]
     assert gatherers == [], f"the batches thread outlived the run: {gatherers}"
 
 

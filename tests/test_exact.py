@@ -45,7 +45,7 @@ def test_the_solution_is_where_the_gradient_vanishes(problem, solution):
     _, at_zero = gradients64(Params(np.zeros((K, D)), np.zeros(K)), images, labels)
     size = max(np.abs(grads.W).max(), np.abs(grads.b).max())
     start = np.abs(at_zero.W).max()
-    # float32 rounding of Θ leaves a residue of order 1e-7 relative to the start's gradient
+    # float32 rounding of β leaves a residue of order 1e-7 relative to the start's gradient
     assert size < 1e-5 * start, (
         f"gradient at the solution {size:.2e}, at 0: {start:.2e}"
     )
@@ -63,8 +63,8 @@ def test_the_solution_is_numpys_minimum_norm_least_squares(problem):
     assert np.all(np.isfinite(params.W)), "singular system gave NaN or inf weights"
     dead_size = np.abs(params.W[:, dead]).max()
     assert dead_size < 1e-6, f"weights of always-black pixels: max {dead_size:.2e}"
-    theta, *_ = np.linalg.lstsq(design(images), one_hot(labels, np.float64), rcond=None)
-    np.testing.assert_allclose(params.W, theta[:D].T, atol=2e-5, rtol=1e-4)
+    beta, *_ = np.linalg.lstsq(design(images), one_hot(labels, np.float64), rcond=None)
+    np.testing.assert_allclose(params.W, beta[:D].T, atol=2e-5, rtol=1e-4)
 
 
 def test_ridge_solves_the_penalised_normal_equations(problem):

@@ -26,7 +26,7 @@ from mnist_cli.gradcheck import (
     relative_error,
     sample_batch,
 )
-from mnist_cli.models import MODEL_KINDS, D, Gradients, K, Params
+from mnist_cli.models import MODEL_KINDS, D, K, Params
 
 BIN = Path(sys.executable).parent
 BLOCKS = ("∂L/∂b", "∂L/∂W", "∂L/∂W·V")
@@ -45,7 +45,7 @@ def loss_grad_output_over_B_twice(Y_hat, Y):
 
 def param_grads_with_mean_bias(dZ, X):
     """∂L/∂b as the mean of the rows of dZ instead of their sum (W right)."""
-    return Gradients(W=dZ.T @ X, b=dZ.mean(axis=0))
+    return Params(W=dZ.T @ X, b=dZ.mean(axis=0))
 
 
 BUGS = {

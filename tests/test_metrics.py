@@ -3,12 +3,7 @@ import re
 import numpy as np
 import pytest
 
-from mnist_cli.metrics import (
-    confusion_matrix,
-    evaluate,
-    format_confusion,
-    predict_labels,
-)
+from mnist_cli.metrics import confusion_matrix, evaluate, format_confusion
 from mnist_cli.models import D, K, Params, forward, inputs, one_hot
 
 
@@ -34,9 +29,13 @@ def test_predict_and_evaluate_on_constructed_images():
     images[np.arange(20), labels] = 255
     images[3] = 0
     images[3, 7] = 255  # true label 3, looks like a 7
-    predicted = predict_labels(template_params(), images, chunk=7)
-    assert predicted.tolist() == [7 if i == 3 else i % K for i in range(20)]
-    result = evaluate(template_params(), images, labels)
+    expected = np.diag(np.full(K, 2))
+    expected[3, 3], expected[3, 7] = 1, 1  # image 3 predicted 7, the others their label
+    for chunk in (7, 100):  # chunks that split the images, or hold them all
+        result = evaluate(template_params(), images, labels, chunk=chunk)
+        np.testing.assert_array_equal(
+            result.confusion_matrix, expected, f"chunk {chunk}"
+        )
     assert result.accuracy == 19 / 20
     assert result.per_class_accuracy[3] == 0.5 and result.per_class_accuracy[7] == 1.0
     assert result.confusion_matrix[3, 7] == 1

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from mnist_cli import mlp
-from mnist_cli.data import load_split
-from mnist_cli.datasets import MNIST
+from mnist_cli.data import MNIST, load_split
 from mnist_cli.fused_mlp import (
     BLOCK_ROWS,
     MlpWork,

@@ -79,7 +79,7 @@ def test_gradient_matches_central_differences(kind):
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
 def test_batched_gradient_is_mean_of_per_sample_outer_products(kind):
-    """The note's loop, grad = np.outer(2*(y_hat - y), x) per sample (through the softmax
+    """The per-sample `np.outer` loop, grad = np.outer(2*(y_hat - y), x) per sample (through the softmax
     Jacobian for softmax), averaged over the batch, equals the one-matrix-product form."""
     rng = np.random.default_rng(1)
     params, X, Y = random_batch(rng, B=5)

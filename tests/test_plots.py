@@ -74,16 +74,45 @@ def test_weights_png_shows_each_template_on_a_diverging_scale(tmp_path):
     assert count_colour(class_0, RED) == count_colour(class_0, BLUE) == 0
 
 
-def test_curves_png_draws_loss_and_accuracy(tmp_path):
-    history = [
-        {"epoch": e, "train_loss": 0.2 / e, "test_accuracy": 0.9 + e / 100}
-        for e in range(1, 6)
-    ]
-    pixels = rgb(plots.plot_curves(history, tmp_path / "curves.png"))
+def history(split: str, form: str, epochs: int = 5) -> list[dict]:
+    """A metrics.json history monitoring `split`: the current `form` ("monitor" and
+    "monitor_accuracy"), or the "old" one of earlier runs ("<split>_accuracy")."""
+    keys = (
+        {"monitor": split, "monitor_accuracy": None}
+        if form == "current"
+        else {f"{split}_accuracy": None}
+    )
+    entries = []
+    for e in range(1, epochs + 1):
+        accuracy = {k: (0.9 + e / 100 if v is None else v) for k, v in keys.items()}
+        entries.append({"epoch": e, "train_loss": 0.2 / e, **accuracy, "seconds": 1.0})
+    return entries
+
+
+@pytest.mark.parametrize("form", ["current", "old"])
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_monitored_accuracy_reads_both_forms_of_the_history(split, form):
+    got = plots.monitored_accuracy(history(split, form))
+    expected = (split, [0.9 + e / 100 for e in range(1, 6)])
+    assert got == expected, f"{form} {split}: {got}, expected {expected}"
+
+
+def test_a_history_without_accuracies_has_no_accuracy_curve():
+    bare = [{"epoch": e, "train_loss": 0.1, "seconds": 1.0} for e in (1, 2)]
+    unmonitored = [{**h, "monitor": "test", "monitor_accuracy": None} for h in bare]
+    assert plots.monitored_accuracy(bare) is None
+    assert plots.monitored_accuracy(unmonitored) is None
+
+
+LOSS_BLUE, ACC_GREEN = (31, 119, 180), (44, 160, 44)  # tab:blue, tab:green
+
+
+@pytest.mark.parametrize("form", ["current", "old"])
+def test_curves_png_draws_loss_and_accuracy(tmp_path, form):
+    pixels = rgb(plots.plot_curves(history("val", form), tmp_path / "curves.png"))
     left, right = pixels[:, :500], pixels[:, 500:]
-    loss_blue, acc_green = (31, 119, 180), (44, 160, 44)  # tab:blue, tab:green
-    assert count_colour(left, loss_blue, 20) > 200, "no loss curve on the left"
-    assert count_colour(right, acc_green, 20) > 200, "no accuracy curve on the right"
+    assert count_colour(left, LOSS_BLUE, 20) > 200, "no loss curve on the left"
+    assert count_colour(right, ACC_GREEN, 20) > 200, "no accuracy curve on the right"
 
 
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -205,3 +234,21 @@ def test_a_picture_that_fails_after_training_keeps_the_run(
         f"is saved: `mnist-eval --plots {out}` draws the pictures again\n"
     )
     assert (out / "weights.npz").exists() and (out / "metrics.json").exists()
+
+
+def test_eval_plots_draws_the_curves_of_a_run_saved_with_the_old_history(
+    plotted_run, data_args, tmp_path
+):
+    """metrics.json written before the history had fixed keys (`test_accuracy` per entry)
+    still gives curves.png with its accuracy curve."""
+    run, _ = plotted_run
+    old = tmp_path / "old-run"
+    shutil.copytree(run, old)
+    metrics = json.loads((old / "metrics.json").read_text())
+    metrics["history"] = history("test", "old")
+    (old / "metrics.json").write_text(json.dumps(metrics))
+    (old / "curves.png").unlink()
+    result = CliRunner().invoke(eval_command, [str(old), "--plots", *data_args])
+    assert result.exit_code == 0, result.output
+    right = rgb(old / "curves.png")[:, 500:]
+    assert count_colour(right, ACC_GREEN, 20) > 200, "no accuracy curve on the right"

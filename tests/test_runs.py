@@ -304,10 +304,18 @@ def entry(epoch: int, **changes) -> dict:
     return {
         "epoch": epoch,
         "train_loss": 0.5 / epoch,
-        "test_accuracy": 0.8,
+        "monitor": "test",
+        "monitor_accuracy": 0.8,
         "seconds": 0.1,
         **changes,
     }
+
+
+def old_entry(epoch: int) -> dict:
+    """A history entry as runs before the fixed keys wrote it."""
+    e = entry(epoch)
+    del e["monitor"]
+    return {**e, "test_accuracy": e.pop("monitor_accuracy")}
 
 
 def test_earlier_history_is_copied_key_by_key(tmp_path):
@@ -318,6 +326,13 @@ def test_earlier_history_is_copied_key_by_key(tmp_path):
     assert earlier.history == (entry(1), entry(2)), "the extra key is not copied"
     assert earlier.to_json() == {"run": str(run), "epochs": 2}
     assert earlier_training(history_run(tmp_path / "x", []), "linear", "test") is None
+
+
+def test_an_older_runs_history_is_continued_in_the_fixed_keys(tmp_path):
+    run = history_run(tmp_path, [old_entry(1), old_entry(2)])
+    assert earlier_training(run, "linear", "test").history == (entry(1), entry(2))
+    with pytest.raises(MetricsError, match="does not report val accuracy"):
+        earlier_training(run, "linear", "val")
 
 
 @pytest.mark.parametrize(
@@ -334,9 +349,14 @@ def test_earlier_history_is_copied_key_by_key(tmp_path):
             "history[0].epoch is a string",
         ),
         ([entry(1, train_loss=None)], "linear", "test", "train_loss is missing"),
-        ([entry(1, test_accuracy=2)], "linear", "test", "test_accuracy is a number"),
+        (
+            [entry(1, monitor_accuracy=2)],
+            "linear",
+            "test",
+            "monitor_accuracy is a number",
+        ),
         ([entry(1, seconds=-1)], "linear", "test", "seconds is a number, not"),
-        ([entry(1)], "linear", "val", "history[0] has no val_accuracy"),
+        ([entry(1)], "linear", "val", "history[0] does not report val accuracy"),
         ([entry(1)], "softmax", "test", "of a linear model, not softmax"),
     ],
 )

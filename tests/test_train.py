@@ -1,12 +1,13 @@
 """The training loop's fast step is the reference math, step for step.
 
-train() holds Θ = [W, b] / 255, feeds raw pixels with a constant column, works on transposed
-(K, B) arrays (step.py) and gathers batches in a background thread (batches.py); the reference
+train() holds Θ = [W, b] / 255, feeds raw pixels with a constant column, Ũ = [U, 255], works
+on transposed (K, B) arrays (fused.py) and gathers batches in a background thread (batches.py); the reference
 is the plain equations of models.py in float64: X = pixels / 255, models.loss_and_gradients,
 models.sgd_step, on the same shuffles.
 """
 
 import threading
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from mnist_cli.batches import shuffled_batches
 from mnist_cli.data import load_split
 from mnist_cli.data.catalogue import MNIST
+from mnist_cli.fused import BLOCK_ROWS, Work, from_theta, fused_sgd_step, to_theta
 from mnist_cli.models import (
     MODEL_KINDS,
     D,
@@ -24,8 +26,6 @@ from mnist_cli.models import (
     one_hot,
     sgd_step,
 )
-from mnist_cli.step import BLOCK_ROWS, Work, from_theta, to_theta
-from mnist_cli.step import sgd_step as fused_step
 from mnist_cli.train import train
 
 LR = {"softmax": 0.5, "linear": 0.005}
@@ -39,7 +39,7 @@ def few_images(mnist_cache, mnist_server_url):
 
 
 def reference_train(kind, images, labels, *, epochs, batch_size, lr, seed):
-    """SGD written as plainly as the note: float64, new arrays every step."""
+    """SGD written as plainly as models.py states it: float64, new arrays every step."""
     rng = np.random.default_rng(seed)
     params = init_params("normal", rng, np.float64)
     Y_all = one_hot(labels, np.float64)
@@ -58,7 +58,7 @@ def reference_train(kind, images, labels, *, epochs, batch_size, lr, seed):
 @pytest.mark.parametrize("kind", MODEL_KINDS)
 @pytest.mark.parametrize("B", [32, 250])  # 250: blocks of 100, 100 and 50 rows
 def test_fused_step_is_the_plain_loss_gradient_and_update(kind, B, few_images):
-    """One step.sgd_step on X̃ = [pixels, 255] and Θ = [W, b] / 255 returns models' loss and
+    """One fused_sgd_step on Ũ = [pixels, 255] and Θ = [W, b] / 255 returns models' loss and
     moves (W, b) exactly as models.sgd_step with models.loss_and_gradients does, whether
     the batch fits one block of rows or is worked through in several."""
     images, labels = few_images
@@ -69,10 +69,12 @@ def test_fused_step_is_the_plain_loss_gradient_and_update(kind, B, few_images):
     loss, grads = loss_and_gradients(kind, params, inputs(images[:B], np.float64), Y)
     expected = sgd_step(params, grads, LR[kind])
     theta = to_theta(params)
-    X = np.hstack([images[:B], np.full((B, 1), 255)]).astype(np.float32)
+    U1 = np.hstack([images[:B], np.full((B, 1), 255)]).astype(np.float32)  # Ũ
     work = Work.for_batch(B, D + 1)
     assert len(work.blocks) == -(-B // BLOCK_ROWS), f"{len(work.blocks)} blocks for {B}"
-    fast_loss = fused_step(kind, theta, X, np.ascontiguousarray(Y.T), LR[kind], work)
+    fast_loss = fused_sgd_step(
+        kind, theta, U1, np.ascontiguousarray(Y.T), LR[kind], work
+    )
     moved = from_theta(theta)
     assert fast_loss == pytest.approx(loss, rel=1e-5), (
         f"{kind}, B {B}: {fast_loss} != {loss}"
@@ -102,15 +104,19 @@ def test_shuffled_batches_are_each_epochs_permutation_with_the_constant_column(
     order = np.concatenate([same_draws.permutation(len(labels)) for _ in range(2)])
     X = np.vstack([X for X, _ in got])
     np.testing.assert_array_equal(X[:, :D], images[order].astype(np.float32))
-    assert (X[:, D] == 255).all(), "the constant column of X̃ must be 255"
+    assert (X[:, D] == 255).all(), "the constant column of Ũ must be 255"
     np.testing.assert_array_equal(np.hstack([Yt for _, Yt in got]), Yt_all[:, order])
 
 
-def test_shuffled_batches_chunks_larger_than_a_batch(few_images, monkeypatch):
-    """Batches span several chunks and chunks several batches; the gathered rows don't move."""
+@pytest.mark.parametrize("buffers", [2, 1])
+def test_shuffled_batches_chunks_larger_than_a_batch(few_images, monkeypatch, buffers):
+    """Batches span several chunks and chunks several batches; the gathered rows don't move,
+    whether the thread fills a second buffer ahead or refills the one buffer in turn."""
     import mnist_cli.batches
 
     monkeypatch.setattr(mnist_cli.batches, "CHUNK_ROWS", 150)
+    if buffers == 1:
+        monkeypatch.setattr(mnist_cli.batches, "DOUBLE_BUFFER_BYTES", 0)
     images, labels = few_images
     Yt_all = np.ascontiguousarray(one_hot(labels).T)
     batches = shuffled_batches(images, Yt_all, 40, 3, np.random.default_rng(5))
@@ -144,14 +150,31 @@ def test_an_error_in_the_gathering_thread_reaches_the_caller(few_images):
     assert seen == 11, f"the first epoch's 11 batches come first, got {seen}"
 
 
+def gatherers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("mnist-cli batches")]
+
+
 def test_closing_the_batches_early_stops_the_thread(few_images):
     images, labels = few_images
     Yt_all = np.ascontiguousarray(one_hot(labels).T)
     batches = shuffled_batches(images, Yt_all, 10, 50, np.random.default_rng(0))
     next(batches)
+    assert len(gatherers()) == 1, f"expected one batches thread, got {gatherers()}"
     batches.close()
-    alive = [t for t in threading.enumerate() if t.name == "mnist-cli batches"]
-    assert alive == [], f"the batches thread outlived close(): {alive}"
+    assert gatherers() == [], f"the batches thread outlived close(): {gatherers()}"
+
+
+def test_an_error_in_the_caller_stops_the_thread(few_images):
+    """Leaving the loop by an exception (as Ctrl-C or a failed step does) while the thread
+    is filling ahead: once the generator is closed, no thread is left."""
+    images, labels = few_images
+    Yt_all = np.ascontiguousarray(one_hot(labels).T)
+    batches = shuffled_batches(images, Yt_all, 10, 50, np.random.default_rng(0))
+    with pytest.raises(KeyboardInterrupt), closing(batches):
+        for i, _ in enumerate(batches):
+            if i == 150:  # in the second epoch's chunk, the third being filled
+                raise KeyboardInterrupt
+    assert gatherers() == [], f"the batches thread outlived the error: {gatherers()}"
 
 
 def test_targets_for_other_images_are_refused(few_images):

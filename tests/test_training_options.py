@@ -151,7 +151,11 @@ def break_history(run):
             "metrics.json holds a list, not an object",
         ),
         (lambda run: (run / "metrics.json").unlink(), [], "no metrics.json"),
-        (lambda run: None, ["--val-size", "1000"], "history[0] has no val_accuracy"),
+        (
+            lambda run: None,
+            ["--val-size", "1000"],
+            "history[0] does not report val accuracy",
+        ),
     ],
 )
 def test_a_run_whose_history_cannot_be_continued_starts_at_epoch_one(
@@ -206,9 +210,10 @@ def test_val_size_holds_out_seeded_training_images(tmp_path, data_args, mnist):
         )
     m = metrics(run)
     assert [sorted(h) for h in m["history"]] == 2 * [
-        ["epoch", "seconds", "train_loss", "val_accuracy"]
+        ["epoch", "monitor", "monitor_accuracy", "seconds", "train_loss"]
     ], m["history"]
-    assert m["val_accuracy"] == m["history"][-1]["val_accuracy"]
+    assert [h["monitor"] for h in m["history"]] == ["val", "val"], m["history"]
+    assert m["val_accuracy"] == m["history"][-1]["monitor_accuracy"]
     assert m["config"]["val_size"] == 5000
     assert f"val accuracy {100 * m['val_accuracy']:.2f}%" in lines[-1], lines[-1]
     # the documented choice: positions default_rng(seed).permutation(60000)[:5000]

@@ -4,14 +4,14 @@ models.py states the math plainly, one function per equation; training runs it 6
 epoch on batches of 100, where each numpy call costs about as much as its arithmetic. So this
 step computes the same numbers with as few calls as it can, in a layout chosen for them:
 
-- Raw pixels and a constant column. The batch arrives as X̃ = [U, 255] (B, D + 1), U the pixels
-  0..255 so that X = U / 255, and the parameters are held as Θ = [W, b] / 255 (K, D + 1). Then
-  one product gives the logits with their bias,
-      Θ X̃ᵀ = (W Uᵀ)/255 + b 1ᵀ = W Xᵀ + b 1ᵀ = Zᵀ                                (K, B)
+- Raw pixels and a constant column (the Ũ and Θ of models.py's notation). The batch arrives
+  as Ũ = [U, 255] (B, D + 1), U the pixels 0..255 so that X = U / 255, and the parameters are
+  held as Θ = [W, b] / 255 (K, D + 1). Then one product gives the logits with their bias,
+      Θ Ũᵀ = (W Uᵀ)/255 + b 1ᵀ = W Xᵀ + b 1ᵀ = Zᵀ                                (K, B)
   and one product gives both parameter gradients,
-      dZᵀ X̃ = [dZᵀ U, 255 dZᵀ 1] = 255 [∂L/∂W, ∂L/∂b]                           (K, D + 1)
+      dZᵀ Ũ = [dZᵀ U, 255 dZᵀ 1] = 255 [∂L/∂W, ∂L/∂b]                             (K, D + 1)
   so plain SGD, [W, b] ← [W, b] − lr [∂L/∂W, ∂L/∂b], divided by 255 on both sides, is
-      Θ ← Θ − (lr / 255²) dZᵀ X̃.
+      Θ ← Θ − (lr / 255²) dZᵀ Ũ.
 - Transposed. Every (B, K) array of models.py is held as its (K, B) transpose, so the sums
   over the K classes of a sample run down the columns: K vectorised passes over B numbers,
   and a sum over classes is one product with a vector of ones (np.dot: for a vector it
@@ -19,13 +19,13 @@ step computes the same numbers with as few calls as it can, in a layout chosen f
 - In blocks of at most 100 rows. OpenBLAS multiplies small matrices (M·N·K up to about 10⁶
   here) with kernels made for them, 2-3× faster per row than its general ones: 10 × 100 × 785
   is small, 10 × 128 × 785 is not. So a larger batch is worked through in blocks of
-  BLOCK_ROWS rows, each block's c·dZᵀ X̃ added up before the one update (the rows of a batch
+  BLOCK_ROWS rows, each block's c·dZᵀ Ũ added up before the one update (the rows of a batch
   are independent until their gradients are summed, and a block's rows, read twice, are
   still in the cache the second time): a batch of 1,000 then costs about what ten batches
   of 100 do, not twice as much.
 
 Notation of models.py: Z = XWᵀ + b, S = softmax(Z), G = ∂L/∂Ŷ = (2/B)(Ŷ − Y), dZ = ∂L/∂Z.
-tests/test_train.py checks this step against models.loss_and_gradients and models.sgd_step.
+tests/test_fused.py checks this step against models.loss_and_gradients and models.sgd_step.
 """
 
 from dataclasses import dataclass
@@ -34,8 +34,7 @@ import numpy as np
 
 from .models import K, ModelKind, Params
 
-PIXEL = 255.0  # X = U / PIXEL
-
+PIXEL = 255.0  # X = U / PIXEL, and Ũ's constant column
 
 BLOCK_ROWS = 100  # rows per block: 10 × 100 × 785 stays within OpenBLAS's small kernels
 
@@ -68,7 +67,7 @@ class Work:
     size (BLOCK_ROWS, and the last block's if smaller) and two (K, D + 1) gradients."""
 
     blocks: tuple[tuple[slice, Scratch], ...]  # each block's rows and its arrays
-    grad: np.ndarray  # (K, D + 1) a block's c·dZᵀ X̃
+    grad: np.ndarray  # (K, D + 1) a block's c·dZᵀ Ũ
     total: np.ndarray  # (K, D + 1) the batch's, summed over its blocks
 
     @classmethod
@@ -95,48 +94,44 @@ def from_theta(theta: np.ndarray) -> Params:
     return Params(W=np.ascontiguousarray(Wb[:, :-1]), b=Wb[:, -1].copy())
 
 
-def sgd_step(
+def fused_sgd_step(
     kind: ModelKind,
     theta: np.ndarray,
-    X: np.ndarray,
+    U1: np.ndarray,
     Yt: np.ndarray,
     lr: float,
     work: Work,
 ) -> float:
-    """Update Θ (K, D + 1) in place by one SGD step on the batch X̃ (B, D + 1), one-hot Yᵀ (K, B);
-    return the batch loss L = (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² before the step (NaN or inf if it diverged)."""
-    B = X.shape[0]
+    """Update Θ (K, D + 1) in place by one SGD step on the batch U1 = Ũ (B, D + 1) with one-hot
+    targets Yᵀ (K, B); return the batch loss L = (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² before the step (NaN or
+    inf if it diverged). models.sgd_step of models.loss_and_gradients, in Θ's layout."""
+    B = U1.shape[0]
     # c = −lr (2/B) / 255²: G's 2/B (models.loss_grad_output), SGD's −lr, Θ's 1/255²
     c = -lr * 2.0 / B / PIXEL**2
-    if len(work.blocks) == 1:  # B ≤ BLOCK_ROWS: the whole batch at once
-        squares = scaled_gradient(kind, theta, X, Yt, c, work.blocks[0][1], work.total)
-    else:
-        squares = 0.0
-        for i, (rows, scratch) in enumerate(work.blocks):
-            out = work.grad if i else work.total
-            squares += scaled_gradient(
-                kind, theta, X[rows], Yt[:, rows], c, scratch, out
-            )
-            if i:
-                np.add(work.total, work.grad, out=work.total)  # Σ over the blocks
-    np.add(theta, work.total, out=theta)  # Θ ← Θ − (lr/255²) dZᵀ X̃  (models.sgd_step)
+    squares = 0.0
+    for i, (rows, scratch) in enumerate(work.blocks):  # one block if B ≤ BLOCK_ROWS
+        out = work.grad if i else work.total  # the first block writes the total itself
+        squares += scaled_gradient(kind, theta, U1[rows], Yt[:, rows], c, scratch, out)
+        if i:
+            np.add(work.total, work.grad, out=work.total)  # Σ over the blocks
+    np.add(theta, work.total, out=theta)  # Θ ← Θ − (lr/255²) dZᵀ Ũ  (models.sgd_step)
     return squares / B  # (1/B) Σᵢ ‖ŷᵢ − yᵢ‖²  (models.squared_loss)
 
 
 def scaled_gradient(
     kind: ModelKind,
     theta: np.ndarray,
-    X: np.ndarray,
+    U1: np.ndarray,
     Yt: np.ndarray,
     c: float,
     scratch: Scratch,
     out: np.ndarray,
 ) -> float:
-    """out = −(lr/255²) dZᵀ X̃ (K, D + 1) over the rows X̃ (m, D + 1), Yᵀ (K, m) of a batch
-    of B, with c = −lr (2/B) / 255² for the whole batch; return the rows' Σᵢ ‖ŷᵢ − yᵢ‖²."""
+    """out = −(lr/255²) dZᵀ Ũ (K, D + 1) over the rows U1 = Ũ (m, D + 1), Yᵀ (K, m) of a
+    batch of B, with c = −lr (2/B) / 255² for the whole batch; return the rows' Σᵢ ‖ŷᵢ − yᵢ‖²."""
     s = scratch
     Zt, Gt, Tt, ones, rs, gs = s.Zt, s.Gt, s.Tt, s.ones, s.row, s.row2
-    np.matmul(theta, X.T, out=Zt)  # (K, m) Zᵀ = Θ X̃ᵀ = W Xᵀ + b 1ᵀ  (models.logits)
+    np.matmul(theta, U1.T, out=Zt)  # (K, m) Zᵀ = Θ Ũᵀ = W Xᵀ + b 1ᵀ  (models.logits)
     if kind == "softmax":  # (K, m) Sᵀ                              (models.softmax)
         np.maximum.reduce(Zt, axis=0, out=rs)  # (m,) row max of Z: exp cannot overflow
         np.subtract(Zt, rs, out=Zt)  # (K, m) Z − max, every entry ≤ 0
@@ -151,5 +146,5 @@ def scaled_gradient(
         np.subtract(Gt, gs, out=Gt)  # (K, m)
         np.multiply(Gt, Zt, out=Gt)  # (K, m) (B/2) dZᵀ
     np.multiply(Gt, c, out=Gt)  # (K, m) c (B/2) dZᵀ = −(lr/255²) dZᵀ
-    np.matmul(Gt, X, out=out)  # (K, D + 1) −(lr/255²) dZᵀ X̃  (models.param_grads)
+    np.matmul(Gt, U1, out=out)  # (K, D + 1) −(lr/255²) dZᵀ Ũ  (models.param_grads)
     return squares
