@@ -12,7 +12,6 @@ Permissions follow the user's umask, as for any file they create: files 0666 and
 
 import contextlib
 import os
-import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -95,8 +94,10 @@ def _new_file(path: Path) -> None:
 
 def _unique(target: Path, suffix: str, create: Callable[[Path], object]) -> Path:
     """`create` a path `.<target name>.<random><suffix>` beside `target` that did not exist."""
+    # os.urandom(4).hex() is secrets.token_hex(4), without importing secrets (and hmac,
+    # hashlib, random) at every command's start
     for _ in range(100):
-        path = target.parent / f".{target.name}.{secrets.token_hex(4)}{suffix}"
+        path = target.parent / f".{target.name}.{os.urandom(4).hex()}{suffix}"
         try:
             create(path)
         except FileExistsError:

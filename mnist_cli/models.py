@@ -31,6 +31,10 @@ Every formula here is derived step by step in docs/derivations.md, and checked n
 gradcheck.py (mnist-gradcheck).
 """
 
+# annotations stay unevaluated: `np.random.Generator` in a signature would import numpy.random
+# (several ms) at the start of every command, also those that draw no random numbers
+from __future__ import annotations
+
 from dataclasses import dataclass
 from typing import Literal
 

@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -208,14 +207,6 @@ def test_missing_matplotlib_is_a_one_line_error(
         "Error: --plots needs matplotlib, which is not installed: "
         "pip install 'mnist-cli[plots]'\n"
     )
-
-
-def test_importing_the_cli_does_not_import_the_extras():
-    code = "import sys, mnist_cli.cli; print(sorted({'matplotlib', 'PIL'} & set(sys.modules)))"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "[]", f"imported at start-up: {out.stdout.strip()}"
 
 
 def test_a_picture_that_fails_after_training_keeps_the_run(

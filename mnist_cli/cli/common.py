@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from .. import __version__, plots
+from .. import __version__
 from ..artifacts import Weights
 from ..data import DATASETS, Dataset, get_dataset
 from ..errors import MnistCliError, OptionsError, WeightsError
@@ -80,6 +80,15 @@ def warn(message: str) -> None:
     click.echo(f"Warning: {message}", err=True)
 
 
+def require_plots() -> None:
+    """Raise MissingExtraError unless matplotlib can be imported (plots.require_matplotlib)."""
+    # plots.py (and matplotlib inside it) only when --plots asks for it: a command without
+    # --plots starts without them
+    from .. import plots
+
+    plots.require_matplotlib()
+
+
 def draw_plots(
     run_dir: Path,
     kind: str,
@@ -91,6 +100,8 @@ def draw_plots(
 ) -> list[Path]:
     """weights.png, curves.png (with a history) and the confusion matrix of `result`, the
     evaluation on `split`, into `run_dir` (plots.py); the paths written."""
+    from .. import plots  # only with --plots: see require_plots
+
     return plots.write_plots(
         run_dir,
         params.W,

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import click
 
-from .. import plots
 from ..artifacts import load_weights, read_metrics
 from ..data import Dataset, load_split
 from ..metrics import Evaluation, evaluate, format_confusion
-from .common import command, draw_plots, weights_dataset, wrote_line
+from .common import command, draw_plots, require_plots, weights_dataset, wrote_line
 from .options import data_options, dataset_option, plots_option
 
 
@@ -48,7 +47,7 @@ def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
     kind, params = weights.kind, weights.params
     dataset = weights_dataset(path, weights, dataset)
     if with_plots:
-        plots.require_matplotlib()
+        require_plots()
     mirrors = data.chosen_mirrors() or run_mirrors(path)
     scored = data.load(load_split, dataset, split, mirrors=mirrors, quiet=quiet)
     result = evaluate(params, scored.images, scored.labels)

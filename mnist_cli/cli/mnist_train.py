@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from .. import plots
 from ..artifacts import check_out_dir, load_weights, save_run
 from ..config import read_config_file, to_toml
 from ..data import get_dataset, load_dataset
@@ -17,7 +16,7 @@ from ..errors import MnistCliError
 from ..resolve import check_val_size, resolve_run, start_path
 from ..run import fit, monitor_name
 from ..runs import continued_training
-from .common import command, draw_plots, warn, wrote_line
+from .common import command, draw_plots, require_plots, warn, wrote_line
 from .config_options import config_options
 from .options import data_options, plots_option
 from .progress import TrainProgress, show_bars, summary_line
@@ -82,7 +81,7 @@ def train_command(
     out_dir = out_dir or default_out_dir(config.model)
     check_out_dir(out_dir, force)
     if with_plots:
-        plots.require_matplotlib()  # before training, not after it
+        require_plots()  # before training, not after it
     dataset = get_dataset(config.dataset)
     # --json: stdout holds only the JSON line, so the summary (like epoch lines) goes to stderr
     say = functools.partial(click.echo, err=as_json)

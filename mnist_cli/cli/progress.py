@@ -3,13 +3,17 @@ epoch; and the lines mnist-train prints: one per epoch, and the run's summary.""
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..config import TrainConfig
-from ..run import RunResult
-from ..runs import Earlier
-from ..train import EpochResult
+if TYPE_CHECKING:
+    # for the type hints alone: mnist-eval and mnist-runs import this module (for the
+    # download bars) without the training loop
+    from ..config import TrainConfig
+    from ..run import RunResult
+    from ..runs import Earlier
+    from ..train import EpochResult
 
 
 def show_bars(quiet: bool) -> bool:
@@ -45,7 +49,7 @@ class TrainProgress:
         self.bar.update(batch_size)
         self.bar.set_postfix_str(f"loss {self.loss_sum / self.seen:.4f}", refresh=False)
 
-    def on_epoch(self, r: EpochResult) -> None:
+    def on_epoch(self, r: "EpochResult") -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar, self.loss_sum, self.seen = None, 0.0, 0
@@ -58,7 +62,7 @@ class TrainProgress:
 
 
 def summary_line(
-    config: TrainConfig, result: RunResult, out_dir: Path, earlier: Earlier | None
+    config: "TrainConfig", result: "RunResult", out_dir: Path, earlier: "Earlier | None"
 ) -> str:
     """What was trained, how, its accuracies, how long it took, and where it went."""
     how = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"

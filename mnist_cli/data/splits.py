@@ -6,6 +6,10 @@ one uint8 label per image, each label a class index. The images stay a read-only
 warm start reads no pixel until training touches it.
 """
 
+# annotations stay unevaluated: `np.random.Generator` in a signature would import numpy.random
+# (several ms) at the start of every command, also those that draw no random numbers
+from __future__ import annotations
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path

@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .http import try_once
 from .policy import (
     CHUNK_SIZE,
     DEFAULT_POLICY,
@@ -56,10 +55,14 @@ def download(
     """
     if "://" not in url:
         return _copy_local(url, dest, max_bytes, name, progress)
+    # imported here: http.py (and socket, requests) only when a download goes over HTTP,
+    # not on every command's start
+    from . import http
+
     jitter = random.Random()
     for attempt in range(1, policy.attempts + 1):
         try:
-            return try_once(url, dest, max_bytes, policy, name, progress)
+            return http.try_once(url, dest, max_bytes, policy, name, progress)
         except Failure as failure:
             if not failure.retry or attempt == policy.attempts:
                 if attempt > 1:
