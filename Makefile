@@ -11,7 +11,7 @@ help:  ## list the targets
 
 # pip's own output shows (its progress bars on a terminal): the first install takes ~40 s
 $(BIN)/mnist-train: pyproject.toml
-	@echo "setting up .venv: numpy, click, requests, tqdm (first run only)"
+	@echo "setting up .venv: numpy, click, requests, tqdm, threadpoolctl (first run only)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install -e .

@@ -19,6 +19,7 @@ from .exact import least_squares
 from .metrics import Evaluation, evaluate
 from .models import Params, init_params
 from .runs import Earlier
+from .threads import blas_threads
 from .train import EpochResult, train
 
 
@@ -59,7 +60,8 @@ def fit(
         fit_split, val_split = holdout(train_split, config.val_size, rng)
     monitor = test_split if val_split is None else val_split
     if config.solver == "exact":
-        params = least_squares(fit_split.images, fit_split.labels, config.l2)
+        with blas_threads("solve"):
+            params = least_squares(fit_split.images, fit_split.labels, config.l2)
         history: list[EpochResult] = []
     else:
         done = earlier.epochs if earlier else 0
@@ -82,9 +84,10 @@ def fit(
             on_epoch=None if on_epoch is None else (lambda r: on_epoch(renumber(r))),
         )
         history = [renumber(r) for r in history]
-    train_eval = evaluate(params, fit_split.images, fit_split.labels, config.model)
-    val_eval = None if val_split is None else evaluate(params, *astuple(val_split))
-    test_eval = evaluate(params, test_split.images, test_split.labels)
+    with blas_threads("score"):
+        train_eval = evaluate(params, fit_split.images, fit_split.labels, config.model)
+        val_eval = None if val_split is None else evaluate(params, *astuple(val_split))
+        test_eval = evaluate(params, test_split.images, test_split.labels)
     metrics = {
         "model": config.model,
         "dataset": dataset.name,

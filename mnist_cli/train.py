@@ -21,6 +21,7 @@ from .errors import TrainingDivergedError
 from .fused import Work, from_theta, fused_sgd_step, to_theta
 from .metrics import evaluate
 from .models import D, ModelKind, Params, one_hot
+from .threads import blas_threads
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,13 @@ def train(
     history: list[EpochResult] = []
     per_epoch = math.ceil(len(labels) / batch_size)  # batches, the last maybe smaller
     batches = shuffled_batches(images, Yt_all, batch_size, epochs, rng)
-    with closing(batches), np.errstate(over="ignore", invalid="ignore"):  # see below
+    # the steps' BLAS threads (threads.py); overflow is not warned about: a loss that is not
+    # finite stops training below
+    with (
+        closing(batches),
+        blas_threads("sgd"),
+        np.errstate(over="ignore", invalid="ignore"),
+    ):
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             loss_sum = 0.0
@@ -95,7 +102,8 @@ def train(
                     on_batch(B, loss)
             seconds = time.perf_counter() - start
             params = from_theta(theta)
-            accuracy = evaluate(params, *monitor).accuracy if monitor else None
+            with blas_threads("score"):
+                accuracy = evaluate(params, *monitor).accuracy if monitor else None
             result = EpochResult(
                 epoch, epochs, loss_sum / len(labels), accuracy, seconds
             )

@@ -22,7 +22,11 @@ def dry_run(tmp_path_factory) -> list[str]:
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, clone / name)
     out = subprocess.run(
-        ["make", "-n", "dev"], cwd=clone, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "dev"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout.splitlines()
 

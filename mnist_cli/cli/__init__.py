@@ -14,6 +14,12 @@ loop, the plots and the gradient checker of the other four, and starts sooner.
 import importlib
 from typing import TYPE_CHECKING
 
+from ..threads import one_thread_start
+
+# numpy's BLAS starts with one thread, not one per core: see threads.py
+with one_thread_start():
+    import numpy  # noqa: F401
+
 MODULES = {
     "eval_command": "mnist_eval",
     "gradcheck_command": "mnist_gradcheck",

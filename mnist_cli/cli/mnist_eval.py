@@ -8,6 +8,7 @@ import click
 from ..artifacts import load_weights, read_metrics
 from ..data import Dataset, load_split
 from ..metrics import Evaluation, evaluate, format_confusion
+from ..threads import blas_threads
 from .common import command, draw_plots, require_plots, weights_dataset, wrote_line
 from .options import data_options, dataset_option, plots_option
 
@@ -50,7 +51,8 @@ def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
         require_plots()
     mirrors = data.chosen_mirrors() or run_mirrors(path)
     scored = data.load(load_split, dataset, split, mirrors=mirrors, quiet=quiet)
-    result = evaluate(params, scored.images, scored.labels)
+    with blas_threads("score"):
+        result = evaluate(params, scored.images, scored.labels)
     if as_json:
         click.echo(
             json.dumps(

@@ -35,6 +35,11 @@ Example:
   mnist-train --dataset fashion-mnist --val-size 10000
   mnist-train --solver exact --l2 10 --json
   mnist-train --init-from runs/softmax-try --epochs 5 --lr 0.1
+
+\b
+BLAS threads are chosen per phase: one for the SGD steps and the scoring (their products
+are small, and the batches thread needs a core), one per core for --solver exact. Set
+OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS, MKL_NUM_THREADS) to choose them yourself.
 """,
 )
 @click.option(
