@@ -12,20 +12,38 @@ epoch order.
 
 A batch is Ũ = [U, 255] (B, D + 1) float32 (raw pixels, then the constant column of fused.py)
 and Yᵀ (K, B) float32 (one-hot targets, transposed), both views into the chunk's buffers.
+A batch larger than a chunk (CHUNK_ROWS) is streamed: it arrives as consecutive pieces of
+piece_rows() rows (the last fewer), each gathered while the step works on the one before, and
+fused.streamed_sgd_step sums their gradients. So every batch size, up to the whole training
+set, needs two chunks of memory, not a float32 copy of its batch (188 MB at 60,000), and the
+gather of a large batch overlaps its step as a small batch's does.
 """
 
+import math
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from .fused import PIXEL
+from .fused import BLOCK_ROWS, PIXEL
 from .models import D
 
 CHUNK_ROWS = 2048  # rows gathered per hand-over: a few batches, 6.4 MB of float32
 # above this a chunk is filled while the step waits, to bound the memory
 DOUBLE_BUFFER_BYTES = 64 << 20
+
+
+def piece_rows() -> int:
+    """Rows per piece of a streamed batch: CHUNK_ROWS rounded down to whole blocks of the
+    step (fused.BLOCK_ROWS), so that its blocks are those of the batch in one piece."""
+    return max(BLOCK_ROWS, CHUNK_ROWS // BLOCK_ROWS * BLOCK_ROWS)
+
+
+def pieces_per_batch(B: int, batch_size: int) -> int:
+    """How many items of shuffled_batches(..., batch_size, ...) make up a batch of B rows
+    (B = batch_size, or fewer for an epoch's last batch): 1 unless batches are streamed."""
+    return 1 if batch_size <= CHUNK_ROWS else math.ceil(B / piece_rows())
 
 
 def shuffled_batches(
@@ -38,7 +56,8 @@ def shuffled_batches(
     """The batches of `epochs` epochs, one epoch after the other: (Ũ (B, D + 1), Yᵀ (K, B))
     for the images (N, D) uint8 and targets Yᵀ (K, N), each epoch in the order of a fresh
     rng.permutation(N), batch_size at a time; an epoch's last batch is smaller if batch_size
-    does not divide N. Each batch is valid until the next one is asked for.
+    does not divide N. With batch_size > CHUNK_ROWS each batch comes as pieces_per_batch
+    consecutive pieces instead. Each item is valid until the next one is asked for.
 
     The thread draws the permutations, so `rng` is not to be used elsewhere until the
     generator is exhausted or closed (close it to stop the thread early).
@@ -46,20 +65,29 @@ def shuffled_batches(
     N = len(images)
     if Yt_all.shape[1] != N:
         raise ValueError(f"{Yt_all.shape[1]} targets for {N} images")
-    per_chunk = max(1, CHUNK_ROWS // batch_size) * batch_size
-    starts = [start for _ in range(epochs) for start in range(0, N, per_chunk)]
+    if batch_size <= CHUNK_ROWS:  # a chunk holds whole batches
+        per_chunk, item = max(1, CHUNK_ROWS // batch_size) * batch_size, batch_size
+        spans = [(start, min(start + per_chunk, N)) for start in range(0, N, per_chunk)]
+    else:  # a chunk is a piece of a batch, never past the batch's end
+        per_chunk = item = piece_rows()
+        spans = [
+            (start, min(start + per_chunk, batch + batch_size, N))
+            for batch in range(0, N, batch_size)
+            for start in range(batch, min(batch + batch_size, N), per_chunk)
+        ]
     rows = min(per_chunk, N)
     two = rows * (D + 1) * 4 <= DOUBLE_BUFFER_BYTES
     buffers = [_buffers(rows, len(Yt_all)) for _ in range(2 if two else 1)]
     gathered = np.empty((rows, D), np.uint8)
     order = np.empty(0, np.intp)  # the current epoch's permutation, drawn by fill
 
-    def fill(start: int, buffer: tuple[np.ndarray, np.ndarray]) -> int:
+    def fill(span: tuple[int, int], buffer: tuple[np.ndarray, np.ndarray]) -> int:
         nonlocal order
+        start, stop = span
         if start == 0:  # a new epoch
             order = rng.permutation(N)
         X, Yt = buffer
-        idx = order[start : start + per_chunk]
+        idx = order[start:stop]
         n = len(idx)
         # mode="clip": a permutation's indices are in range, and without a bounds check
         # numpy writes straight into `out` instead of through a temporary copy (2x faster)
@@ -68,9 +96,9 @@ def shuffled_batches(
         np.take(Yt_all, idx, axis=1, out=Yt[:, :n], mode="clip")  # (K, n)
         return n
 
-    for (X, Yt), n in _prefetched(fill, starts, buffers):
-        for j in range(0, n, batch_size):
-            yield X[j : min(j + batch_size, n)], Yt[:, j : min(j + batch_size, n)]
+    for (X, Yt), n in _prefetched(fill, spans * epochs, buffers):
+        for j in range(0, n, item):
+            yield X[j : min(j + item, n)], Yt[:, j : min(j + item, n)]
 
 
 def _buffers(rows: int, classes: int) -> tuple[np.ndarray, np.ndarray]:

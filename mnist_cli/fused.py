@@ -22,12 +22,14 @@ step computes the same numbers with as few calls as it can, in a layout chosen f
   BLOCK_ROWS rows, each block's c·dZᵀ Ũ added up before the one update (the rows of a batch
   are independent until their gradients are summed, and a block's rows, read twice, are
   still in the cache the second time): a batch of 1,000 then costs about what ten batches
-  of 100 do, not twice as much.
+  of 100 do, not twice as much. A batch too large to gather at once arrives in pieces of
+  whole blocks (batches.py), and streamed_sgd_step sums their blocks in the same order.
 
 Notation of models.py: Z = XWᵀ + b, S = softmax(Z), G = ∂L/∂Ŷ = (2/B)(Ŷ − Y), dZ = ∂L/∂Z.
 tests/test_fused.py checks this step against models.loss_and_gradients and models.sgd_step.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,24 +65,34 @@ class Scratch:
 
 @dataclass(frozen=True)
 class Work:
-    """The arrays one step at batch size B writes into, allocated once: one Scratch per block
-    size (BLOCK_ROWS, and the last block's if smaller) and two (K, D + 1) gradients."""
+    """The arrays a step writes into, allocated once for a run: one Scratch per block size
+    (BLOCK_ROWS, and a last block's if smaller) and two (K, D + 1) gradients. A piece of m
+    rows is cut into blocks once per m (`blocks_of`); `blocks` are those of for_batch's B."""
 
     blocks: tuple[tuple[slice, Scratch], ...]  # each block's rows and its arrays
     grad: np.ndarray  # (K, D + 1) a block's c·dZᵀ Ũ
     total: np.ndarray  # (K, D + 1) the batch's, summed over its blocks
+    scratch: dict[int, Scratch]  # block rows -> its arrays
+    layouts: dict[int, tuple[tuple[slice, Scratch], ...]]  # piece rows -> its blocks
 
     @classmethod
     def for_batch(cls, B: int, D1: int) -> "Work":
-        scratch: dict[int, Scratch] = {}  # one per block size
-        blocks = []
-        for start in range(0, B, BLOCK_ROWS):
-            m = min(BLOCK_ROWS, B - start)
-            if m not in scratch:
-                scratch[m] = Scratch.for_rows(m)
-            blocks.append((slice(start, start + m), scratch[m]))
         grad, total = np.empty((K, D1), np.float32), np.empty((K, D1), np.float32)
-        return cls(tuple(blocks), grad, total)
+        work = cls((), grad, total, {}, {})
+        object.__setattr__(work, "blocks", work.blocks_of(B))  # frozen: set once, here
+        return work
+
+    def blocks_of(self, m: int) -> tuple[tuple[slice, Scratch], ...]:
+        """The blocks of a piece of m rows: BLOCK_ROWS rows each, the last maybe fewer."""
+        if m not in self.layouts:
+            blocks = []
+            for start in range(0, m, BLOCK_ROWS):
+                rows = min(BLOCK_ROWS, m - start)
+                if rows not in self.scratch:
+                    self.scratch[rows] = Scratch.for_rows(rows)
+                blocks.append((slice(start, start + rows), self.scratch[rows]))
+            self.layouts[m] = tuple(blocks)
+        return self.layouts[m]
 
 
 def to_theta(params: Params) -> np.ndarray:
@@ -105,15 +117,35 @@ def fused_sgd_step(
     """Update Θ (K, D + 1) in place by one SGD step on the batch U1 = Ũ (B, D + 1) with one-hot
     targets Yᵀ (K, B); return the batch loss L = (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² before the step (NaN or
     inf if it diverged). models.sgd_step of models.loss_and_gradients, in Θ's layout."""
-    B = U1.shape[0]
+    return streamed_sgd_step(kind, theta, ((U1, Yt),), len(U1), lr, work)
+
+
+def streamed_sgd_step(
+    kind: ModelKind,
+    theta: np.ndarray,
+    pieces: Iterable[tuple[np.ndarray, np.ndarray]],
+    B: int,
+    lr: float,
+    work: Work,
+) -> float:
+    """fused_sgd_step on a batch of B rows that arrives in pieces (Ũ (m, D + 1), Yᵀ (K, m)),
+    their m adding up to B: each piece is used before the next is asked for, so a large batch
+    never needs to be in memory whole (batches.py streams it). Every piece but the last has a
+    whole number of blocks, so the blocks, and the order their gradients are summed in, are
+    those of the batch in one piece: the same step, bit for bit."""
     # c = −lr (2/B) / 255²: G's 2/B (models.loss_grad_output), SGD's −lr, Θ's 1/255²
     c = -lr * 2.0 / B / PIXEL**2
     squares = 0.0
-    for i, (rows, scratch) in enumerate(work.blocks):  # one block if B ≤ BLOCK_ROWS
-        out = work.grad if i else work.total  # the first block writes the total itself
-        squares += scaled_gradient(kind, theta, U1[rows], Yt[:, rows], c, scratch, out)
-        if i:
-            np.add(work.total, work.grad, out=work.total)  # Σ over the blocks
+    first = True  # the first block writes the total itself
+    for U1, Yt in pieces:
+        for rows, scratch in work.blocks_of(len(U1)):
+            out = work.total if first else work.grad
+            squares += scaled_gradient(
+                kind, theta, U1[rows], Yt[:, rows], c, scratch, out
+            )
+            if not first:
+                np.add(work.total, work.grad, out=work.total)  # Σ over the blocks
+            first = False
     np.add(theta, work.total, out=theta)  # Θ ← Θ − (lr/255²) dZᵀ Ũ  (models.sgd_step)
     return squares / B  # (1/B) Σᵢ ‖ŷᵢ − yᵢ‖²  (models.squared_loss)
 

@@ -1,6 +1,6 @@
 """The training loop: mini-batch SGD over shuffled epochs, progress through callbacks.
 
-The loop owns no math and prints nothing: each batch is one call of fused.fused_sgd_step (the
+The loop owns no math and prints nothing: each batch is one call of fused.streamed_sgd_step (the
 equations of models.py, fused for speed), the batches come from batches.shuffled_batches
 (gathered and cast ahead of time by a background thread), and after each batch it calls
 `on_batch(batch_size, loss)`, after each epoch `on_epoch(EpochResult)`; the CLI turns those into
@@ -16,9 +16,9 @@ from itertools import islice
 
 import numpy as np
 
-from .batches import shuffled_batches
+from .batches import pieces_per_batch, shuffled_batches
 from .errors import TrainingDivergedError
-from .fused import Work, from_theta, fused_sgd_step, to_theta
+from .fused import Work, from_theta, streamed_sgd_step, to_theta
 from .metrics import evaluate
 from .models import D, ModelKind, Params, one_hot
 from .threads import blas_threads
@@ -73,9 +73,14 @@ def train(
     )  # (K, D + 1) Θ = [W, b] / 255, updated in place by each step
     images = np.asarray(images)  # a plain view of a memmap: gathers from it are faster
     Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
-    work: dict[int, Work] = {}  # batch size -> its arrays (the last may be smaller)
+    N = len(labels)
+    # an epoch's batch sizes (the last maybe smaller), and how many items of `batches` make
+    # up each: one, or its pieces when batches are streamed (batches.py)
+    sizes = [batch_size] * (N // batch_size) + [N % batch_size] * (N % batch_size > 0)
+    layout = [(B, pieces_per_batch(B, batch_size)) for B in sizes]
+    # the step's arrays, allocated once
+    work = Work.for_batch(min(batch_size, N), D + 1)
     history: list[EpochResult] = []
-    per_epoch = math.ceil(len(labels) / batch_size)  # batches, the last maybe smaller
     batches = shuffled_batches(images, Yt_all, batch_size, epochs, rng)
     # the steps' BLAS threads (threads.py); overflow is not warned about: a loss that is not
     # finite stops training below
@@ -87,11 +92,9 @@ def train(
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             loss_sum = 0.0
-            for U1, Yt in islice(batches, per_epoch):  # Ũ (B, D + 1), Yᵀ (K, B)
-                B = len(U1)
-                if B not in work:
-                    work[B] = Work.for_batch(B, D + 1)
-                loss = fused_sgd_step(kind, theta, U1, Yt, lr, work[B])
+            for B, pieces in layout:  # each piece Ũ (m, D + 1), Yᵀ (K, m)
+                batch = islice(batches, pieces)
+                loss = streamed_sgd_step(kind, theta, batch, B, lr, work)
                 if not math.isfinite(loss):
                     raise TrainingDivergedError(
                         f"the loss became {loss} in epoch {epoch} (lr {lr}): "
@@ -104,9 +107,7 @@ def train(
             params = from_theta(theta)
             with blas_threads("score"):
                 accuracy = evaluate(params, *monitor).accuracy if monitor else None
-            result = EpochResult(
-                epoch, epochs, loss_sum / len(labels), accuracy, seconds
-            )
+            result = EpochResult(epoch, epochs, loss_sum / N, accuracy, seconds)
             history.append(result)
             if on_epoch:
                 on_epoch(result)

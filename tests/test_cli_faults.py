@@ -93,8 +93,8 @@ def data_args(mnist_cache, mnist_server_url):
 @pytest.mark.parametrize(
     ("where", "fault", "code", "message"),
     [
-        ("fused_sgd_step", KeyboardInterrupt, 130, "Interrupted."),
-        ("fused_sgd_step", MemoryError, 1, None),
+        ("streamed_sgd_step", KeyboardInterrupt, 130, "Interrupted."),
+        ("streamed_sgd_step", MemoryError, 1, None),
         ("replace_dir", KeyboardInterrupt, 130, "Interrupted."),
     ],
     ids=["interrupted-training", "failed-training", "interrupted-while-saving"],
@@ -107,7 +107,7 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
 
     # in the middle of an epoch, while the batches thread is gathering ahead
     monkeypatch.setattr(
-        train_module if where == "fused_sgd_step" else artifacts, where, boom
+        train_module if where == "streamed_sgd_step" else artifacts, where, boom
     )
     out = tmp_path / "runs" / "r"
 

@@ -79,7 +79,9 @@ def test_training_steps_and_scores_with_one_thread_and_solves_with_all(
         return wrapper
 
     monkeypatch.setattr(
-        mnist_cli.train, "fused_sgd_step", spy("step", mnist_cli.train.fused_sgd_step)
+        mnist_cli.train,
+        "streamed_sgd_step",
+        spy("step", mnist_cli.train.streamed_sgd_step),
     )
     monkeypatch.setattr(
         mnist_cli.train, "evaluate", spy("score", mnist_cli.train.evaluate)

@@ -241,3 +241,55 @@ def test_same_seed_same_weights_and_given_params_untouched(kind, few_images):
     np.testing.assert_array_equal(runs[0].W, runs[1].W, f"{kind}: same seed, other W")
     np.testing.assert_array_equal(runs[0].b, runs[1].b, f"{kind}: same seed, other b")
     np.testing.assert_array_equal(start.W, before, f"{kind}: train() changed its input")
+
+
+def test_a_batch_larger_than_a_chunk_is_streamed_in_pieces(few_images, monkeypatch):
+    """With batch_size > CHUNK_ROWS each batch comes as pieces of piece_rows() rows (whole
+    blocks of the step), never past the batch's end, in the order of the permutation."""
+    from mnist_cli import batches
+
+    monkeypatch.setattr(batches, "CHUNK_ROWS", 150)
+    assert batches.piece_rows() == BLOCK_ROWS == 100
+    images, labels = few_images  # 1050: batches of 450, 450 and 150
+    Yt_all = np.ascontiguousarray(one_hot(labels).T)
+    stream = shuffled_batches(images, Yt_all, 450, 2, np.random.default_rng(3))
+    pieces = [(X[:, :D].copy(), Yt.copy()) for X, Yt in stream]
+    sizes = [100, 100, 100, 100, 50] * 2 + [100, 50]
+    assert [len(X) for X, _ in pieces] == sizes * 2, [len(X) for X, _ in pieces]
+    assert [batches.pieces_per_batch(B, 450) for B in (450, 150)] == [5, 2]
+    same_draws = np.random.default_rng(3)
+    order = np.concatenate([same_draws.permutation(len(labels)) for _ in range(2)])
+    np.testing.assert_array_equal(
+        np.vstack([X for X, _ in pieces]), images[order].astype(np.float32)
+    )
+    np.testing.assert_array_equal(np.hstack([Yt for _, Yt in pieces]), Yt_all[:, order])
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_a_streamed_batch_trains_the_same_weights_bit_for_bit(
+    kind, few_images, monkeypatch
+):
+    """Batches of 450 in one piece (chunks of 2048 rows) and streamed in pieces of 100
+    (chunks of 150): the same blocks summed in the same order, so the same weights and
+    losses exactly."""
+    from mnist_cli import batches
+
+    images, labels = few_images
+
+    def run():
+        losses = []
+        rng = np.random.default_rng(11)
+        params, history = train(
+            kind, init_params("normal", rng), images, labels,
+            epochs=2, batch_size=450, lr=LR[kind], rng=rng,
+            on_batch=lambda n, loss: losses.append((n, loss)),
+        )  # fmt: skip
+        return params, losses, [r.train_loss for r in history]
+
+    whole = run()
+    monkeypatch.setattr(batches, "CHUNK_ROWS", 150)
+    streamed = run()
+    assert [n for n, _ in streamed[1]] == [450, 450, 150] * 2, streamed[1]
+    np.testing.assert_array_equal(streamed[0].W, whole[0].W, f"{kind}: W differs")
+    np.testing.assert_array_equal(streamed[0].b, whole[0].b, f"{kind}: b differs")
+    assert streamed[1:] == whole[1:], f"{kind}: losses differ"
