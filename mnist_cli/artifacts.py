@@ -6,11 +6,13 @@ A run directory holds
     metrics.json  accuracies, per-epoch history, confusion matrix, resolved config, data checksums
     config.toml   the resolved configuration, re-runnable with `mnist-train --config`
 
-The directory is built under a temporary name beside its destination and renamed into place
-only when every file is written (atomic.py), so a run that fails or is interrupted never leaves
-a `weights.npz` that a later command would trust. It gets the user's umask, like any directory.
+The directory is claimed before training (rundir.py: locked, checked writable), built under a
+temporary name beside its destination and renamed into place only when every file is written,
+so a run that fails or is interrupted never leaves a `weights.npz` that a later command would
+trust. It gets the user's umask, like any directory.
 """
 
+import errno
 import json
 import zipfile
 from dataclasses import dataclass
@@ -18,28 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import fsync_files, replace_dir, temp_dir
+from .atomic import fsync_files
 from .errors import RunDirectoryError, WeightsError
 from .models import MODEL_KINDS, D, K, ModelKind, Params
+from .rundir import CONFIG, METRICS, WEIGHTS, RunClaim, claim_run_dir, shown
 
 FORMAT_VERSION = 1
-WEIGHTS = "weights.npz"
-METRICS = "metrics.json"
-CONFIG = "config.toml"
-
-
-def check_out_dir(out_dir: Path, force: bool) -> None:
-    """Refuse an output path that is a file, or a non-empty directory without `force`.
-    Called before training (fail fast) and again before writing."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise RunDirectoryError(
-            f"--out {out_dir} is an existing file; give a directory"
-        )
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise RunDirectoryError(
-            f"--out {out_dir} exists and is not empty; "
-            "use --force to replace it or choose another --out"
-        )
 
 
 def save_run(
@@ -52,10 +38,33 @@ def save_run(
     dataset: str = "mnist",
     force: bool = False,
 ) -> None:
-    """Write weights.npz, metrics.json and config.toml into `out_dir`, all or nothing."""
-    check_out_dir(out_dir, force)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with temp_dir(out_dir) as staging:
+    """Write weights.npz, metrics.json and config.toml into `out_dir`, all or nothing
+    (claimed, written and installed at once: the CLI claims before training, write_run)."""
+    with claim_run_dir(out_dir, force) as claim:
+        write_run(
+            claim,
+            kind=kind,
+            params=params,
+            metrics=metrics,
+            config_toml=config_toml,
+            dataset=dataset,
+        )
+
+
+def write_run(
+    claim: RunClaim,
+    *,
+    kind: ModelKind,
+    params: Params,
+    metrics: dict,
+    config_toml: str,
+    dataset: str = "mnist",
+) -> None:
+    """Write weights.npz, metrics.json and config.toml into the claimed directory, all or
+    nothing: into its staging directory, flushed, then renamed into place. A write that fails
+    (a full disk) is one RunDirectoryError naming the directory; nothing is left."""
+    staging = claim.staging
+    try:
         np.savez(
             staging / WEIGHTS,
             W=params.W.astype(np.float32),
@@ -68,7 +77,17 @@ def save_run(
         (staging / CONFIG).write_text(config_toml)
         # the data is on disk before the rename makes it visible
         fsync_files(staging)
-        replace_dir(staging, out_dir)
+        claim.install()
+    except OSError as e:
+        advice = (
+            "free some space or choose another --out"
+            if e.errno == errno.ENOSPC
+            else "choose another --out"
+        )
+        raise RunDirectoryError(
+            f"cannot write the run to {shown(claim.path)}: {e.strerror or e}; "
+            f"nothing was saved: {advice}, and run again"
+        ) from None
 
 
 def weights_path(path: Path) -> Path:
