@@ -77,7 +77,11 @@ def test_the_link_check_can_fail(tmp_path):
 
 def test_make_help_lists_what_the_readme_names():
     out = subprocess.run(
-        ["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "-s", "--no-print-directory", "help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     targets = re.findall(r"make (\w[\w-]*)", out)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
