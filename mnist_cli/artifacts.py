@@ -14,12 +14,12 @@ trust. It gets the user's umask, like any directory.
 
 import errno
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import npz
 from .atomic import fsync_files
 from .errors import RunDirectoryError, WeightsError
 from .models import MODEL_KINDS, D, K, ModelKind, Params
@@ -105,6 +105,17 @@ class Weights:
     format_version: int  # of the file, at most FORMAT_VERSION
 
 
+# What a weights.npz may hold (npz.py checks each array's dtype and size before reading it;
+# any other array is refused unread)
+WEIGHTS_SPEC = {
+    "W": npz.float32(K * D, ndim=2),
+    "b": npz.float32(K, ndim=1),
+    "model": npz.string(),
+    "dataset": npz.string(),
+    "format_version": npz.integer_scalar(),
+}
+
+
 def load_weights(path: Path) -> Weights:
     """The Weights of a run directory or a weights.npz file, checked strictly."""
     file = weights_path(path)
@@ -112,47 +123,30 @@ def load_weights(path: Path) -> Weights:
         raise WeightsError(
             f"{file}: no such file; give a run directory or a weights.npz"
         )
-    try:
-        npz = np.load(file, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise WeightsError(f"{file}: a single .npy array, not a weights .npz file")
-        with npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except ValueError as e:  # pickled content or object arrays: we never unpickle
-        raise WeightsError(f"{file}: not a mnist-cli weights file ({e})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
-        raise WeightsError(f"{file}: not a readable .npz file ({e})") from None
+    arrays = npz.read_npz(file, WEIGHTS_SPEC.get)
     missing = [key for key in ("W", "b", "model") if key not in arrays]
     if missing:
         raise WeightsError(
             f"{file}: not a mnist-cli weights file (missing {', '.join(missing)})"
         )
-    kind = str(arrays["model"]) if arrays["model"].dtype.kind == "U" else ""
+    kind = str(arrays["model"])
     if kind not in MODEL_KINDS:
-        raise WeightsError(f"{file}: unknown model {arrays['model']!r}")
+        raise WeightsError(f"{file}: unknown model {kind!r}")
     version = int(arrays.get("format_version", FORMAT_VERSION))
     if version > FORMAT_VERSION:
         raise WeightsError(
             f"{file}: format version {version} is newer than this mnist-cli reads "
             f"({FORMAT_VERSION}); upgrade mnist-cli"
         )
+    if version < 1:
+        raise WeightsError(
+            f"{file}: format version {version} is not one mnist-cli writes"
+        )
     for key, shape in (("W", (K, D)), ("b", (K,))):
         a = arrays[key]
-        if a.dtype.kind != "f":
-            raise WeightsError(f"{file}: {key} has dtype {a.dtype}, expected float32")
         if a.shape != shape:
             raise WeightsError(f"{file}: {key} has shape {a.shape}, expected {shape}")
         if not np.isfinite(a).all():
             raise WeightsError(f"{file}: {key} contains NaN or infinite values")
     dataset = str(arrays["dataset"]) if "dataset" in arrays else "mnist"
-    params = Params(W=arrays["W"].astype(np.float32), b=arrays["b"].astype(np.float32))
-    return Weights(kind, params, dataset, version)
-
-
-def read_metrics(run_dir: Path) -> dict | None:
-    """metrics.json of a run directory, or None if there is none."""
-    path = run_dir / METRICS
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    return Weights(kind, Params(W=arrays["W"], b=arrays["b"]), dataset, version)

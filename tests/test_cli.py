@@ -224,8 +224,8 @@ def test_bad_config_key_is_one_line_error(tmp_path):
 def test_eval_rejects_foreign_weights(tmp_path):
     np.savez(
         tmp_path / "w.npz",
-        W=np.zeros((784, 10)),
-        b=np.zeros(10),
+        W=np.zeros((784, 10), np.float32),
+        b=np.zeros(10, np.float32),
         model=np.array("softmax"),
     )
     result = CliRunner().invoke(eval_command, [str(tmp_path / "w.npz")])
