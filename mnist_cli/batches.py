@@ -19,9 +19,10 @@ set, needs two chunks of memory, not a float32 copy of its batch (188 MB at 60,0
 gather of a large batch overlaps its step as a small batch's does.
 """
 
+import itertools
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -75,6 +76,9 @@ def shuffled_batches(
             for batch in range(0, N, batch_size)
             for start in range(batch, min(batch + batch_size, N), per_chunk)
         ]
+    # the chunks of one epoch, epoch after epoch: repeated as needed, so that nothing grows
+    # with `epochs` (10¹² epochs once took 5.9 GB before the first batch)
+    all_spans = (span for _ in range(epochs) for span in spans)
     rows = min(per_chunk, N)
     two = rows * (D + 1) * 4 <= DOUBLE_BUFFER_BYTES
     buffers = [_buffers(rows, len(Yt_all)) for _ in range(2 if two else 1)]
@@ -96,7 +100,7 @@ def shuffled_batches(
         np.take(Yt_all, idx, axis=1, out=Yt[:, :n], mode="clip")  # (K, n)
         return n
 
-    for (X, Yt), n in _prefetched(fill, spans * epochs, buffers):
+    for (X, Yt), n in _prefetched(fill, all_spans, buffers):
         for j in range(0, n, item):
             yield X[j : min(j + item, n)], Yt[:, j : min(j + item, n)]
 
@@ -107,9 +111,9 @@ def _buffers(rows: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
     return X, np.empty((classes, rows), np.float32)
 
 
-def _prefetched(fill, starts, buffers) -> Iterator:
+def _prefetched(fill, starts: Iterable, buffers) -> Iterator:
     """(buffer, fill(start, buffer)) for each start in turn, the buffers taken in rotation and
-    filled by one worker thread ahead of the caller.
+    filled by one worker thread ahead of the caller; `starts` is read as it goes.
 
     A buffer is refilled once the caller has asked for the next one, so with two buffers the
     next fill is submitted before the current buffer is yielded, and with one it waits for the
@@ -118,14 +122,20 @@ def _prefetched(fill, starts, buffers) -> Iterator:
     """
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnist-cli batches")
     pending: deque[Future] = deque()  # fills submitted, in order
+    starts = iter(starts)
     submitted = 0
     try:
-        for i in range(len(starts)):
+        for i in itertools.count():
             # buffers up to i - 1 are back from the caller: fill up to i + len(buffers) - 1
-            while submitted < min(i + len(buffers), len(starts)):
+            while (
+                submitted < i + len(buffers)
+                and (start := next(starts, None)) is not None
+            ):
                 buffer = buffers[submitted % len(buffers)]
-                pending.append(pool.submit(fill, starts[submitted], buffer))
+                pending.append(pool.submit(fill, start, buffer))
                 submitted += 1
+            if not pending:
+                return
             yield buffers[i % len(buffers)], pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
