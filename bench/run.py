@@ -98,6 +98,141 @@ def trainer_rows(
     return {label(k, threads): {**v, "threads": threads} for k, v in rows.items()}
 
 
+# --- the whole command, start-up, BLAS threads (issue 14) -----------------------------------
+
+
+def spawn_usage(cmd: list, env_threads: int | None) -> tuple[float, float, float]:
+    """Run `cmd` with OPENBLAS/OMP_NUM_THREADS = `env_threads`, or neither set (None: what a
+    user gets, threads chosen by mnist-cli); its wall and CPU seconds (user + system, its own
+    os.wait4 rusage: every thread of it) and peak RSS in MB."""
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    env.update({var: str(env_threads) for var in THREAD_VARS} if env_threads else {})
+    start = time.perf_counter()
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"bench: {' '.join(map(str, cmd))} failed")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def train_cmd(cache: Path, out: Path, epochs: int = 10) -> list:
+    """`mnist-train --epochs N --quiet` (softmax, the default config) on the warm cache."""
+    return [BIN / "mnist-train", "--epochs", epochs, "--quiet", "--force", "--out", out,
+            "--cache-dir", cache, "--mirror", MIRROR]  # fmt: skip
+
+
+BARE = [
+    sys.executable,
+    "-c",
+    "import numpy",
+]  # a bare numpy process: the start-up floor
+
+
+def end_to_end(cache: Path, tmp: Path, rounds: int = 5, epochs: int = 10) -> dict:
+    """`mnist-train --epochs 10 --quiet` as a user runs it (no thread variable set) against
+    the floor of the whole job: a bare `python -c "import numpy"` plus 10 floor epochs with
+    one BLAS thread (workers.py, the floor row's epochs). Each round runs the bare start, the
+    command's imports alone, the floor and the command one after the other; the ratio is the
+    median of the rounds' ratios. The breakdown (workers.py breakdown: the command in one
+    process, its phases timed) is the median of `rounds` runs, phase by phase."""
+    imports = [sys.executable, "-c", "from mnist_cli.cli import train_command"]
+    runs: dict[str, list[float]] = {
+        k: [] for k in ("bare", "imports", "floor", "wall", "cpu")
+    }
+    for _ in range(rounds):
+        runs["bare"].append(spawn_usage(BARE, None)[0])
+        runs["imports"].append(spawn_usage(imports, None)[0])
+        floor, _ = worker("interleaved", cache, "--epochs", epochs, "--only", "floor")
+        runs["floor"].append(sum(floor["floor"]["epoch_seconds"]))
+        wall, cpu, _ = spawn_usage(train_cmd(cache, tmp / "end-to-end", epochs), None)
+        runs["wall"].append(wall)
+        runs["cpu"].append(cpu)
+    ratios = [w / (b + f) for w, b, f in zip(runs["wall"], runs["bare"], runs["floor"])]
+    parts = [
+        worker(
+            "breakdown", cache, "--epochs", epochs, "--out", tmp / "bd", threads=None
+        )
+        for _ in range(rounds)
+    ]
+    phases = {
+        name: statistics.median(p[0]["breakdown"]["phases"][name] for p in parts)
+        for name in parts[0][0]["breakdown"]["phases"]
+    }
+    sgd = phases["SGD"]
+    return {
+        "epochs": epochs,
+        "rounds": {k: v for k, v in runs.items()},
+        "wall": statistics.median(runs["wall"]),
+        "cpu": statistics.median(runs["cpu"]),
+        "floor": statistics.median(b + f for b, f in zip(runs["bare"], runs["floor"])),
+        "ratio": statistics.median(ratios),
+        "breakdown": {
+            "start-up (imports)": statistics.median(runs["imports"]),
+            **phases,
+        },
+        "scoring_vs_sgd": phases["scoring"] / sgd if sgd else None,
+    }
+
+
+def threads_table(cache: Path, tmp: Path, rounds: int = 5) -> dict:
+    """`mnist-train --epochs 10 --quiet` with no thread variable (mnist-cli chooses), with
+    OPENBLAS_NUM_THREADS=1 and with 2, in alternation: median wall and CPU of each, and the
+    median of the paired wall ratios to the default."""
+    variants = {"default": None, "1 thread": 1, "2 threads": 2}
+    runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for name, n in variants.items():
+            runs[name].append(spawn_usage(train_cmd(cache, tmp / "threads"), n))
+    return {
+        name: {
+            "wall": statistics.median(r[0] for r in rs),
+            "cpu": statistics.median(r[1] for r in rs),
+            "wall_vs_default": statistics.median(
+                a[0] / b[0] for a, b in zip(rs, runs["default"])
+            ),
+        }
+        for name, rs in runs.items()
+    }
+
+
+def startup(cache: Path, tmp: Path, rounds: int = 7) -> dict:
+    """`mnist-eval RUN --json` and `mnist-predict RUN IMAGE`, whole processes, against a bare
+    `python -c "import numpy"`, in alternation: the medians of the paired ratios."""
+    from PIL import Image  # the dev extra
+
+    from mnist_cli.data import MNIST, load_split
+
+    test = load_split(MNIST, "test", cache, [str(MIRROR)])
+    picture = tmp / "digit.png"
+    Image.fromarray(255 - test.images[0].reshape(28, 28)).save(picture)  # dark on light
+    run = tmp / "softmax"  # trained by trainer_rows
+    cmds = {
+        "mnist-eval RUN --json": [
+            BIN / "mnist-eval",
+            run,
+            "--json",
+            "--cache-dir",
+            cache,
+        ],
+        "mnist-predict RUN IMAGE": [BIN / "mnist-predict", run, picture],
+    }
+    runs: dict[str, list[float]] = {"bare": [], **{k: [] for k in cmds}}
+    for _ in range(rounds):
+        runs["bare"].append(spawn_usage(BARE, None)[0])
+        for name, cmd in cmds.items():
+            runs[name].append(spawn_usage(cmd, None)[0])
+    return {
+        name: {
+            "wall": statistics.median(runs[name]),
+            "vs_bare_numpy": statistics.median(
+                a / b for a, b in zip(runs[name], runs["bare"])
+            ),
+        }
+        for name in runs
+    }
+
+
 def machine() -> dict:
     import numpy
 
@@ -183,6 +318,12 @@ def main() -> None:
         ]
         results["eval_json_seconds"] = statistics.median(evals)
         results["imports"] = lazy_imports()
+        results["startup"] = startup(cache, tmp)
+        print("start-up done", file=sys.stderr)
+        results["threads"] = threads_table(cache, tmp)
+        print("threads done", file=sys.stderr)
+        results["end_to_end"] = end_to_end(cache, tmp)
+        print("end to end done", file=sys.stderr)
     for row in rows.values():
         row["epoch_median_seconds"] = statistics.median(row["epoch_seconds"])
     results["rows"] = rows

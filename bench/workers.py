@@ -13,6 +13,7 @@ bench/run.py starts these and reads their peak RSS from os.wait4. The contenders
     outer        the per-sample `np.outer` loop, timed on a slice of the epoch
     sweep        our softmax trainer at one `--batch-size` alone (for its peak RSS)
     warm-start   load_dataset on a warm cache (the four files memory-mapped), in a fresh process
+    breakdown    `mnist-train --epochs N --quiet` run in this process, its phases timed
 """
 
 import argparse
@@ -227,9 +228,68 @@ def warm_start(cache: Path) -> dict:
     }
 
 
+# --- the end-to-end breakdown (issue 14) ---------------------------------------------------
+
+
+def breakdown(cache: Path, epochs: int, out: Path) -> dict:
+    """`mnist-train --epochs N --quiet` (softmax, the default config) run in this process, with
+    the functions that do each phase wrapped in a timer: data load (the command's
+    load_dataset), SGD (train.train, less the monitor's scoring inside it), scoring (the
+    monitor after each epoch and the final scores), writing (the command's write_run). Imports
+    are not in here: bench/run.py times them in a fresh process."""
+    from collections import defaultdict
+
+    import mnist_cli.cli.mnist_train as command
+    import mnist_cli.train as train_module
+    from mnist_cli import run
+
+    spent: dict[str, float] = defaultdict(float)
+
+    def timed(phase: str, function):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[phase] += time.perf_counter() - start
+
+        return wrapper
+
+    command.load_dataset = timed("data load", command.load_dataset)
+    command.write_run = timed("writing", command.write_run)
+    run.train = timed("SGD and monitor", run.train)
+    for module, name in SCORERS:
+        module = {"train": train_module, "run": run}[module]
+        setattr(
+            module, name, timed(f"scoring: {module.__name__}", getattr(module, name))
+        )
+    args = ["--epochs", str(epochs), "--quiet", "--force", "--out", str(out)]
+    args += ["--cache-dir", str(cache), "--mirror", str(MIRROR)]
+    start = time.perf_counter()
+    command.train_command.main(args, standalone_mode=False)
+    total = time.perf_counter() - start
+    monitor = spent.pop("scoring: mnist_cli.train", 0.0)
+    final = spent.pop("scoring: mnist_cli.run", 0.0)
+    phases = {
+        "data load": spent["data load"],
+        "SGD": spent["SGD and monitor"] - monitor,
+        "scoring": monitor + final,
+        "writing": spent["writing"],
+    }
+    phases["other"] = total - sum(phases.values())  # options, config, the run directory
+    return {"breakdown": {"seconds": total, "phases": phases, "monitor": monitor}}
+
+
+# the scoring functions the trainer and run.fit call, by module: their time is "scoring"
+SCORERS = (("train", "evaluate"), ("run", "evaluate"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", choices=["interleaved", "outer", "sweep", "warm-start"])
+    parser.add_argument(
+        "name", choices=["interleaved", "outer", "sweep", "warm-start", "breakdown"]
+    )
+    parser.add_argument("--out", type=Path, help="breakdown: the run directory")
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=BATCH)
@@ -240,6 +300,8 @@ def main() -> None:
         result = interleaved(args.cache, args.epochs, args.only.split(","))
     elif args.name == "outer":
         result = outer(args.cache, args.samples)
+    elif args.name == "breakdown":
+        result = breakdown(args.cache, args.epochs, args.out)
     elif args.name == "sweep":
         result = sweep(args.cache, args.epochs, args.batch_size)
     else:
