@@ -281,7 +281,7 @@ def breakdown(cache: Path, epochs: int, out: Path) -> dict:
 
 
 # the scoring functions the trainer and run.fit call, by module: their time is "scoring"
-SCORERS = (("train", "evaluate"), ("run", "evaluate"))
+SCORERS = (("train", "score"), ("run", "score"))
 
 
 def main() -> None:

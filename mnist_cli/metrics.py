@@ -69,6 +69,15 @@ def evaluate(
         if kind is not None:
             Y = one_hot(labels[rows], Z.dtype)  # (n, K)
             loss_sum += squared_loss(output(kind, Z), Y) * len(Y)
+    return summarize(
+        labels, predicted, None if kind is None else loss_sum / max(len(labels), 1)
+    )
+
+
+def summarize(
+    labels: np.ndarray, predicted: np.ndarray, loss: float | None = None
+) -> Evaluation:
+    """The Evaluation of the `predicted` labels (N,) against the true `labels` (N,)."""
     C = confusion_matrix(labels, predicted)  # (K, K)
     per_class_total = C.sum(axis=1)  # (K,) samples of each true class
     per_class = np.divide(
@@ -78,7 +87,7 @@ def evaluate(
         accuracy=float(np.trace(C) / max(C.sum(), 1)),
         per_class_accuracy=per_class,
         confusion_matrix=C,
-        loss=None if kind is None else loss_sum / max(len(labels), 1),
+        loss=loss,
     )
 
 

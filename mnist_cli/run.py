@@ -7,7 +7,7 @@ result (metrics.py) and assembles the object that metrics.json holds; artifacts.
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, astuple, dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -16,7 +16,9 @@ from . import __version__
 from .config import TrainConfig
 from .data import Dataset, Split, holdout
 from .exact import least_squares
-from .metrics import Evaluation, evaluate
+from .fused import to_theta
+from .fused_scores import score
+from .metrics import Evaluation
 from .models import Params, init_params
 from .runs import Earlier
 from .threads import blas_threads
@@ -84,10 +86,17 @@ def fit(
             on_epoch=None if on_epoch is None else (lambda r: on_epoch(renumber(r))),
         )
         history = [renumber(r) for r in history]
+    theta = to_theta(params)  # (K, D + 1) scored in fused.py's layout (fused_scores.py)
+    # the last epoch scored the monitored split with these weights: not scored again
+    monitor_eval = history[-1].evaluation if history else None
     with blas_threads("score"):
-        train_eval = evaluate(params, fit_split.images, fit_split.labels, config.model)
-        val_eval = None if val_split is None else evaluate(params, *astuple(val_split))
-        test_eval = evaluate(params, test_split.images, test_split.labels)
+        train_eval = score(theta, fit_split.images, fit_split.labels, config.model)
+        if monitor_eval is None:
+            monitor_eval = score(theta, monitor.images, monitor.labels)
+        test_eval, val_eval = monitor_eval, None
+        if val_split is not None:
+            test_eval = score(theta, test_split.images, test_split.labels)
+            val_eval = monitor_eval
     metrics = {
         "model": config.model,
         "dataset": dataset.name,

@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 
 import numpy as np
@@ -19,7 +19,8 @@ import numpy as np
 from .batches import pieces_per_batch, shuffled_batches
 from .errors import TrainingDivergedError
 from .fused import Work, from_theta, streamed_sgd_step, to_theta
-from .metrics import evaluate
+from .fused_scores import score
+from .metrics import Evaluation
 from .models import D, ModelKind, Params, one_hot
 from .threads import blas_threads
 
@@ -31,6 +32,9 @@ class EpochResult:
     train_loss: float  # mean of the epoch's batch losses, weighted by batch size
     monitor_accuracy: float | None  # accuracy on the monitored split after the epoch
     seconds: float  # wall time of the epoch's SGD steps (evaluation excluded)
+    # the monitored split's whole evaluation after the epoch (not in metrics.json's history):
+    # after the last epoch, the final weights' (run.fit reuses it instead of scoring again)
+    evaluation: Evaluation | None = field(default=None, repr=False, compare=False)
 
     def to_json(self, monitor: str = "test") -> dict:
         """The entry of metrics.json's history; `monitor` names the monitored split,
@@ -104,10 +108,14 @@ def train(
                 if on_batch:
                     on_batch(B, loss)
             seconds = time.perf_counter() - start
-            params = from_theta(theta)
-            with blas_threads("score"):
-                accuracy = evaluate(params, *monitor).accuracy if monitor else None
-            result = EpochResult(epoch, epochs, loss_sum / N, accuracy, seconds)
+            evaluation = None
+            if monitor:
+                with blas_threads("score"):  # from Θ (fused_scores.py)
+                    evaluation = score(theta, *monitor)
+            accuracy = evaluation.accuracy if evaluation else None
+            result = EpochResult(
+                epoch, epochs, loss_sum / N, accuracy, seconds, evaluation
+            )
             history.append(result)
             if on_epoch:
                 on_epoch(result)

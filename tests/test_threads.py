@@ -83,10 +83,8 @@ def test_training_steps_and_scores_with_one_thread_and_solves_with_all(
         "streamed_sgd_step",
         spy("step", mnist_cli.train.streamed_sgd_step),
     )
-    monkeypatch.setattr(
-        mnist_cli.train, "evaluate", spy("score", mnist_cli.train.evaluate)
-    )
-    monkeypatch.setattr(mnist_cli.run, "evaluate", spy("score", mnist_cli.run.evaluate))
+    monkeypatch.setattr(mnist_cli.train, "score", spy("score", mnist_cli.train.score))
+    monkeypatch.setattr(mnist_cli.run, "score", spy("score", mnist_cli.run.score))
     monkeypatch.setattr(
         mnist_cli.run, "least_squares", spy("solve", mnist_cli.run.least_squares)
     )
