@@ -15,7 +15,6 @@ deletes or downloads: cache.py and fetch.py decide what to do.
 """
 
 import contextlib
-import hashlib
 import json
 import os
 import stat
@@ -102,6 +101,8 @@ def describe(file: DataFile) -> str:
 
 def hash_file(path: Path, algorithm: str, *, follow: bool = True) -> str:
     """The hex digest of the regular file `path` (OSError for anything else)."""
+    import hashlib  # here: a warm cache is checked without hashing (a few ms of start-up)
+
     digest = hashlib.new(algorithm)
     with open_regular(path, follow=follow) as f:
         while chunk := f.read(1 << 20):

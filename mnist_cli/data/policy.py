@@ -8,15 +8,21 @@ if it is a regular file (a FIFO would block, a device never end). A try that fai
 `Failure`, a few words for the error line and whether to try again.
 """
 
+# annotations stay unevaluated: `random` is imported only to type a parameter, and only
+# downloads need it
+from __future__ import annotations
+
 import errno
 import os
-import random
 import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import random
 
 CHUNK_SIZE = 1 << 16
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})

@@ -29,7 +29,6 @@ Errors writing `dest` (disk full, ...) are not a Failure of the URL: they propag
 """
 
 import os
-import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -62,8 +61,10 @@ def download(
     """
     if "://" not in url:
         return _copy_local(url, dest, max_bytes, name, progress)
-    # imported here: http.py (and socket, requests) only when a download goes over HTTP,
-    # not on every command's start
+    # imported here: http.py (and socket, requests, random) only when a download goes over
+    # HTTP, not on every command's start
+    import random
+
     from . import http
 
     jitter = random.Random()
