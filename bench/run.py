@@ -59,8 +59,11 @@ def worker(
 
 
 def label(name: str, threads: int | None) -> str:
-    n = threads or os.cpu_count()
-    return f"{name} ({n} thread{'s' * (n > 1)})"
+    """ "softmax (1 thread)" with OPENBLAS/OMP_NUM_THREADS=1; "softmax (default threads)"
+    with neither set: numpy's one per core for the floor, mnist-cli's choice for ours."""
+    if threads is None:
+        return f"{name} (default threads)"
+    return f"{name} ({threads} thread{'s' * (threads > 1)})"
 
 
 def trainer_rows(

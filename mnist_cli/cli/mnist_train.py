@@ -4,9 +4,9 @@
 
 import functools
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
-from secrets import token_hex
 
 import click
 
@@ -27,7 +27,9 @@ from .progress import TrainProgress, show_bars, summary_line
 def default_out_dir(model: str) -> Path:
     """runs/<model>-<UTC timestamp>-<6 random hex digits>: two runs started in the same
     second get different names (and each claims its own before training)."""
-    return Path("runs") / f"{model}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{token_hex(3)}"
+    # os.urandom(3).hex() is secrets.token_hex(3), without importing secrets (and hmac) at start
+    suffix = os.urandom(3).hex()
+    return Path("runs") / f"{model}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{suffix}"
 
 
 @command(
