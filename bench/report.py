@@ -295,6 +295,8 @@ def markdown(results: dict) -> str:
         lines.append(
             f"| {c['what']} | {c['value']:.3g} | {c['op']} {c['target']:g} | {verdict} |"
         )
+    if whole := whole_command_lines(results):
+        lines += ["", "```", *whole[1:], "```"]  # the end-to-end row, threads, start-up
     return "\n".join(lines)
 
 

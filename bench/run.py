@@ -178,15 +178,18 @@ def end_to_end(cache: Path, tmp: Path, rounds: int = 5, epochs: int = 10) -> dic
     }
 
 
-def threads_table(cache: Path, tmp: Path, rounds: int = 5) -> dict:
+def threads_table(cache: Path, tmp: Path, rounds: int = 6) -> dict:
     """`mnist-train --epochs 10 --quiet` with no thread variable (mnist-cli chooses), with
-    OPENBLAS_NUM_THREADS=1 and with 2, in alternation: median wall and CPU of each, and the
-    median of the paired wall ratios to the default."""
+    OPENBLAS_NUM_THREADS=1 and with 2, in alternation (each first in turn): median wall and
+    CPU of each, and the median of the paired wall ratios to the default."""
     variants = {"default": None, "1 thread": 1, "2 threads": 2}
     runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in variants}
-    for _ in range(rounds):
-        for name, n in variants.items():
-            runs[name].append(spawn_usage(train_cmd(cache, tmp / "threads"), n))
+    names = list(variants)
+    for i in range(rounds):
+        for name in names[i % 3 :] + names[: i % 3]:  # each variant first in turn
+            runs[name].append(
+                spawn_usage(train_cmd(cache, tmp / "threads"), variants[name])
+            )
     return {
         name: {
             "wall": statistics.median(r[0] for r in rs),
