@@ -24,6 +24,7 @@ from torch import nn
 
 from mnist_cli.data import MNIST, load_dataset
 from mnist_cli.models import init_params, inputs
+from mnist_cli.network import Network
 from mnist_cli.train import train
 
 LR = {"softmax": 0.5, "linear": 0.005}
@@ -77,7 +78,8 @@ def run(mode: str, cache: Path, epochs: int, kind: str) -> dict:
     # speed ratio compares epochs measured under the same load.
     seconds: list[float] = []
     _, history = train(
-        kind, init_params("zeros", None), train_split.images, train_split.labels,
+        Network.one_layer(kind, init_params("zeros", None)),
+        train_split.images, train_split.labels,
         epochs=epochs, batch_size=BATCH, lr=LR[kind], rng=np.random.default_rng(0),
         on_epoch=lambda _: seconds.append(epoch()),
     )  # fmt: skip

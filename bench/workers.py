@@ -31,6 +31,7 @@ from mnist_cli.data import MNIST, load_dataset
 from mnist_cli.fused import Work, fused_sgd_step, to_theta
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import D, K, Params, init_params, inputs, one_hot, softmax
+from mnist_cli.network import Network
 from mnist_cli.train import train
 
 LR = {"softmax": 0.5, "linear": 0.005}  # mnist-train's defaults
@@ -133,7 +134,7 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
                 out[part]["epoch_seconds"].append(epoch())
 
         params, history = train(
-            kind, init_params("zeros", None), images, labels,
+            Network.one_layer(kind, init_params("zeros", None)), images, labels,
             epochs=epochs, batch_size=batch_size, lr=LR[kind],
             rng=np.random.default_rng(0), on_epoch=between,
         )  # fmt: skip
@@ -192,9 +193,8 @@ def sweep(cache: Path, epochs: int, batch_size: int) -> dict:
     train_split, test_split = load(cache)
     rng = np.random.default_rng(0)
     params: Params = init_params("zeros", rng)
-    params, history = train(
-        "softmax",
-        params,
+    trained, history = train(
+        Network.one_layer("softmax", params),
         train_split.images,
         train_split.labels,
         epochs=epochs,
@@ -202,7 +202,7 @@ def sweep(cache: Path, epochs: int, batch_size: int) -> dict:
         lr=LR["softmax"],
         rng=rng,
     )
-    accuracy = evaluate(params, test_split.images, test_split.labels).accuracy
+    accuracy = evaluate(trained, test_split.images, test_split.labels).accuracy
     return {
         f"batch {batch_size}": {
             "epoch_seconds": [r.seconds for r in history],

@@ -25,13 +25,16 @@ step computes the same numbers with as few calls as it can, in a layout chosen f
   of 100 do, not twice as much.
 
 Notation of models.py: Z = XWᵀ + b, S = softmax(Z), G = ∂L/∂Ŷ = (2/B)(Ŷ − Y), dZ = ∂L/∂Z.
-tests/test_fused.py checks this step against models.loss_and_gradients and models.sgd_step.
+The softmax model may instead minimise the cross-entropy (mlp.py): then dZ = (S − Y)/B.
+tests/test_fused.py checks this step against models.loss_and_gradients and models.sgd_step,
+and the cross-entropy step against mlp.loss_and_layer_grads (one layer).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from .mlp import Loss
 from .models import K, ModelKind, Params
 
 PIXEL = 255.0  # X = U / PIXEL, and Ũ's constant column
@@ -101,21 +104,29 @@ def fused_sgd_step(
     Yt: np.ndarray,
     lr: float,
     work: Work,
+    loss: Loss = "squared",
 ) -> float:
     """Update Θ (K, D + 1) in place by one SGD step on the batch U1 = Ũ (B, D + 1) with one-hot
-    targets Yᵀ (K, B); return the batch loss L = (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² before the step (NaN or
-    inf if it diverged). models.sgd_step of models.loss_and_gradients, in Θ's layout."""
+    targets Yᵀ (K, B); return the batch loss before the step (NaN or inf if it diverged):
+    L = (1/B) Σᵢ ‖ŷᵢ − yᵢ‖², or for loss "cross-entropy" (softmax only) L = −(1/B) Σᵢ log Sᵢ,yᵢ.
+    models.sgd_step of models.loss_and_gradients (or mlp.cross_entropy_grad_logits), in Θ's
+    layout."""
+    if loss == "cross-entropy" and kind != "softmax":
+        raise ValueError("cross-entropy needs a softmax output; linear has none")
     B = U1.shape[0]
-    # c = −lr (2/B) / 255²: G's 2/B (models.loss_grad_output), SGD's −lr, Θ's 1/255²
-    c = -lr * 2.0 / B / PIXEL**2
-    squares = 0.0
+    # c = −lr (2/B) / 255²: G's 2/B (models.loss_grad_output), SGD's −lr, Θ's 1/255²;
+    # cross-entropy's dZ = (S − Y)/B has 1/B
+    c = -lr * (2.0 if loss == "squared" else 1.0) / B / PIXEL**2
+    total = 0.0
     for i, (rows, scratch) in enumerate(work.blocks):  # one block if B ≤ BLOCK_ROWS
         out = work.grad if i else work.total  # the first block writes the total itself
-        squares += scaled_gradient(kind, theta, U1[rows], Yt[:, rows], c, scratch, out)
+        total += scaled_gradient(
+            kind, theta, U1[rows], Yt[:, rows], c, scratch, out, loss
+        )
         if i:
             np.add(work.total, work.grad, out=work.total)  # Σ over the blocks
     np.add(theta, work.total, out=theta)  # Θ ← Θ − (lr/255²) dZᵀ Ũ  (models.sgd_step)
-    return squares / B  # (1/B) Σᵢ ‖ŷᵢ − yᵢ‖²  (models.squared_loss)
+    return total / B  # (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² or −(1/B) Σᵢ log Sᵢ,yᵢ
 
 
 def scaled_gradient(
@@ -126,19 +137,32 @@ def scaled_gradient(
     c: float,
     scratch: Scratch,
     out: np.ndarray,
+    loss: Loss = "squared",
 ) -> float:
     """out = −(lr/255²) dZᵀ Ũ (K, D + 1) over the rows U1 = Ũ (m, D + 1), Yᵀ (K, m) of a
-    batch of B, with c = −lr (2/B) / 255² for the whole batch; return the rows' Σᵢ ‖ŷᵢ − yᵢ‖²."""
+    batch of B, with c = −lr (2/B) / 255² (cross-entropy: −lr (1/B) / 255²) for the whole
+    batch; return the rows' Σᵢ ‖ŷᵢ − yᵢ‖² (cross-entropy: −Σᵢ log Sᵢ,yᵢ)."""
     s = scratch
     Zt, Gt, Tt, ones, rs, gs = s.Zt, s.Gt, s.Tt, s.ones, s.row, s.row2
     np.matmul(theta, U1.T, out=Zt)  # (K, m) Zᵀ = Θ Ũᵀ = W Xᵀ + b 1ᵀ  (models.logits)
     if kind == "softmax":  # (K, m) Sᵀ                              (models.softmax)
         np.maximum.reduce(Zt, axis=0, out=rs)  # (m,) row max of Z: exp cannot overflow
         np.subtract(Zt, rs, out=Zt)  # (K, m) Z − max, every entry ≤ 0
+        if loss == "cross-entropy":
+            picked = float(np.vdot(Yt, Zt))  # Σᵢ (zᵢ,yᵢ − maxᵢ)
         np.exp(Zt, out=Zt)  # (K, m) in (0, 1]
-        np.dot(ones, Zt, out=rs)  # (m,) Σₖ exp
+        np.dot(ones, Zt, out=rs)  # (m,) Σₖ exp, ≥ 1
+        if loss == "cross-entropy":  # −log Sᵢ,yᵢ = log Σₖ exp(zₖ − max) − (zᵢ,yᵢ − max)
+            np.log(rs, out=gs)  # (m,) ≥ 0: never log 0               (mlp.log_softmax)
+            entropy = float(gs.sum()) - picked
         np.divide(Zt, rs, out=Zt)  # (K, m) Sᵀ, columns sum to 1
     np.subtract(Zt, Yt, out=Gt)  # (K, m) (Ŷ − Y)ᵀ
+    if (
+        loss == "cross-entropy"
+    ):  # dZ = (S − Y)/B: no ⟨G, S⟩ term  (mlp.cross_entropy_grad_logits)
+        np.multiply(Gt, c, out=Gt)  # (K, m) −(lr/255²) dZᵀ
+        np.matmul(Gt, U1, out=out)  # (K, D + 1) −(lr/255²) dZᵀ Ũ
+        return entropy
     squares = float(np.vdot(Gt, Gt))  # Σᵢ ‖ŷᵢ − yᵢ‖²
     if kind == "softmax":  # dZ = S ⊙ (G − ⟨G, S⟩)  (models.softmax_backward)
         np.multiply(Gt, Zt, out=Tt)  # (K, m)

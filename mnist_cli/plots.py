@@ -1,5 +1,8 @@
 """Pictures of a run: weights.png, curves.png and confusion.png (the `plots` extra: matplotlib).
 
+weights.png shows the first layer: one 28 × 28 template per class for linear and softmax, one
+tile per hidden unit (a square-ish grid, 16 × 16 for 256 units) for the mlp.
+
 Drawn with matplotlib's object-oriented API on an Agg canvas chosen inside each function: no
 pyplot, no global figure or backend state, no display needed. matplotlib is imported there too,
 so importing this module (and the CLI) costs nothing without it. Every picture has a fixed size
@@ -17,6 +20,7 @@ from .errors import MissingExtraError, RunDirectoryError
 
 DPI = 100
 WEIGHTS_SIZE = (1200, 200)  # pixels (width, height) of weights.png
+UNITS_SIZE = (900, 900)  # weights.png of an mlp
 CURVES_SIZE = (1000, 400)  # curves.png
 CONFUSION_SIZE = (700, 620)  # confusion.png
 DIGITS = tuple(str(d) for d in range(10))
@@ -84,6 +88,31 @@ def plot_weights(
     return save(fig, path)
 
 
+def plot_units(W: np.ndarray, path: Path) -> Path:
+    """weights.png of an mlp: each row of W₁ (n₁, D), a hidden unit's weights on the pixels, as
+    a 28 × 28 tile in a grid of ⌈√n₁⌉ columns, each tile on its own symmetric scale (divided by
+    its largest |w|: units differ in scale, and a shared one would leave most tiles blank)."""
+    n, gap = len(W), 2
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    scale = np.abs(W).max(axis=1, keepdims=True)  # (n, 1)
+    tiles = np.full((rows * cols, 28, 28), np.nan)
+    tiles[:n] = (W / np.where(scale > 0, scale, 1)).reshape(n, 28, 28)  # in [−1, 1]
+    padded = np.pad(tiles, ((0, 0), (0, gap), (0, gap)), constant_values=np.nan)
+    side = 28 + gap
+    mosaic = padded.reshape(rows, cols, side, side).transpose(0, 2, 1, 3)
+    mosaic = mosaic.reshape(rows * side, cols * side)[:-gap, :-gap]
+    fig = new_figure(UNITS_SIZE)
+    ax = fig.subplots()
+    ax.imshow(mosaic, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_axis_off()
+    fig.suptitle(
+        f"W₁: the {n} hidden units' weights on the pixels, {rows} × {cols} "
+        "(each on its own scale; red positive, blue negative)"
+    )
+    return save(fig, path)
+
+
 def monitored_accuracy(history: Sequence[dict]) -> tuple[str, list[float]] | None:
     """(split, accuracy per epoch) from metrics.json's `history`, or None if it has none.
 
@@ -105,10 +134,10 @@ def monitored_accuracy(history: Sequence[dict]) -> tuple[str, list[float]] | Non
     return str(split), accuracy
 
 
-def plot_curves(history: Sequence[dict], path: Path) -> Path:
+def plot_curves(history: Sequence[dict], path: Path, loss: str = "squared") -> Path:
     """curves.png: the training loss (left) and the monitored accuracy (right) per epoch, from
     metrics.json's `history` (entries with `epoch`, `train_loss`, `monitor` and
-    `monitor_accuracy`; see monitored_accuracy)."""
+    `monitor_accuracy`; see monitored_accuracy); `loss` names the training loss."""
     from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]
@@ -116,7 +145,7 @@ def plot_curves(history: Sequence[dict], path: Path) -> Path:
     fig = new_figure(CURVES_SIZE)
     loss_ax, acc_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue")
-    loss_ax.set(xlabel="epoch", ylabel="squared loss", title="training loss")
+    loss_ax.set(xlabel="epoch", ylabel=f"{loss} loss", title="training loss")
     if monitored is not None:
         split, fractions = monitored
         accuracy = [100 * a for a in fractions]
@@ -161,12 +190,18 @@ def write_plots(
     class_names: Sequence[str] = DIGITS,
     title: str = "",
     confusion_name: str = "confusion.png",
+    hidden_units: bool = False,
+    loss: str = "squared",
 ) -> list[Path]:
-    """Write weights.png, curves.png (only with a non-empty `history`) and `confusion_name`
-    into `out_dir`; return the paths written, in that order."""
-    written = [plot_weights(W, out_dir / "weights.png", class_names)]
+    """Write weights.png (W: the class templates, or with `hidden_units` the first layer of an
+    mlp), curves.png (only with a non-empty `history`; `loss` names its loss) and
+    `confusion_name` into `out_dir`; return the paths written, in that order."""
+    if hidden_units:
+        written = [plot_units(W, out_dir / "weights.png")]
+    else:
+        written = [plot_weights(W, out_dir / "weights.png", class_names)]
     if history:
-        written.append(plot_curves(history, out_dir / "curves.png"))
+        written.append(plot_curves(history, out_dir / "curves.png", loss))
     written.append(
         plot_confusion(confusion, out_dir / confusion_name, class_names, title)
     )

@@ -17,14 +17,14 @@ from .config import TrainConfig
 from .data import Dataset, Split, holdout
 from .exact import least_squares
 from .metrics import Evaluation, evaluate
-from .models import Params, init_params
+from .network import Network, init_network
 from .runs import Earlier
 from .train import EpochResult, train
 
 
 @dataclass(frozen=True)
 class RunResult:
-    params: Params  # the trained W (K, D) and b (K,)
+    network: Network  # the trained model
     metrics: dict  # what metrics.json holds
     test: Evaluation  # on the test split
     val: Evaluation | None  # on the held-out images, if --val-size
@@ -41,12 +41,14 @@ def fit(
     train_split: Split,
     test_split: Split,
     *,
-    start: Params | None = None,
+    start: Network | None = None,
     earlier: Earlier | None = None,
     on_batch: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Train (or solve) the model of `config` from `start` (else `config.init`) and score it.
+    """Train (or solve) the model of `config` from `start` (else `config.init`, drawn from the
+    seeded generator) and score it; `on_warning` hears when training looks stuck.
 
     With config.val_size, the validation images are held out of the training split by a
     generator of their own, np.random.default_rng(seed) (data.holdout), monitored after each
@@ -60,6 +62,7 @@ def fit(
     monitor = test_split if val_split is None else val_split
     if config.solver == "exact":
         params = least_squares(fit_split.images, fit_split.labels, config.l2)
+        network = Network.one_layer(config.model, params)
         history: list[EpochResult] = []
     else:
         done = earlier.epochs if earlier else 0
@@ -68,25 +71,28 @@ def fit(
             return replace(r, epoch=done + r.epoch, epochs=done + r.epochs)
 
         rng = np.random.default_rng(config.seed)
-        params, history = train(
-            config.model,
-            start or init_params(config.init, rng),
+        init = (config.model, config.init, rng, config.hidden, config.activation)
+        network, history = train(
+            start or init_network(*init),
             fit_split.images,
             fit_split.labels,
             epochs=config.epochs,
             batch_size=config.batch_size,
             lr=config.lr,
             rng=rng,
+            loss=config.loss,
             monitor=(monitor.images, monitor.labels),
             on_batch=on_batch,
             on_epoch=None if on_epoch is None else (lambda r: on_epoch(renumber(r))),
+            on_warning=on_warning,
         )
         history = [renumber(r) for r in history]
-    train_eval = evaluate(params, fit_split.images, fit_split.labels, config.model)
-    val_eval = None if val_split is None else evaluate(params, *astuple(val_split))
-    test_eval = evaluate(params, test_split.images, test_split.labels)
+    train_eval = evaluate(network, fit_split.images, fit_split.labels, config.loss)
+    val_eval = None if val_split is None else evaluate(network, *astuple(val_split))
+    test_eval = evaluate(network, test_split.images, test_split.labels)
     metrics = {
         "model": config.model,
+        "loss": config.loss,
         "dataset": dataset.name,
         "solver": config.solver,
         "train_loss": train_eval.loss,
@@ -107,4 +113,4 @@ def fit(
         "version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    return RunResult(params, metrics, test_eval, val_eval)
+    return RunResult(network, metrics, test_eval, val_eval)

@@ -1,17 +1,19 @@
 """The training loop: mini-batch SGD over shuffled epochs, progress through callbacks.
 
-The loop owns no math and prints nothing: each batch is one call of fused.fused_sgd_step (the
-equations of models.py, fused for speed), the batches come from batches.shuffled_batches
-(gathered and cast ahead of time by a background thread), and after each batch it calls
-`on_batch(batch_size, loss)`, after each epoch `on_epoch(EpochResult)`; the CLI turns those into
-a progress bar and one line per epoch. bench/ measures it against the BLAS floor.
+The loop owns no math and prints nothing: each batch is one call of a fused step (the equations
+of models.py and mlp.py, fused for speed: fused.fused_sgd_step for linear and softmax,
+fused_mlp.fused_mlp_step for the mlp), the batches come from batches.shuffled_batches (gathered
+and cast ahead of time by a background thread), and after each batch it calls
+`on_batch(batch_size, loss)`, after each epoch `on_epoch(EpochResult)`, and `on_warning(text)`
+when training looks stuck; the CLI turns those into a progress bar, one line per epoch and a
+Warning line. bench/ measures it against the BLAS floor.
 """
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 
 import numpy as np
@@ -19,8 +21,16 @@ import numpy as np
 from .batches import shuffled_batches
 from .errors import TrainingDivergedError
 from .fused import Work, from_theta, fused_sgd_step, to_theta
+from .fused_mlp import MlpWork, from_thetas, fused_mlp_step, to_thetas
 from .metrics import evaluate
-from .models import D, ModelKind, Params, one_hot
+from .mlp import Loss
+from .models import D, K, one_hot
+from .network import Network
+
+# an epoch that leaves the monitored accuracy below twice chance (1/K), with the loss moving by
+# less than 1 %, is stuck: a saturated output (e.g. sigmoid units, squared loss, a large lr)
+STUCK_ACCURACY = 2 / K
+STUCK_LOSS_CHANGE = 0.01
 
 
 @dataclass(frozen=True)
@@ -43,9 +53,41 @@ class EpochResult:
         }
 
 
+Step = Callable[
+    [np.ndarray, np.ndarray], float
+]  # (Ũ (B, D + 1), Yᵀ (K, B)) -> batch loss
+
+
+def fused_step(
+    network: Network, loss: Loss, lr: float
+) -> tuple[Step, Callable[[], Network]]:
+    """(step, current): `step` updates a float32 copy of the network's weights in place by one
+    SGD step and returns the batch loss; `current()` is the network those weights make now.
+    The arrays each batch size needs are allocated at its first batch."""
+    if network.kind == "mlp":
+        thetas = to_thetas(network.layers)  # Θ_l, see fused_mlp.py
+        mlp_work: dict[int, MlpWork] = {}  # batch size -> its arrays
+
+        def mlp_step(U1: np.ndarray, Yt: np.ndarray) -> float:
+            if len(U1) not in mlp_work:
+                mlp_work[len(U1)] = MlpWork.for_batch(len(U1), thetas)
+            act = network.activation
+            return fused_mlp_step(act, loss, thetas, U1, Yt, lr, mlp_work[len(U1)])
+
+        return mlp_step, lambda: replace(network, layers=from_thetas(thetas))
+    theta = to_theta(network.params)  # (K, D + 1) Θ = [W, b] / 255, see fused.py
+    work: dict[int, Work] = {}  # batch size -> its arrays (the last may be smaller)
+
+    def step(U1: np.ndarray, Yt: np.ndarray) -> float:
+        if len(U1) not in work:
+            work[len(U1)] = Work.for_batch(len(U1), D + 1)
+        return fused_sgd_step(network.kind, theta, U1, Yt, lr, work[len(U1)], loss)
+
+    return step, lambda: Network.one_layer(network.kind, from_theta(theta))
+
+
 def train(
-    kind: ModelKind,
-    params: Params,
+    network: Network,
     images: np.ndarray,
     labels: np.ndarray,
     *,
@@ -53,27 +95,28 @@ def train(
     batch_size: int,
     lr: float,
     rng: np.random.Generator,
+    loss: Loss = "squared",
     monitor: tuple[np.ndarray, np.ndarray] | None = None,
     on_batch: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
-) -> tuple[Params, list[EpochResult]]:
-    """Train `params` on images (N, D) uint8 and labels (N,) with mini-batch SGD.
+    on_warning: Callable[[str], None] | None = None,
+) -> tuple[Network, list[EpochResult]]:
+    """Train `network` on images (N, D) uint8 and labels (N,) with mini-batch SGD on `loss`.
 
     Each epoch draws a fresh permutation from `rng` (the same seed gives the same weights;
     the batches thread draws them, so `rng` is the run's alone until train() returns),
     and for each batch computes x = pixels / 255, the loss and its analytic gradient, and steps
-    W ← W − lr ∂L/∂W, b ← b − lr ∂L/∂b. The last, smaller batch of an epoch is used, not
-    dropped. `monitor` = (images, labels) is scored after every epoch. Raises
-    TrainingDivergedError as soon as a batch loss is not finite (the weights are dropped).
-    The `params` passed in are left as they were.
+    W_l ← W_l − lr ∂L/∂W_l, b_l ← b_l − lr ∂L/∂b_l. The last, smaller batch of an epoch is used,
+    not dropped. `monitor` = (images, labels) is scored after every epoch, and `on_warning`
+    told once if training looks stuck (stuck_warning). Raises TrainingDivergedError as soon as
+    a batch loss is not finite (the weights are dropped). The network passed in is left as
+    it was.
     """
-    theta = to_theta(
-        params
-    )  # (K, D + 1) Θ = [W, b] / 255, updated in place by each step
+    step, current = fused_step(network, loss, lr)
     images = np.asarray(images)  # a plain view of a memmap: gathers from it are faster
     Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
-    work: dict[int, Work] = {}  # batch size -> its arrays (the last may be smaller)
     history: list[EpochResult] = []
+    warned = False
     per_epoch = math.ceil(len(labels) / batch_size)  # batches, the last maybe smaller
     batches = shuffled_batches(images, Yt_all, batch_size, epochs, rng)
     with closing(batches), np.errstate(over="ignore", invalid="ignore"):  # see below
@@ -82,24 +125,50 @@ def train(
             loss_sum = 0.0
             for U1, Yt in islice(batches, per_epoch):  # Ũ (B, D + 1), Yᵀ (K, B)
                 B = len(U1)
-                if B not in work:
-                    work[B] = Work.for_batch(B, D + 1)
-                loss = fused_sgd_step(kind, theta, U1, Yt, lr, work[B])
-                if not math.isfinite(loss):
+                batch_loss = step(U1, Yt)
+                if not math.isfinite(batch_loss):
                     raise TrainingDivergedError(
-                        f"the loss became {loss} in epoch {epoch} (lr {lr}): "
+                        f"the loss became {batch_loss} in epoch {epoch} (lr {lr}): "
                         "training diverged; try a smaller --lr"
                     )
-                loss_sum += loss * B
+                loss_sum += batch_loss * B
                 if on_batch:
-                    on_batch(B, loss)
+                    on_batch(B, batch_loss)
             seconds = time.perf_counter() - start
-            params = from_theta(theta)
-            accuracy = evaluate(params, *monitor).accuracy if monitor else None
+            accuracy = evaluate(current(), *monitor).accuracy if monitor else None
             result = EpochResult(
                 epoch, epochs, loss_sum / len(labels), accuracy, seconds
             )
             history.append(result)
             if on_epoch:
                 on_epoch(result)
-    return from_theta(theta), history
+            warning = stuck_warning(network, loss, history)
+            if warning and on_warning and not warned:
+                on_warning(warning)
+                warned = True
+    return current(), history
+
+
+def stuck_warning(
+    network: Network, loss: Loss, history: Sequence[EpochResult]
+) -> str | None:
+    """What to say when the last epoch left the monitored accuracy at chance level (below
+    STUCK_ACCURACY) with the loss hardly moving (by less than STUCK_LOSS_CHANGE of it, since
+    the epoch before, if any); None while training moves."""
+    last = history[-1]
+    if last.monitor_accuracy is None or last.monitor_accuracy >= STUCK_ACCURACY:
+        return None
+    if len(history) > 1:
+        before = history[-2].train_loss
+        if abs(last.train_loss - before) > STUCK_LOSS_CHANGE * abs(before):
+            return None
+    tries = ["a smaller --lr"]
+    if network.kind == "mlp" and network.activation != "relu":
+        tries.append("--activation relu")
+    if network.kind != "linear" and loss == "squared":
+        tries.append("--loss cross-entropy")
+    return (
+        f"training looks stuck at chance level: accuracy {100 * last.monitor_accuracy:.2f}% "
+        f"after epoch {last.epoch}, loss {last.train_loss:.4f} (the outputs may have "
+        f"saturated); try {', '.join(tries)}"
+    )

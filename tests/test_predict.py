@@ -269,7 +269,7 @@ def test_probability_is_softmax_and_score_is_the_logit(runs, digits, model):
     images = digits[0].reshape(N, 784)
     Z = logits(params, inputs(images))  # (N, K)
     expected = softmax(Z) if kind == "softmax" else Z  # (N, K)
-    predicted, values = classify(kind, params, images)
+    predicted, values = classify(weights.network, images)
     np.testing.assert_array_equal(predicted, Z.argmax(axis=1))
     np.testing.assert_allclose(values, expected.max(axis=1), rtol=1e-6)
 

@@ -41,8 +41,7 @@ def real_runs(tmp_path_factory) -> Path:
         result = fit(config, MNIST, train_split, test_split)
         save_run(
             root / name,
-            kind=config.model,
-            params=result.params,
+            network=result.network,
             metrics=result.metrics,
             config_toml=to_toml(config),
         )

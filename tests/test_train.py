@@ -26,6 +26,7 @@ from mnist_cli.models import (
     one_hot,
     sgd_step,
 )
+from mnist_cli.network import Network
 from mnist_cli.train import train
 
 LR = {"softmax": 0.5, "linear": 0.005}
@@ -192,9 +193,8 @@ def test_fast_training_equals_the_reference_math(kind, few_images):
     )
     losses = []
     rng = np.random.default_rng(7)
-    params, history = train(
-        kind,
-        init_params("normal", rng),  # float32, as mnist-train trains
+    network, history = train(
+        Network.one_layer(kind, init_params("normal", rng)),  # float32, as mnist-train
         images,
         labels,
         epochs=2,
@@ -203,6 +203,7 @@ def test_fast_training_equals_the_reference_math(kind, few_images):
         rng=rng,
         on_batch=lambda n, loss: losses.append(loss),
     )
+    params = network.params
     assert params.W.dtype == np.float32, f"expected float32 W, got {params.W.dtype}"
     assert len(losses) == len(ref_losses) == 22, f"{len(losses)} batches, expected 22"
     for name, fast, slow in (("W", params.W, ref.W), ("b", params.b, ref.b)):
@@ -227,15 +228,14 @@ def test_same_seed_same_weights_and_given_params_untouched(kind, few_images):
     before = start.W.copy()
     runs = [
         train(
-            kind,
-            start,
+            Network.one_layer(kind, start),
             images,
             labels,
             epochs=1,
             batch_size=64,
             lr=LR[kind],
             rng=np.random.default_rng(3),
-        )[0]
+        )[0].params
         for _ in range(2)
     ]
     np.testing.assert_array_equal(runs[0].W, runs[1].W, f"{kind}: same seed, other W")

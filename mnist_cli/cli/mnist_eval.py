@@ -9,6 +9,8 @@ from .. import plots
 from ..artifacts import load_weights, read_metrics
 from ..data import Dataset, load_split
 from ..metrics import Evaluation, evaluate, format_confusion
+from ..mlp import LOSSES
+from ..network import Network
 from .common import command, draw_plots, weights_dataset, wrote_line
 from .options import data_options, dataset_option, plots_option
 
@@ -17,6 +19,7 @@ from .options import data_options, dataset_option, plots_option
     epilog="""\b
 Example:
   mnist-eval runs/softmax-20261126-101500
+  mnist-eval runs/mlp-try --plots
   mnist-eval runs/linear-try/weights.npz --split train --json
   mnist-eval runs/fashion-try --dataset fashion-mnist
 """,
@@ -45,18 +48,20 @@ def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
     PATH is a run directory written by mnist-train, or a weights.npz file.
     """
     weights = load_weights(path)
-    kind, params = weights.kind, weights.params
+    kind, network = weights.kind, weights.network
     dataset = weights_dataset(path, weights, dataset)
     if with_plots:
         plots.require_matplotlib()
     mirrors = data.chosen_mirrors() or run_mirrors(path)
     scored = data.load(load_split, dataset, split, mirrors=mirrors, quiet=quiet)
-    result = evaluate(params, scored.images, scored.labels)
+    result = evaluate(network, scored.images, scored.labels)
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "model": kind,
+                    "hidden": list(network.hidden),
+                    "activation": network.activation,
                     "split": split,
                     **result.to_json(),
                     "dataset": dataset.name,
@@ -65,11 +70,12 @@ def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
             )
         )
     else:
-        click.echo(report(kind, split, len(scored), result, dataset))
+        click.echo(report(network, split, len(scored), result, dataset))
     if with_plots:
         run_dir = path if path.is_dir() else path.parent
         history = run_history(path, kind)
-        written = draw_plots(run_dir, kind, params, result, history, dataset, split)
+        loss = run_loss(path)
+        written = draw_plots(run_dir, network, result, history, dataset, split, loss)
         click.echo(wrote_line(written), err=as_json)  # stdout stays one JSON object
 
 
@@ -83,9 +89,19 @@ def run_mirrors(path: Path) -> tuple[str, ...] | None:
     return tuple(mirrors)
 
 
-def report(kind: str, split: str, n: int, result: Evaluation, dataset: Dataset) -> str:
+def run_loss(path: Path) -> str:
+    """The loss the run PATH belongs to was trained on (its metrics.json), for curves.png."""
+    metrics = read_metrics(path if path.is_dir() else path.parent) or {}
+    config = metrics.get("config")
+    loss = config.get("loss") if isinstance(config, dict) else None
+    return loss if loss in LOSSES else "squared"
+
+
+def report(
+    network: Network, split: str, n: int, result: Evaluation, dataset: Dataset
+) -> str:
     return (
-        f"{kind} on {dataset.name} {split} ({n:,} images): "
+        f"{network.describe()} on {dataset.name} {split} ({n:,} images): "
         f"accuracy {100 * result.accuracy:.2f}%\n\n"
         + format_confusion(result.confusion_matrix, dataset.class_names)
     )
