@@ -88,26 +88,35 @@ def plot_weights(
     return save(fig, path)
 
 
-def plot_units(W: np.ndarray, path: Path) -> Path:
-    """weights.png of an mlp: each row of W₁ (n₁, D), a hidden unit's weights on the pixels, as
-    a 28 × 28 tile in a grid of ⌈√n₁⌉ columns, each tile on its own symmetric scale (divided by
-    its largest |w|: units differ in scale, and a shared one would leave most tiles blank)."""
-    n, gap = len(W), 2
+def unit_mosaic(W: np.ndarray, gap: int = 2) -> np.ndarray:
+    """The rows of W₁ (n, D) as 28 × 28 tiles in a grid of ⌈√n⌉ columns, row by row, `gap`
+    blank (NaN) pixels between tiles, each tile divided by its largest |w| (units differ in
+    scale, and a shared one would leave most tiles blank): (rows·(28 + gap) − gap,
+    cols·(28 + gap) − gap), values in [−1, 1], NaN where no unit is."""
+    n = len(W)
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
     scale = np.abs(W).max(axis=1, keepdims=True)  # (n, 1)
     tiles = np.full((rows * cols, 28, 28), np.nan)
-    tiles[:n] = (W / np.where(scale > 0, scale, 1)).reshape(n, 28, 28)  # in [−1, 1]
+    tiles[:n] = (W / np.where(scale > 0, scale, 1)).reshape(n, 28, 28)
     padded = np.pad(tiles, ((0, 0), (0, gap), (0, gap)), constant_values=np.nan)
     side = 28 + gap
     mosaic = padded.reshape(rows, cols, side, side).transpose(0, 2, 1, 3)
-    mosaic = mosaic.reshape(rows * side, cols * side)[:-gap, :-gap]
+    return mosaic.reshape(rows * side, cols * side)[:-gap, :-gap]
+
+
+def plot_units(W: np.ndarray, path: Path) -> Path:
+    """weights.png of an mlp: each row of W₁ (n₁, D), a hidden unit's weights on the pixels, as
+    a 28 × 28 tile (unit_mosaic: 16 × 16 tiles for 256 units), each on its own scale."""
+    mosaic = unit_mosaic(W)
+    cols = int(np.ceil(np.sqrt(len(W))))
+    rows = int(np.ceil(len(W) / cols))
     fig = new_figure(UNITS_SIZE)
     ax = fig.subplots()
     ax.imshow(mosaic, cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_axis_off()
     fig.suptitle(
-        f"W₁: the {n} hidden units' weights on the pixels, {rows} × {cols} "
+        f"W₁: the {len(W)} hidden units' weights on the pixels, {rows} × {cols} "
         "(each on its own scale; red positive, blue negative)"
     )
     return save(fig, path)

@@ -27,8 +27,8 @@ from .mlp import Loss
 from .models import D, K, one_hot
 from .network import Network
 
-# an epoch that leaves the monitored accuracy below twice chance (1/K), with the loss moving by
-# less than 1 %, is stuck: a saturated output (e.g. sigmoid units, squared loss, a large lr)
+# an epoch that leaves the monitored accuracy below twice chance (1/K), its loss within 1 % of
+# the epoch before's, is stuck: a saturated output (e.g. sigmoid units, squared loss, large lr)
 STUCK_ACCURACY = 2 / K
 STUCK_LOSS_CHANGE = 0.01
 
@@ -152,16 +152,17 @@ def train(
 def stuck_warning(
     network: Network, loss: Loss, history: Sequence[EpochResult]
 ) -> str | None:
-    """What to say when the last epoch left the monitored accuracy at chance level (below
-    STUCK_ACCURACY) with the loss hardly moving (by less than STUCK_LOSS_CHANGE of it, since
-    the epoch before, if any); None while training moves."""
-    last = history[-1]
+    """What to say when training has stopped moving at chance level: the last epoch left the
+    monitored accuracy below STUCK_ACCURACY and its loss within STUCK_LOSS_CHANGE of the
+    epoch before's (so not before epoch 2: a first epoch at chance may still be on its way);
+    None while training moves."""
+    if len(history) < 2:
+        return None
+    before, last = history[-2], history[-1]
     if last.monitor_accuracy is None or last.monitor_accuracy >= STUCK_ACCURACY:
         return None
-    if len(history) > 1:
-        before = history[-2].train_loss
-        if abs(last.train_loss - before) > STUCK_LOSS_CHANGE * abs(before):
-            return None
+    if abs(last.train_loss - before.train_loss) > STUCK_LOSS_CHANGE * before.train_loss:
+        return None
     tries = ["a smaller --lr"]
     if network.kind == "mlp" and network.activation != "relu":
         tries.append("--activation relu")
@@ -169,6 +170,6 @@ def stuck_warning(
         tries.append("--loss cross-entropy")
     return (
         f"training looks stuck at chance level: accuracy {100 * last.monitor_accuracy:.2f}% "
-        f"after epoch {last.epoch}, loss {last.train_loss:.4f} (the outputs may have "
-        f"saturated); try {', '.join(tries)}"
+        f"after epoch {last.epoch}, loss {last.train_loss:.4f} as in the epoch before (the "
+        f"outputs may have saturated); try {', '.join(tries)}"
     )
