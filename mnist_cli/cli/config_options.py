@@ -103,7 +103,8 @@ OPTIONS = [
         callback=lambda ctx, param, path: path and str(path.resolve()),
         metavar="RUN_OR_WEIGHTS",
         help="Continue training from saved weights (a run directory or weights.npz) "
-        "instead of --init. Model and dataset default to theirs and must match. From a run "
+        "instead of --init. Model and dataset (and an mlp's --hidden and --activation) "
+        "default to theirs and must match. From a run "
         "directory, epochs are numbered after its own (a 10-epoch run continued with --epochs 5 "
         "prints epoch 11/15 to 15/15) and metrics.json's history starts with its epochs; from a "
         "weights.npz, at epoch 1.",
