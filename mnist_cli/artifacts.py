@@ -9,43 +9,29 @@ A run directory holds
     metrics.json  accuracies, per-epoch history, confusion matrix, resolved config, data checksums
     config.toml   the resolved configuration, re-runnable with `mnist-train --config`
 
-The directory is built under a temporary name beside its destination and renamed into place
-only when every file is written (atomic.py), so a run that fails or is interrupted never leaves
-a `weights.npz` that a later command would trust. It gets the user's umask, like any directory.
+The directory is claimed before training (rundir.py: locked, checked writable), built under a
+temporary name beside its destination and renamed into place only when every file is written,
+so a run that fails or is interrupted never leaves a `weights.npz` that a later command would
+trust. It gets the user's umask, like any directory.
 """
 
+import errno
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import fsync_files, replace_dir, temp_dir
+from . import npz
+from .atomic import fsync_files
 from .errors import RunDirectoryError, WeightsError
 from .mlp import ACTIVATIONS, MAX_HIDDEN_LAYERS, MAX_UNITS
 from .models import D, K, Params
 from .network import KINDS, Network
+from .rundir import CONFIG, METRICS, WEIGHTS, RunClaim, claim_run_dir, shown
 
 FORMAT_VERSION = 2  # the newest this version reads and writes (mlp files)
 ONE_LAYER_VERSION = 1  # linear and softmax files: W, b
-WEIGHTS = "weights.npz"
-METRICS = "metrics.json"
-CONFIG = "config.toml"
-
-
-def check_out_dir(out_dir: Path, force: bool) -> None:
-    """Refuse an output path that is a file, or a non-empty directory without `force`.
-    Called before training (fail fast) and again before writing."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise RunDirectoryError(
-            f"--out {out_dir} is an existing file; give a directory"
-        )
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise RunDirectoryError(
-            f"--out {out_dir} exists and is not empty; "
-            "use --force to replace it or choose another --out"
-        )
 
 
 def save_run(
@@ -57,16 +43,47 @@ def save_run(
     dataset: str = "mnist",
     force: bool = False,
 ) -> None:
-    """Write weights.npz, metrics.json and config.toml into `out_dir`, all or nothing."""
-    check_out_dir(out_dir, force)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with temp_dir(out_dir) as staging:
+    """Write weights.npz, metrics.json and config.toml into `out_dir`, all or nothing
+    (claimed, written and installed at once: the CLI claims before training, write_run)."""
+    with claim_run_dir(out_dir, force) as claim:
+        write_run(
+            claim,
+            network=network,
+            metrics=metrics,
+            config_toml=config_toml,
+            dataset=dataset,
+        )
+
+
+def write_run(
+    claim: RunClaim,
+    *,
+    network: Network,
+    metrics: dict,
+    config_toml: str,
+    dataset: str = "mnist",
+) -> None:
+    """Write weights.npz, metrics.json and config.toml into the claimed directory, all or
+    nothing: into its staging directory, flushed, then renamed into place. A write that fails
+    (a full disk) is one RunDirectoryError naming the directory; nothing is left."""
+    staging = claim.staging
+    try:
         np.savez(staging / WEIGHTS, **weight_arrays(network, dataset))
         (staging / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
         (staging / CONFIG).write_text(config_toml)
         # the data is on disk before the rename makes it visible
         fsync_files(staging)
-        replace_dir(staging, out_dir)
+        claim.install()
+    except OSError as e:
+        advice = (
+            "free some space or choose another --out"
+            if e.errno == errno.ENOSPC
+            else "choose another --out"
+        )
+        raise RunDirectoryError(
+            f"cannot write the run to {shown(claim.path)}: {e.strerror or e}; "
+            f"nothing was saved: {advice}, and run again"
+        ) from None
 
 
 def weight_arrays(network: Network, dataset: str) -> dict[str, np.ndarray]:
@@ -82,10 +99,8 @@ def weight_arrays(network: Network, dataset: str) -> dict[str, np.ndarray]:
         }
     layers = {}
     for l, p in enumerate(network.layers, start=1):
-        layers[f"W{l}"], layers[f"b{l}"] = (
-            p.W.astype(np.float32),
-            p.b.astype(np.float32),
-        )
+        layers[f"W{l}"] = p.W.astype(np.float32)
+        layers[f"b{l}"] = p.b.astype(np.float32)
     return {
         **layers,
         **meta,
@@ -117,6 +132,24 @@ class Weights:
         return self.network.params
 
 
+# What a weights.npz may hold (npz.py checks each array's dtype and size before reading it;
+# any other array is refused unread): version 1's W and b, version 2's activation and the
+# W{l}, b{l} of at most MAX_HIDDEN_LAYERS + 1 layers, each at most MAX_UNITS wide
+WEIGHTS_SPEC = {
+    "W": npz.float32(K * D, ndim=2),
+    "b": npz.float32(K, ndim=1),
+    "model": npz.string(),
+    "dataset": npz.string(),
+    "format_version": npz.integer_scalar(),
+    "activation": npz.string(),
+}
+for _l in range(1, MAX_HIDDEN_LAYERS + 2):
+    WEIGHTS_SPEC[f"W{_l}"] = npz.float32(
+        MAX_UNITS * (D if _l == 1 else MAX_UNITS), ndim=2
+    )
+    WEIGHTS_SPEC[f"b{_l}"] = npz.float32(MAX_UNITS, ndim=1)
+
+
 def load_weights(path: Path) -> Weights:
     """The Weights of a run directory or a weights.npz file, checked strictly."""
     file = weights_path(path)
@@ -124,26 +157,21 @@ def load_weights(path: Path) -> Weights:
         raise WeightsError(
             f"{file}: no such file; give a run directory or a weights.npz"
         )
-    try:
-        npz = np.load(file, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise WeightsError(f"{file}: a single .npy array, not a weights .npz file")
-        with npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except ValueError as e:  # pickled content or object arrays: we never unpickle
-        raise WeightsError(f"{file}: not a mnist-cli weights file ({e})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
-        raise WeightsError(f"{file}: not a readable .npz file ({e})") from None
+    arrays = npz.read_npz(file, WEIGHTS_SPEC.get)
     if "model" not in arrays:
         raise WeightsError(f"{file}: not a mnist-cli weights file (missing model)")
-    kind = str(arrays["model"]) if arrays["model"].dtype.kind == "U" else ""
+    kind = str(arrays["model"])
     if kind not in KINDS:
-        raise WeightsError(f"{file}: unknown model {arrays['model']!r}")
+        raise WeightsError(f"{file}: unknown model {kind!r}")
     version = int(arrays.get("format_version", ONE_LAYER_VERSION))
     if version > FORMAT_VERSION:
         raise WeightsError(
             f"{file}: format version {version} is newer than this mnist-cli reads "
             f"({FORMAT_VERSION}); upgrade mnist-cli"
+        )
+    if version < 1:
+        raise WeightsError(
+            f"{file}: format version {version} is not one mnist-cli writes"
         )
     dataset = str(arrays["dataset"]) if "dataset" in arrays else "mnist"
     if kind == "mlp":
@@ -154,17 +182,15 @@ def load_weights(path: Path) -> Weights:
 
 
 def checked_array(file: Path, arrays: dict, key: str, shape: tuple) -> np.ndarray:
-    """arrays[key] as float32, if it is there, a float array of `shape`, and finite."""
+    """arrays[key] (float32: npz.py checked the dtype), if it is there, of `shape`, finite."""
     if key not in arrays:
         raise WeightsError(f"{file}: not a mnist-cli weights file (missing {key})")
     a = arrays[key]
-    if a.dtype.kind != "f":
-        raise WeightsError(f"{file}: {key} has dtype {a.dtype}, expected float32")
     if a.shape != shape:
         raise WeightsError(f"{file}: {key} has shape {a.shape}, expected {shape}")
     if not np.isfinite(a).all():
         raise WeightsError(f"{file}: {key} contains NaN or infinite values")
-    return a.astype(np.float32)
+    return a
 
 
 def one_layer_network(file: Path, arrays: dict, kind: str) -> Network:
@@ -183,25 +209,23 @@ def mlp_network(file: Path, arrays: dict, version: int) -> Network:
     """A version 2 file (mlp): activation, and W{l} (n_l, n_{l−1}), b{l} (n_l,) for
     l = 1…L, each shape checked against its neighbours: W1 takes the D = 784 pixels, each
     W{l} takes what W{l−1} gives, the last gives K = 10; at most MAX_HIDDEN_LAYERS hidden
-    layers of at most MAX_UNITS units."""
+    layers (WEIGHTS_SPEC allows no more) of at most MAX_UNITS units."""
     if version < 2:
         raise WeightsError(f"{file}: an mlp needs format version 2, not {version}")
-    a = arrays.get("activation")
-    activation = str(a) if a is not None and a.dtype.kind == "U" else None
+    activation = str(arrays.get("activation", ""))
     if activation not in ACTIVATIONS:
         raise WeightsError(
-            f"{file}: unknown activation {a!r}; expected one of {', '.join(ACTIVATIONS)}"
+            f"{file}: unknown activation {activation!r}; "
+            f"expected one of {', '.join(ACTIVATIONS)}"
         )
     L = sum(1 for key in arrays if key.startswith("W") and key[1:].isdigit())
-    if not 2 <= L <= MAX_HIDDEN_LAYERS + 1:
-        raise WeightsError(
-            f"{file}: {L} layers; an mlp has 2 to {MAX_HIDDEN_LAYERS + 1} (W1 … WL)"
-        )
+    if L < 2:
+        raise WeightsError(f"{file}: {L} layers; an mlp has at least 2 (W1 … WL)")
     layers, fan_in = [], D
     for l in range(1, L + 1):
         W = arrays.get(f"W{l}")
-        if W is None or W.ndim != 2:
-            raise WeightsError(f"{file}: W{l} is missing or not a matrix")
+        if W is None:
+            raise WeightsError(f"{file}: W{l} is missing")
         n = K if l == L else W.shape[0]
         if not 1 <= n <= MAX_UNITS:
             raise WeightsError(
@@ -212,12 +236,3 @@ def mlp_network(file: Path, arrays: dict, version: int) -> Network:
         layers.append(Params(W=W, b=b))
         fan_in = n
     return Network("mlp", tuple(layers), activation)
-
-
-def read_metrics(run_dir: Path) -> dict | None:
-    """metrics.json of a run directory, or None if there is none."""
-    path = run_dir / METRICS
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None

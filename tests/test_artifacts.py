@@ -10,11 +10,10 @@ import pytest
 from mnist_cli.artifacts import (
     FORMAT_VERSION,
     ONE_LAYER_VERSION,
-    check_out_dir,
     load_weights,
-    replace_dir,
     save_run,
 )
+from mnist_cli.atomic import replace_dir
 from mnist_cli.errors import RunDirectoryError, WeightsError
 from mnist_cli.mlp import MAX_HIDDEN_LAYERS, MAX_UNITS, init_layers
 from mnist_cli.models import D, K, Params
@@ -73,7 +72,8 @@ def test_empty_dir_is_fine_and_a_file_is_refused(tmp_path):
     save(tmp_path / "empty")
     (tmp_path / "file").write_text("x")
     with pytest.raises(RunDirectoryError, match="is an existing file"):
-        check_out_dir(tmp_path / "file", force=True)
+        save(tmp_path / "file", force=True)
+    assert (tmp_path / "file").read_text() == "x", "the file was touched"
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
@@ -81,7 +81,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr("mnist_cli.atomic.os.fsync", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(RunDirectoryError, match="cannot write the run to .*disk full"):
         save(tmp_path / "run")
     assert list(tmp_path.iterdir()) == [], "a failed save left files behind"
 
@@ -178,10 +178,17 @@ TOO_DEEP = (D, *[4] * (MAX_HIDDEN_LAYERS + 1), K)
         ({**GOOD_MLP, "activation": np.array("gelu")}, "unknown activation"),
         ({**GOOD_MLP, "format_version": np.array(1)}, "needs format version 2"),
         ({**GOOD_MLP, "W2": np.full((8, 16), np.nan, np.float32)}, "W2 contains NaN"),
-        (mlp_arrays(mlp(TOO_DEEP)), f"an mlp has 2 to {MAX_HIDDEN_LAYERS + 1}"),
+        (
+            mlp_arrays(mlp(TOO_DEEP)),
+            f"unexpected member 'W{MAX_HIDDEN_LAYERS + 2}.npy'",
+        ),
         (
             {**GOOD_MLP, "W1": np.zeros((MAX_UNITS + 1, D), np.float32)},
-            f"W1 has {MAX_UNITS + 1} units; a layer has 1 to {MAX_UNITS}",
+            f"W1 has shape ({MAX_UNITS + 1}, 784), more than the",
+        ),
+        (
+            {**GOOD_MLP, "W2": np.zeros((MAX_UNITS + 1, 16), np.float32)},
+            f"W2 has {MAX_UNITS + 1} units; a layer has 1 to {MAX_UNITS}",
         ),
     ],
 )
