@@ -117,8 +117,8 @@ def plot_units(W: np.ndarray, path: Path) -> Path:
     ax.imshow(mosaic, cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_axis_off()
     fig.suptitle(
-        f"W₁: the {len(W)} hidden units' weights on the pixels, {rows} × {cols} "
-        "(each on its own scale; red positive, blue negative)"
+        f"W₁: the {len(W)} hidden units' input weights, {rows} × {cols} "
+        "(each on its own scale; red +, blue −)"
     )
     return save(fig, path)
 
