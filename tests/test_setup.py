@@ -1,6 +1,7 @@
 """What `make` says while it sets up .venv: one line naming what it installs, then pip's own
 output (no --quiet on the installs that take time)."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -15,14 +16,25 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory) -> list[str]:
     """`make -n dev` in a copy of the Makefile and pyproject.toml without .venv: the commands a
-    fresh clone runs, in order."""
+    fresh clone runs, in order. Run as a top-level make even under `make test`: a sub-make
+    would print "make[1]: Entering directory ..." first."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     clone = tmp_path_factory.mktemp("clone")
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, clone / name)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+    }
     out = subprocess.run(
-        ["make", "-n", "dev"], cwd=clone, capture_output=True, text=True, check=True
+        ["make", "-n", "dev"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout.splitlines()
 
