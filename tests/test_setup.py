@@ -16,25 +16,22 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory) -> list[str]:
     """`make -n dev` in a copy of the Makefile and pyproject.toml without .venv: the commands a
-    fresh clone runs, in order. Run as a top-level make even under `make test`: a sub-make
-    would print "make[1]: Entering directory ..." first."""
+    fresh clone runs, in order."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     clone = tmp_path_factory.mktemp("clone")
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, clone / name)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")
-    }
+    # run as a user would, not as a sub-make of `make test` (which would add
+    # "make[1]: Entering directory" lines)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL")}
     out = subprocess.run(
-        ["make", "-n", "dev"],
+        ["make", "--no-print-directory", "-n", "dev"],
         cwd=clone,
-        env=env,
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     return out.stdout.splitlines()
 
