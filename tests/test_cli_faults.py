@@ -86,11 +86,6 @@ def test_signal_mid_download_exits_cleanly(http_server, tmp_path, signum, code, 
     assert not out.exists(), f"expected no run directory {out}"
 
 
-@pytest.fixture
-def data_args(mnist_cache, mnist_server_url):
-    return ["--cache-dir", str(mnist_cache), "--mirror", mnist_server_url]
-
-
 @pytest.mark.parametrize(
     ("where", "fault", "code", "message"),
     [
@@ -101,7 +96,7 @@ def data_args(mnist_cache, mnist_server_url):
     ids=["interrupted-training", "failed-training", "interrupted-while-saving"],
 )
 def test_interrupted_or_failed_run_leaves_no_run_directory(
-    tmp_path, data_args, monkeypatch, where, fault, code, message
+    tmp_path, mini_mnist, monkeypatch, where, fault, code, message
 ):
     def boom(*args, **kwargs):
         raise fault
@@ -113,7 +108,7 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
     out = tmp_path / "runs" / "r"
 
     result = CliRunner().invoke(
-        train_command, ["--epochs", "1", "--out", str(out), "-q", *data_args]
+        train_command, ["--epochs", "1", "--out", str(out), "-q", *mini_mnist]
     )
 
     assert result.exit_code == code, f"expected exit {code}, got {result.exit_code}"
@@ -127,7 +122,7 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
     assert gatherers == [], f"the batches thread outlived the run: {gatherers}"
 
 
-def test_interrupted_force_keeps_the_old_run(tmp_path, data_args, monkeypatch):
+def test_interrupted_force_keeps_the_old_run(tmp_path, mini_mnist, monkeypatch):
     out = tmp_path / "r"
     out.mkdir()
     (out / "weights.npz").write_bytes(b"old weights")
@@ -137,7 +132,8 @@ def test_interrupted_force_keeps_the_old_run(tmp_path, data_args, monkeypatch):
 
     monkeypatch.setattr(rundir, "replace_dir", interrupt)
     result = CliRunner().invoke(
-        train_command, ["--epochs", "1", "--out", str(out), "--force", "-q", *data_args]
+        train_command,
+        ["--epochs", "1", "--out", str(out), "--force", "-q", *mini_mnist],
     )
 
     assert result.exit_code == 130, f"expected exit 130, got {result.exit_code}"

@@ -16,8 +16,6 @@ from click.testing import CliRunner
 
 from mnist_cli import models
 from mnist_cli.cli import gradcheck_command
-from mnist_cli.data import load_split
-from mnist_cli.data.catalogue import MNIST
 from mnist_cli.gradcheck import (
     H,
     central_difference,
@@ -62,13 +60,8 @@ BROKEN = {
 
 
 @pytest.fixture(scope="module")
-def train_split(mnist_cache, mnist_server_url):
-    return load_split(MNIST, "train", mnist_cache, [mnist_server_url])
-
-
-@pytest.fixture(scope="module")
-def data_args(mnist_cache, mnist_server_url):
-    return ["--cache-dir", str(mnist_cache), "--mirror", mnist_server_url]
+def train_split(mnist_splits):
+    return mnist_splits[0]
 
 
 def batch(train_split, n=100, seed=0):

@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 
 from mnist_cli.batches import shuffled_batches
-from mnist_cli.data import load_split
-from mnist_cli.data.catalogue import MNIST
 from mnist_cli.fused import BLOCK_ROWS, Work, from_theta, fused_sgd_step, to_theta
 from mnist_cli.models import (
     MODEL_KINDS,
@@ -34,9 +32,9 @@ LR = {"softmax": 0.5, "linear": 0.005}
 
 
 @pytest.fixture(scope="module")
-def few_images(mnist_cache, mnist_server_url):
+def few_images(mnist_splits):
     """The first 1,050 training images: 10 batches of 100 and a last, smaller batch of 50."""
-    split = load_split(MNIST, "train", mnist_cache, mirrors=[mnist_server_url])
+    split = mnist_splits[0]
     return split.images[:1050], split.labels[:1050]
 
 

@@ -99,8 +99,10 @@ def data_options(command):
         type=float,
         callback=timeout_value,
         metavar="SECONDS",
-        help="Abandon a download attempt when a mirror sends nothing for this long "
-        "(it is retried, then the next mirror is tried); at most 3600. Default: 30.",
+        help="Abandon a download attempt when a mirror sends nothing for this long, or "
+        "less than 1 KB/s averaged over this long; a stalled mirror is resumed once, then "
+        "skipped for the rest of the run. Also the longest wait for another process's "
+        "download lock. At most 3600. Default: 30.",
     )(wrapper)
     wrapper = click.option(
         "--mirror",
