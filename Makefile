@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help venv dev train test lint bench clean
+.PHONY: help venv dev train test lint bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test: dev lint  ## the whole test suite (what CI runs)
 
 bench: dev  ## benchmark: epoch times vs the BLAS floor, peers, memory, start-up (~2 min); writes bench/results.json
 	$(BIN)/python bench/run.py
+
+docs: venv  ## regenerate docs/cli.md's option reference from the commands' --help
+	$(BIN)/python docs/generate_cli_md.py
 
 clean:  ## remove .venv and caches (keeps runs/)
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

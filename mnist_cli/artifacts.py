@@ -6,40 +6,26 @@ A run directory holds
     metrics.json  accuracies, per-epoch history, confusion matrix, resolved config, data checksums
     config.toml   the resolved configuration, re-runnable with `mnist-train --config`
 
-The directory is built under a temporary name beside its destination and renamed into place
-only when every file is written (atomic.py), so a run that fails or is interrupted never leaves
-a `weights.npz` that a later command would trust. It gets the user's umask, like any directory.
+The directory is claimed before training (rundir.py: locked, checked writable), built under a
+temporary name beside its destination and renamed into place only when every file is written,
+so a run that fails or is interrupted never leaves a `weights.npz` that a later command would
+trust. It gets the user's umask, like any directory.
 """
 
+import errno
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import fsync_files, replace_dir, temp_dir
+from . import npz
+from .atomic import fsync_files
 from .errors import RunDirectoryError, WeightsError
 from .models import MODEL_KINDS, D, K, ModelKind, Params
+from .rundir import CONFIG, METRICS, WEIGHTS, RunClaim, claim_run_dir, shown
 
 FORMAT_VERSION = 1
-WEIGHTS = "weights.npz"
-METRICS = "metrics.json"
-CONFIG = "config.toml"
-
-
-def check_out_dir(out_dir: Path, force: bool) -> None:
-    """Refuse an output path that is a file, or a non-empty directory without `force`.
-    Called before training (fail fast) and again before writing."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise RunDirectoryError(
-            f"--out {out_dir} is an existing file; give a directory"
-        )
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise RunDirectoryError(
-            f"--out {out_dir} exists and is not empty; "
-            "use --force to replace it or choose another --out"
-        )
 
 
 def save_run(
@@ -52,10 +38,33 @@ def save_run(
     dataset: str = "mnist",
     force: bool = False,
 ) -> None:
-    """Write weights.npz, metrics.json and config.toml into `out_dir`, all or nothing."""
-    check_out_dir(out_dir, force)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with temp_dir(out_dir) as staging:
+    """Write weights.npz, metrics.json and config.toml into `out_dir`, all or nothing
+    (claimed, written and installed at once: the CLI claims before training, write_run)."""
+    with claim_run_dir(out_dir, force) as claim:
+        write_run(
+            claim,
+            kind=kind,
+            params=params,
+            metrics=metrics,
+            config_toml=config_toml,
+            dataset=dataset,
+        )
+
+
+def write_run(
+    claim: RunClaim,
+    *,
+    kind: ModelKind,
+    params: Params,
+    metrics: dict,
+    config_toml: str,
+    dataset: str = "mnist",
+) -> None:
+    """Write weights.npz, metrics.json and config.toml into the claimed directory, all or
+    nothing: into its staging directory, flushed, then renamed into place. A write that fails
+    (a full disk) is one RunDirectoryError naming the directory; nothing is left."""
+    staging = claim.staging
+    try:
         np.savez(
             staging / WEIGHTS,
             W=params.W.astype(np.float32),
@@ -68,7 +77,17 @@ def save_run(
         (staging / CONFIG).write_text(config_toml)
         # the data is on disk before the rename makes it visible
         fsync_files(staging)
-        replace_dir(staging, out_dir)
+        claim.install()
+    except OSError as e:
+        advice = (
+            "free some space or choose another --out"
+            if e.errno == errno.ENOSPC
+            else "choose another --out"
+        )
+        raise RunDirectoryError(
+            f"cannot write the run to {shown(claim.path)}: {e.strerror or e}; "
+            f"nothing was saved: {advice}, and run again"
+        ) from None
 
 
 def weights_path(path: Path) -> Path:
@@ -86,6 +105,17 @@ class Weights:
     format_version: int  # of the file, at most FORMAT_VERSION
 
 
+# What a weights.npz may hold (npz.py checks each array's dtype and size before reading it;
+# any other array is refused unread)
+WEIGHTS_SPEC = {
+    "W": npz.float32(K * D, ndim=2),
+    "b": npz.float32(K, ndim=1),
+    "model": npz.string(),
+    "dataset": npz.string(),
+    "format_version": npz.integer_scalar(),
+}
+
+
 def load_weights(path: Path) -> Weights:
     """The Weights of a run directory or a weights.npz file, checked strictly."""
     file = weights_path(path)
@@ -93,47 +123,30 @@ def load_weights(path: Path) -> Weights:
         raise WeightsError(
             f"{file}: no such file; give a run directory or a weights.npz"
         )
-    try:
-        npz = np.load(file, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise WeightsError(f"{file}: a single .npy array, not a weights .npz file")
-        with npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except ValueError as e:  # pickled content or object arrays: we never unpickle
-        raise WeightsError(f"{file}: not a mnist-cli weights file ({e})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
-        raise WeightsError(f"{file}: not a readable .npz file ({e})") from None
+    arrays = npz.read_npz(file, WEIGHTS_SPEC.get)
     missing = [key for key in ("W", "b", "model") if key not in arrays]
     if missing:
         raise WeightsError(
             f"{file}: not a mnist-cli weights file (missing {', '.join(missing)})"
         )
-    kind = str(arrays["model"]) if arrays["model"].dtype.kind == "U" else ""
+    kind = str(arrays["model"])
     if kind not in MODEL_KINDS:
-        raise WeightsError(f"{file}: unknown model {arrays['model']!r}")
+        raise WeightsError(f"{file}: unknown model {kind!r}")
     version = int(arrays.get("format_version", FORMAT_VERSION))
     if version > FORMAT_VERSION:
         raise WeightsError(
             f"{file}: format version {version} is newer than this mnist-cli reads "
             f"({FORMAT_VERSION}); upgrade mnist-cli"
         )
+    if version < 1:
+        raise WeightsError(
+            f"{file}: format version {version} is not one mnist-cli writes"
+        )
     for key, shape in (("W", (K, D)), ("b", (K,))):
         a = arrays[key]
-        if a.dtype.kind != "f":
-            raise WeightsError(f"{file}: {key} has dtype {a.dtype}, expected float32")
         if a.shape != shape:
             raise WeightsError(f"{file}: {key} has shape {a.shape}, expected {shape}")
         if not np.isfinite(a).all():
             raise WeightsError(f"{file}: {key} contains NaN or infinite values")
     dataset = str(arrays["dataset"]) if "dataset" in arrays else "mnist"
-    params = Params(W=arrays["W"].astype(np.float32), b=arrays["b"].astype(np.float32))
-    return Weights(kind, params, dataset, version)
-
-
-def read_metrics(run_dir: Path) -> dict | None:
-    """metrics.json of a run directory, or None if there is none."""
-    path = run_dir / METRICS
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+    return Weights(kind, Params(W=arrays["W"], b=arrays["b"]), dataset, version)

@@ -14,6 +14,8 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -72,20 +74,53 @@ def fsync_files(directory: Path) -> None:
 
 
 def replace_dir(new: Path, target: Path) -> None:
-    """Rename `new` to `target`; an existing `target` is moved aside first and then removed
-    (and moved back if `new` cannot take its place, Ctrl-C included)."""
-    if target.is_dir() and any(target.iterdir()):
+    """Rename `new` to `target`; an existing non-empty `target` is moved aside first and then
+    removed, and moved back if `new` does not take its place (an error, Ctrl-C included).
+
+    SIGINT and SIGTERM that arrive meanwhile take effect once the renames are done
+    (`signals_deferred`), so a signal never leaves `target` missing and the old directory
+    under a hidden name; an exception between the renames puts the old one back."""
+    with signals_deferred():
+        if not (target.is_dir() and any(target.iterdir())):
+            os.replace(new, target)  # onto nothing, or onto an empty directory
+            return
         # an empty directory reserves the name; renaming `target` onto it replaces it
         old = _unique(target, ".old", os.mkdir)
-        os.replace(target, old)
         try:
+            os.replace(target, old)
             os.replace(new, target)
         except BaseException:
-            os.replace(old, target)
+            if os.path.lexists(new):  # not installed: the old directory goes back
+                if any(old.iterdir()):
+                    os.replace(old, target)
+                else:  # the first rename did not happen
+                    os.rmdir(old)
+            else:  # installed: the replacement is complete, the old one goes
+                shutil.rmtree(old, ignore_errors=True)
             raise
         shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)  # onto nothing, or onto an empty directory
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Run the block with SIGINT and SIGTERM held back: a signal that arrives meanwhile is
+    raised again, to its own handler, when the block ends. Only the main thread can set
+    handlers; elsewhere (and for a handler not set from Python) the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    signums = [
+        s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None
+    ]
+    previous = {s: signal.signal(s, lambda n, f: received.append(n)) for s in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)
 
 
 def _new_file(path: Path) -> None:

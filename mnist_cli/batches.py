@@ -14,8 +14,9 @@ A batch is Ũ = [U, 255] (B, D + 1) float32 (raw pixels, then the constant colum
 and Yᵀ (K, B) float32 (one-hot targets, transposed), both views into the chunk's buffers.
 """
 
+import itertools
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -47,7 +48,9 @@ def shuffled_batches(
     if Yt_all.shape[1] != N:
         raise ValueError(f"{Yt_all.shape[1]} targets for {N} images")
     per_chunk = max(1, CHUNK_ROWS // batch_size) * batch_size
-    starts = [start for _ in range(epochs) for start in range(0, N, per_chunk)]
+    # the chunks' first rows, epoch after epoch: drawn as needed, so that nothing grows
+    # with `epochs` (10¹² epochs once took 5.9 GB before the first batch)
+    starts = (start for _ in range(epochs) for start in range(0, N, per_chunk))
     rows = min(per_chunk, N)
     two = rows * (D + 1) * 4 <= DOUBLE_BUFFER_BYTES
     buffers = [_buffers(rows, len(Yt_all)) for _ in range(2 if two else 1)]
@@ -79,9 +82,9 @@ def _buffers(rows: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
     return X, np.empty((classes, rows), np.float32)
 
 
-def _prefetched(fill, starts, buffers) -> Iterator:
+def _prefetched(fill, starts: Iterable[int], buffers) -> Iterator:
     """(buffer, fill(start, buffer)) for each start in turn, the buffers taken in rotation and
-    filled by one worker thread ahead of the caller.
+    filled by one worker thread ahead of the caller; `starts` is read as it goes.
 
     A buffer is refilled once the caller has asked for the next one, so with two buffers the
     next fill is submitted before the current buffer is yielded, and with one it waits for the
@@ -90,14 +93,20 @@ def _prefetched(fill, starts, buffers) -> Iterator:
     """
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mnist-cli batches")
     pending: deque[Future] = deque()  # fills submitted, in order
+    starts = iter(starts)
     submitted = 0
     try:
-        for i in range(len(starts)):
+        for i in itertools.count():
             # buffers up to i - 1 are back from the caller: fill up to i + len(buffers) - 1
-            while submitted < min(i + len(buffers), len(starts)):
+            while (
+                submitted < i + len(buffers)
+                and (start := next(starts, None)) is not None
+            ):
                 buffer = buffers[submitted % len(buffers)]
-                pending.append(pool.submit(fill, starts[submitted], buffer))
+                pending.append(pool.submit(fill, start, buffer))
                 submitted += 1
+            if not pending:
+                return
             yield buffers[i % len(buffers)], pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

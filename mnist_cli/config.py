@@ -138,13 +138,14 @@ def resolve(file_values: dict[str, Any], overrides: dict[str, Any]) -> TrainConf
 
 
 def to_toml(config: TrainConfig) -> str:
-    """The configuration as a TOML file that `--config` reads back to the same TrainConfig."""
+    """The configuration as a TOML file that `--config` reads back to the same TrainConfig.
+    ValueError for a string TOML cannot hold (a path that is not valid UTF-8)."""
 
     def value(v: Any) -> str:
         if isinstance(v, str):
-            return json_string(v)
+            return toml_string(v)
         if isinstance(v, tuple):
-            return "[" + ", ".join(json_string(m) for m in v) + "]"
+            return "[" + ", ".join(toml_string(m) for m in v) + "]"
         return repr(v)
 
     lines = ["# mnist-train configuration, as resolved for this run"]
@@ -155,8 +156,16 @@ def to_toml(config: TrainConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def json_string(s: str) -> str:
-    """A TOML basic string: JSON's string escapes are valid TOML."""
-    import json
+def toml_string(s: str) -> str:
+    """`s` as a TOML basic string: `"` and `\\` escaped, and the control characters TOML
+    forbids in one (U+0000 to U+001F but tab, and DEL U+007F) as \\uXXXX. ValueError for a
+    lone surrogate (a command-line path that is not valid UTF-8): TOML cannot hold it."""
+    if any("\ud800" <= c <= "\udfff" for c in s):
+        raise ValueError("not valid UTF-8")
+    body = s.replace("\\", "\\\\").replace('"', '\\"')
+    body = "".join(f"\\u{ord(c):04X}" if c in CONTROL else c for c in body)
+    return f'"{body}"'
 
-    return json.dumps(s, ensure_ascii=False)
+
+# what a TOML basic string cannot hold unescaped, but for `"` and `\`
+CONTROL = frozenset(map(chr, [*range(0x09), *range(0x0A, 0x20), 0x7F]))

@@ -7,6 +7,7 @@ in pixels (figure inches × DPI, no tight bounding box), and is saved under a te
 its directory and then renamed into place, so a half-written PNG never carries the real name.
 """
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -85,30 +86,19 @@ def plot_weights(
 
 
 def monitored_accuracy(history: Sequence[dict]) -> tuple[str, list[float]] | None:
-    """(split, accuracy per epoch) from metrics.json's `history`, or None if it has none.
-
-    Entries name the monitored split in `monitor` ("val" or "test") and hold its accuracy in
-    `monitor_accuracy`; the metrics.json of older runs has `<split>_accuracy` instead
-    (`test_accuracy` or `val_accuracy`), and is read as well.
-    """
-    first = history[0]
-    if "monitor" in first:
-        split, key = first["monitor"], "monitor_accuracy"
-    else:
-        keys = [k for k in first if k.endswith("_accuracy")]
-        if not keys:
-            return None
-        split, key = keys[0].removesuffix("_accuracy"), keys[0]
-    accuracy = [h.get(key) for h in history]
-    if not all(isinstance(a, int | float) for a in accuracy):
+    """(split, accuracy per epoch, NaN where it is null) from a history in the fixed keys
+    (`monitor` names the split, `monitor_accuracy` holds its accuracy; run_metrics.read_history
+    reads older forms into these), or None if no epoch has an accuracy."""
+    accuracy = [h.get("monitor_accuracy") for h in history]
+    if all(a is None for a in accuracy):
         return None
-    return str(split), accuracy
+    return str(history[0]["monitor"]), [math.nan if a is None else a for a in accuracy]
 
 
 def plot_curves(history: Sequence[dict], path: Path) -> Path:
     """curves.png: the training loss (left) and the monitored accuracy (right) per epoch, from
     metrics.json's `history` (entries with `epoch`, `train_loss`, `monitor` and
-    `monitor_accuracy`; see monitored_accuracy)."""
+    `monitor_accuracy`, checked: mnist-train's own, or run_metrics.read_history's)."""
     from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .artifacts import Weights
-from .config import TrainConfig, resolve
+from .config import TrainConfig, resolve, toml_string
 from .errors import ConfigError, OptionsError
+from .rundir import shown
 
 # What the exact solver has no use for: it solves for the optimum (no epochs, no starting point).
 SGD_ONLY = ("epochs", "batch_size", "lr", "init", "init_from")
@@ -50,7 +51,26 @@ def resolve_run(
         from_file.pop("mirrors", None)
     config = resolve(from_file, {**implied, **given, "init_from": init_from})
     check_combination(config, given, start)
+    check_paths(config)
     return config
+
+
+def check_paths(config: TrainConfig) -> None:
+    """Every path of the run must go into its config.toml, to re-run it with --config: refuse
+    before training a mirror or --init-from path that is not valid UTF-8 (a command-line path
+    holding bytes that are not; TOML, like JSON, holds only Unicode text)."""
+    paths = [("--mirror", "mirrors", m) for m in config.mirrors]
+    if config.init_from:
+        paths.append(("--init-from", "init_from", config.init_from))
+    for option, key, path in paths:
+        try:
+            toml_string(path)
+        except ValueError:
+            raise OptionsError(
+                f"{shown(path)} is not valid UTF-8, so the run's config.toml could not "
+                "record it; rename it or give another path",
+                param=f"'{option}' (config key {key})",
+            ) from None
 
 
 def implied_defaults(

@@ -7,13 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_cli.artifacts import (
-    FORMAT_VERSION,
-    check_out_dir,
-    load_weights,
-    replace_dir,
-    save_run,
-)
+from mnist_cli.artifacts import FORMAT_VERSION, load_weights, save_run
+from mnist_cli.atomic import replace_dir
 from mnist_cli.errors import RunDirectoryError, WeightsError
 from mnist_cli.models import D, K, Params
 
@@ -71,7 +66,8 @@ def test_empty_dir_is_fine_and_a_file_is_refused(tmp_path):
     save(tmp_path / "empty")
     (tmp_path / "file").write_text("x")
     with pytest.raises(RunDirectoryError, match="is an existing file"):
-        check_out_dir(tmp_path / "file", force=True)
+        save(tmp_path / "file", force=True)
+    assert (tmp_path / "file").read_text() == "x", "the file was touched"
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
@@ -79,7 +75,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr("mnist_cli.atomic.os.fsync", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(RunDirectoryError, match="cannot write the run to .*disk full"):
         save(tmp_path / "run")
     assert list(tmp_path.iterdir()) == [], "a failed save left files behind"
 

@@ -4,6 +4,7 @@ file and directory the package creates (the cache, a run directory, a picture)."
 import gzip
 import hashlib
 import os
+import signal
 import stat
 from pathlib import Path
 
@@ -148,3 +149,35 @@ def test_a_picture_follows_the_umask(tmp_path, umask):
     assert mode(path) == file_mode, f"expected {file_mode}, got {mode(path)}"
     assert path.read_bytes()[:4] == b"\x89PNG", "not a PNG"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"], "leftovers"
+
+
+@pytest.mark.parametrize("how", ["exception", "signal"])
+def test_an_interrupt_between_the_renames_puts_the_old_run_back(
+    tmp_path, monkeypatch, how
+):
+    """Ctrl-C right after the old run is moved aside: an exception there puts it back; a
+    real SIGINT is held until the new run is in place (the replacement then completes)."""
+    target, new = tmp_path / "run", tmp_path / "new"
+    for directory, text in ((target, "old"), (new, "new")):
+        directory.mkdir()
+        (directory / "weights.npz").write_text(text)
+    real_replace = os.replace
+
+    def interrupted_replace(src, dst):
+        real_replace(src, dst)
+        if Path(src) == target:  # the old run has just been moved aside
+            if how == "signal":
+                signal.raise_signal(signal.SIGINT)
+            else:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted_replace)
+    with pytest.raises(KeyboardInterrupt):
+        atomic.replace_dir(new, target)
+
+    expected = "old" if how == "exception" else "new"
+    text = (target / "weights.npz").read_text()
+    assert text == expected, f"expected the {expected} run in place, got {text!r}"
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    expected_listing = ["new", "run"] if how == "exception" else ["run"]
+    assert listing == expected_listing, f"expected no hidden leftovers, got {listing}"

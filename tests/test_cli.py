@@ -198,7 +198,8 @@ def test_existing_out_dir_is_refused_before_training(tmp_path, data_args):
 
 def test_force_replaces_a_run(tmp_path, data_args):
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "old.txt").write_text("old")
+    for name in ("weights.npz", "metrics.json", "curves.png"):  # an earlier run's files
+        (tmp_path / "run" / name).write_text("old")
     result = run_train(
         ["--epochs", "1", "--out", str(tmp_path / "run"), "--force", "-q"], data_args
     )
@@ -223,8 +224,8 @@ def test_bad_config_key_is_one_line_error(tmp_path):
 def test_eval_rejects_foreign_weights(tmp_path):
     np.savez(
         tmp_path / "w.npz",
-        W=np.zeros((784, 10)),
-        b=np.zeros(10),
+        W=np.zeros((784, 10), np.float32),
+        b=np.zeros(10, np.float32),
         model=np.array("softmax"),
     )
     result = CliRunner().invoke(eval_command, [str(tmp_path / "w.npz")])

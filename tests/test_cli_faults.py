@@ -15,9 +15,10 @@ import pytest
 from click.testing import CliRunner
 from helpers import write_idx
 
-from mnist_cli import artifacts
+from mnist_cli import rundir
 from mnist_cli import train as train_module
 from mnist_cli.cli import train_command
+from mnist_cli.cli.options import timeout_value
 from mnist_cli.data.catalogue import DATASETS, DataFile, Dataset
 
 BIN = Path(sys.executable).parent
@@ -107,7 +108,7 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
 
     # in the middle of an epoch, while the batches thread is gathering ahead
     monkeypatch.setattr(
-        train_module if where == "fused_sgd_step" else artifacts, where, boom
+        train_module if where == "fused_sgd_step" else rundir, where, boom
     )
     out = tmp_path / "runs" / "r"
 
@@ -134,7 +135,7 @@ def test_interrupted_force_keeps_the_old_run(tmp_path, data_args, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(artifacts, "replace_dir", interrupt)
+    monkeypatch.setattr(rundir, "replace_dir", interrupt)
     result = CliRunner().invoke(
         train_command, ["--epochs", "1", "--out", str(out), "--force", "-q", *data_args]
     )
@@ -217,3 +218,18 @@ def test_bad_labels_from_a_mirror_are_one_line(tmp_path, monkeypatch):
     assert (result.exit_code, result.output) == (1, expected), (
         f"expected exit 1 and {expected!r}, got {result.exit_code} and {result.output!r}"
     )
+
+
+def test_timeout_is_bounded(tmp_path):
+    """--timeout 1e10 once ended in an OverflowError traceback: at most an hour (3600 s)."""
+    mirror = tmp_path / "empty-mirror"
+    mirror.mkdir()
+    for value in ("1e10", "3600.5", "inf"):
+        result = CliRunner().invoke(
+            train_command,
+            ["--timeout", value, "--cache-dir", str(tmp_path), "--mirror", str(mirror)],
+        )
+        assert result.exit_code == 2, f"--timeout {value}: exit {result.exit_code}"
+        expected = f"Invalid value for '--timeout': must be a number of seconds > 0 and ≤ 3600, not {float(value)}"
+        assert expected in result.output, f"expected {expected!r} in {result.output!r}"
+    assert timeout_value(None, None, 3600.0) == 3600.0, "an hour is allowed"

@@ -13,6 +13,7 @@ from PIL import Image
 from mnist_cli import plots
 from mnist_cli.cli import eval_command, train_command
 from mnist_cli.errors import RunDirectoryError
+from mnist_cli.run_metrics import read_history
 
 SIZES = {
     "weights.png": plots.WEIGHTS_SIZE,
@@ -92,7 +93,9 @@ def history(split: str, form: str, epochs: int = 5) -> list[dict]:
 @pytest.mark.parametrize("form", ["current", "old"])
 @pytest.mark.parametrize("split", ["test", "val"])
 def test_monitored_accuracy_reads_both_forms_of_the_history(split, form):
-    got = plots.monitored_accuracy(history(split, form))
+    """The old form reaches plots through run_metrics.read_history, in the fixed keys."""
+    read = read_history({"history": history(split, form)})
+    got = plots.monitored_accuracy(read)
     expected = (split, [0.9 + e / 100 for e in range(1, 6)])
     assert got == expected, f"{form} {split}: {got}, expected {expected}"
 
@@ -104,12 +107,23 @@ def test_a_history_without_accuracies_has_no_accuracy_curve():
     assert plots.monitored_accuracy(unmonitored) is None
 
 
+def test_a_null_accuracy_is_a_gap_in_the_curve():
+    entries = [
+        {"epoch": e, "train_loss": 0.1, "monitor": "val", "monitor_accuracy": a}
+        for e, a in ((1, 0.5), (2, None), (3, 0.7))
+    ]
+    split, accuracy = plots.monitored_accuracy(entries)
+    assert split == "val" and accuracy[::2] == [0.5, 0.7], (split, accuracy)
+    assert np.isnan(accuracy[1]), accuracy
+
+
 LOSS_BLUE, ACC_GREEN = (31, 119, 180), (44, 160, 44)  # tab:blue, tab:green
 
 
 @pytest.mark.parametrize("form", ["current", "old"])
 def test_curves_png_draws_loss_and_accuracy(tmp_path, form):
-    pixels = rgb(plots.plot_curves(history("val", form), tmp_path / "curves.png"))
+    read = list(read_history({"history": history("val", form)}))
+    pixels = rgb(plots.plot_curves(read, tmp_path / "curves.png"))
     left, right = pixels[:, :500], pixels[:, 500:]
     assert count_colour(left, LOSS_BLUE, 20) > 200, "no loss curve on the left"
     assert count_colour(right, ACC_GREEN, 20) > 200, "no accuracy curve on the right"

@@ -18,7 +18,8 @@ from mnist_cli.config import TrainConfig, to_toml
 from mnist_cli.data import MNIST, Split
 from mnist_cli.errors import MetricsError
 from mnist_cli.run import fit
-from mnist_cli.runs import MAX_METRICS_BYTES, earlier_training, list_runs
+from mnist_cli.run_metrics import MAX_METRICS_BYTES
+from mnist_cli.runs import earlier_training, list_runs
 
 
 def tiny_split(rng: np.random.Generator, n: int) -> Split:

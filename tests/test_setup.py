@@ -1,6 +1,7 @@
 """What `make` says while it sets up .venv: one line naming what it installs, then pip's own
 output (no --quiet on the installs that take time)."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -21,8 +22,16 @@ def dry_run(tmp_path_factory) -> list[str]:
     clone = tmp_path_factory.mktemp("clone")
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, clone / name)
+    # run as a user would, not as a sub-make of `make test` (which would add
+    # "make[1]: Entering directory" lines)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL")}
     out = subprocess.run(
-        ["make", "-n", "dev"], cwd=clone, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "dev"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
     )
     return out.stdout.splitlines()
 

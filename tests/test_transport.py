@@ -294,8 +294,14 @@ def test_parse_retry_after():
 
 def test_defaults_are_sane():
     policy = FetchPolicy()
-    actual = (policy.attempts, policy.base_delay, policy.max_delay, policy.read_timeout)
-    expected = (4, 0.5, 30.0, 30.0)
+    actual = (
+        policy.attempts,
+        policy.base_delay,
+        policy.max_delay,
+        policy.read_timeout,
+        policy.min_speed,
+    )
+    expected = (4, 0.5, 30.0, 30.0, 1024)
     assert actual == expected, f"expected {expected}, got {actual}"
 
 

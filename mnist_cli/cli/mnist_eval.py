@@ -6,10 +6,12 @@ from pathlib import Path
 import click
 
 from .. import plots
-from ..artifacts import load_weights, read_metrics
+from ..artifacts import METRICS, WEIGHTS, load_weights
 from ..data import Dataset, load_split
+from ..errors import MetricsError
 from ..metrics import Evaluation, evaluate, format_confusion
-from .common import command, draw_plots, weights_dataset, wrote_line
+from ..run_metrics import get, is_name, read_history, read_metrics, read_mirrors
+from .common import command, draw_plots, warn, weights_dataset, wrote_line
 from .options import data_options, dataset_option, plots_option
 
 
@@ -75,12 +77,15 @@ def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
 
 def run_mirrors(path: Path) -> tuple[str, ...] | None:
     """The mirrors a run was trained with (from its metrics.json), so that mnist-eval on a run
-    directory finds the data the same way; None (the built-in mirrors) otherwise."""
-    metrics = read_metrics(path) if path.is_dir() else None
-    mirrors = (metrics or {}).get("config", {}).get("mirrors")
-    if not mirrors or not all(isinstance(m, str) for m in mirrors):
+    directory finds the data the same way; None (the built-in mirrors) otherwise, with a
+    warning when its metrics.json cannot be used."""
+    if not path.is_dir() or not (path / METRICS).exists():
         return None
-    return tuple(mirrors)
+    try:
+        return read_mirrors(read_metrics(path)) or None
+    except MetricsError as e:
+        warn(f"{path}: {e}; using the built-in mirrors")
+        return None
 
 
 def report(kind: str, split: str, n: int, result: Evaluation, dataset: Dataset) -> str:
@@ -93,14 +98,18 @@ def report(kind: str, split: str, n: int, result: Evaluation, dataset: Dataset) 
 
 def run_history(path: Path, kind: str) -> list[dict] | None:
     """The per-epoch history of the run PATH belongs to (a run directory, or the weights.npz
-    inside one), if its metrics.json has one for this model; None otherwise."""
-    if path.is_file() and path.name != "weights.npz":
+    inside one), if its metrics.json has one for this model; None otherwise, with a warning
+    when its metrics.json cannot be used."""
+    if path.is_file() and path.name != WEIGHTS:
         return None
-    metrics = read_metrics(path if path.is_dir() else path.parent) or {}
-    history = metrics.get("history")
-    if metrics.get("model") != kind or not isinstance(history, list):
+    run_dir = path if path.is_dir() else path.parent
+    if not (run_dir / METRICS).exists():
         return None
-    valid = all(
-        isinstance(h, dict) and "epoch" in h and "train_loss" in h for h in history
-    )
-    return history if valid else None
+    try:
+        metrics = read_metrics(run_dir)
+        if get(metrics, "model", is_name, "a model name", None) != kind:
+            return None
+        return list(read_history(metrics)) or None
+    except MetricsError as e:
+        warn(f"{run_dir}: {e}; curves.png is not drawn")
+        return None

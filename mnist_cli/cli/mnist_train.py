@@ -6,16 +6,18 @@ import functools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from secrets import token_hex
 
 import click
 
 from .. import plots
-from ..artifacts import check_out_dir, load_weights, save_run
+from ..artifacts import load_weights, write_run
 from ..config import read_config_file, to_toml
 from ..data import get_dataset, load_dataset
 from ..errors import MnistCliError
 from ..resolve import check_val_size, resolve_run, start_path
 from ..run import fit, monitor_name
+from ..rundir import claim_run_dir
 from ..runs import continued_training
 from .common import command, draw_plots, warn, wrote_line
 from .config_options import config_options
@@ -24,7 +26,9 @@ from .progress import TrainProgress, show_bars, summary_line
 
 
 def default_out_dir(model: str) -> Path:
-    return Path("runs") / f"{model}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    """runs/<model>-<UTC timestamp>-<6 random hex digits>: two runs started in the same
+    second get different names (and each claims its own before training)."""
+    return Path("runs") / f"{model}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{token_hex(3)}"
 
 
 @command(
@@ -50,10 +54,13 @@ Example:
     "--out",
     "out_dir",
     type=click.Path(path_type=Path),
-    help="Run directory to write. Default: runs/<model>-<UTC timestamp>/.",
+    help="Run directory to write, claimed before training (another run cannot use it "
+    "meanwhile); not a symbolic link. Default: runs/<model>-<UTC timestamp>-<random>/.",
 )
 @click.option(
-    "--force", is_flag=True, help="Replace --out if it exists and is not empty."
+    "--force",
+    is_flag=True,
+    help="Replace --out if it holds a previous run (and only a run's files).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or epoch lines.")
 @click.option(
@@ -78,54 +85,55 @@ def train_command(
     start = load_weights(Path(init_from)) if init_from else None
     options["mirrors"] = data.chosen_mirrors() or None
     config = resolve_run(file_values, options, start)
+    config_toml = to_toml(config)  # before training: resolve_run checked its paths
     earlier = continued_training(config, monitor_name(config), on_warning=warn)
-    out_dir = out_dir or default_out_dir(config.model)
-    check_out_dir(out_dir, force)
     if with_plots:
         plots.require_matplotlib()  # before training, not after it
-    dataset = get_dataset(config.dataset)
-    # --json: stdout holds only the JSON line, so the summary (like epoch lines) goes to stderr
-    say = functools.partial(click.echo, err=as_json)
-    mirrors = config.mirrors or None
-    train_split, test_split = data.load(
-        load_dataset, dataset, mirrors=mirrors, quiet=quiet
-    )
-    check_val_size(config, len(train_split))
-    n_train, monitor = len(train_split) - config.val_size, monitor_name(config)
-    progress = TrainProgress(n_train, monitor, not quiet, err=as_json)
-    result = fit(
-        config,
-        dataset,
-        train_split,
-        test_split,
-        start=start.params if start else None,
-        earlier=earlier,
-        on_batch=progress.on_batch if show_bars(quiet) else None,
-        on_epoch=progress.on_epoch,
-    )
-    metrics = result.metrics
-    save_run(
-        out_dir,
-        kind=config.model,
-        params=result.params,
-        metrics=metrics,
-        config_toml=to_toml(config),
-        dataset=dataset.name,
-        force=force,
-    )
-    say(summary_line(config, result, out_dir, earlier))
-    if with_plots:
-        try:
-            history = metrics["history"]
-            written = draw_plots(
-                out_dir, config.model, result.params, result.test, history, dataset
-            )
-        except MnistCliError as e:
-            raise MnistCliError(
-                f"{e}; the run itself is saved: `mnist-eval --plots {out_dir}` draws "
-                "the pictures again"
-            ) from None
-        if not quiet:
-            say(wrote_line(written))
-    if as_json:
-        click.echo(json.dumps(metrics))
+    # claimed before training: a place that cannot be written, or another run's, fails now
+    with claim_run_dir(out_dir or default_out_dir(config.model), force) as claim:
+        out_dir = claim.path
+        dataset = get_dataset(config.dataset)
+        # --json: stdout holds only the JSON line; the summary, like epoch lines, goes to stderr
+        say = functools.partial(click.echo, err=as_json)
+        mirrors = config.mirrors or None
+        train_split, test_split = data.load(
+            load_dataset, dataset, mirrors=mirrors, quiet=quiet
+        )
+        check_val_size(config, len(train_split))
+        n_train, monitor = len(train_split) - config.val_size, monitor_name(config)
+        progress = TrainProgress(n_train, monitor, not quiet, err=as_json)
+        result = fit(
+            config,
+            dataset,
+            train_split,
+            test_split,
+            start=start.params if start else None,
+            earlier=earlier,
+            on_batch=progress.on_batch if show_bars(quiet) else None,
+            on_epoch=progress.on_epoch,
+        )
+        metrics = result.metrics
+        write_run(
+            claim,
+            kind=config.model,
+            params=result.params,
+            metrics=metrics,
+            config_toml=config_toml,
+            dataset=dataset.name,
+        )
+        say(summary_line(config, result, out_dir, earlier))
+        if with_plots:
+            try:
+                history = metrics["history"]
+                written = draw_plots(
+                    out_dir, config.model, result.params, result.test, history, dataset
+                )
+            except MnistCliError as e:
+                raise MnistCliError(
+                    f"{e}; the run itself is saved: `mnist-eval --plots {out_dir}` draws "
+                    "the pictures again"
+                ) from None
+            if not quiet:
+                say(wrote_line(written))
+        if as_json:
+            click.echo(json.dumps(metrics))

@@ -3,7 +3,6 @@ data-loading call they configure: --cache-dir, --mirror, --timeout (with MNIST_M
 The options that set a TrainConfig key are config_options.py."""
 
 import functools
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,9 +39,14 @@ def env_mirrors() -> tuple[str, ...]:
         raise click.UsageError(f"MNIST_MIRRORS: {e}") from None
 
 
+MAX_TIMEOUT = 3600.0  # an hour: beyond, a socket timeout overflows or means "never"
+
+
 def timeout_value(ctx, param, value):
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise click.BadParameter(f"must be a finite number of seconds > 0, not {value}")
+    if value is not None and not (0 < value <= MAX_TIMEOUT):  # NaN fails both
+        raise click.BadParameter(
+            f"must be a number of seconds > 0 and ≤ {MAX_TIMEOUT:g}, not {value}"
+        )
     return value
 
 
@@ -95,8 +99,10 @@ def data_options(command):
         type=float,
         callback=timeout_value,
         metavar="SECONDS",
-        help="Abandon a download attempt when a mirror sends nothing for this long "
-        "(it is retried, then the next mirror is tried). Default: 30.",
+        help="Abandon a download attempt when a mirror sends nothing for this long, or "
+        "less than 1 KB/s averaged over this long; a stalled mirror is resumed once, then "
+        "skipped for the rest of the run. Also the longest wait for another process's "
+        "download lock. At most 3600. Default: 30.",
     )(wrapper)
     wrapper = click.option(
         "--mirror",

@@ -11,12 +11,13 @@
 Inside, data flows one way:
 
     catalogue.py   which files make up a dataset, their checksums, their mirrors (pure data)
-    mirrors.py     mirror values checked and joined with file names
+    mirrors.py     mirror values checked and joined with file names; the mirrors a run abandoned
     policy.py      FetchPolicy, Failure, the back-off, the byte bounds on every write
     http.py        one HTTP GET into a file (resume, redirects, errors in a few words)
     transport.py   one URL into a file: a local copy, or HTTP attempts with retries
     manifest.py    the verification record beside each cached file
-    cache.py       the cache folder: its location, the per-file lock, discarding a bad copy
+    cache.py       the cache folder: its location, the per-file lock, discarding a bad copy,
+                   removing temp files a killed process left
     fetch.py       mirrors -> a verified, decompressed file in the cache
     idx.py         the IDX file format, read into a read-only memmap
     splits.py      two IDX files -> a checked Split; load_dataset; holdout

@@ -1,15 +1,17 @@
 """Mirrors -> a verified, decompressed file in the cache.
 
 `fetch` is the whole story. A cached file whose manifest `<name>.verified.json` still matches
-its size and mtime is returned at once, with no hashing and no lock. Otherwise, holding the
-lock `<name>.lock` (so that processes sharing the cache download each file once), it looks
-again, and then tries each mirror in order: `transport.download` streams the body into a
-uniquely named temp file in the cache folder, which is gunzipped (if it starts with the gzip
-magic 1f 8b) into another temp file, size-checked and verified against the catalogue checksum,
-and only then renamed into place beside its manifest (cache.py, manifest.py). Correctness does
-not depend on the lock (shared filesystems break locks): every process writes its own temp
-files and installs by an atomic rename, so a reader sees either no file or a verified one.
-Temp files are removed whatever happens, Ctrl-C included.
+its stats is returned at once, with no hashing and no lock. Otherwise, holding the lock
+`<name>.lock` (so that processes sharing the cache download each file once; waited for at
+most `policy.read_timeout` seconds), it removes the temp files a killed process left, looks
+again, and then tries each mirror in order but those the run's `MirrorLog` has abandoned:
+`transport.download` streams the body into a uniquely named temp file in the cache folder,
+which is gunzipped (if it starts with the gzip magic 1f 8b) into another temp file,
+size-checked and verified against the catalogue checksum, and only then renamed into place
+beside its manifest (cache.py, manifest.py). Correctness does not depend on the lock (shared
+filesystems break locks): every process writes its own temp files and installs by an atomic
+rename, so a reader sees either no file or a verified one.
+Temp files are removed whatever happens, Ctrl-C included; each is flocked while it is written.
 
 Every byte count is bounded: the body by the file's known size (plus a margin for gzip), the
 decompressed content by the known size itself (no decompression bomb).
@@ -17,6 +19,7 @@ decompressed content by the known size itself (no decompression bomb).
 
 import contextlib
 import gzip
+import os
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,9 +27,9 @@ from pathlib import Path
 from .. import atomic
 from ..errors import DownloadError
 from . import manifest
-from .cache import cache_error, cached, install, locked
+from .cache import cache_error, cached, clean_stale, install, locked, own
 from .catalogue import DataFile
-from .mirrors import join
+from .mirrors import MirrorLog, join
 from .policy import DEFAULT_POLICY, Failure, FetchPolicy, ProgressFactory
 from .transport import download
 
@@ -42,11 +45,14 @@ def fetch(
     progress: ProgressFactory | None = None,
     on_warning: Callable[[str], None] | None = None,
     policy: FetchPolicy = DEFAULT_POLICY,
+    log: MirrorLog | None = None,
 ) -> Path:
     """Return the path of the verified, decompressed `cache_dir / file.name`, fetching it if needed.
 
     Each mirror (as `normalize_mirror` returns them) is tried in order, first for `<name>.gz`
-    then for `<name>`. Raises DownloadError naming every mirror and why it failed, or CacheError
+    then for `<name>`. A mirror whose failure was not about this file (it stalled, failed every
+    attempt, or cannot be reached) is abandoned in `log`, which the caller shares between the
+    files of one run. Raises DownloadError naming every mirror and why it failed, or CacheError
     if `cache_dir` cannot be created or written (disk full included).
     """
     target = Path(cache_dir) / file.name
@@ -56,20 +62,29 @@ def fetch(
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise cache_error(target.parent, exc) from exc
-    with locked(target):
+    log = MirrorLog() if log is None else log
+    with locked(target, policy.read_timeout, on_warning) as held:
+        if held:  # no other process works on this file now: temp files left can go
+            clean_stale(target)
         if cached(file, target, on_warning):  # perhaps another process just fetched it
             return target
         failures = []
         for mirror in mirrors:
+            if mirror in log.abandoned:
+                failures.append(f"{mirror} (abandoned: {log.abandoned[mirror]})")
+                continue
             reasons: dict[str, str] = {}  # name tried -> why it failed
             for name in (file.name + ".gz", file.name):
                 try:
                     _fetch_one(file, join(mirror, name), target, progress, policy)
+                    log.used(mirror, bool(failures), on_warning)
                     return target
                 except Failure as failure:
                     reasons[name] = failure.reason
-                    if failure.unreachable:
-                        break  # the other name lives on the same unreachable host
+                    if failure.unreachable or failure.retry:
+                        # retries spent on a fault of the mirror, not of this file
+                        log.abandon(mirror, failure.reason, on_warning)
+                        break
             failures.append(f"{mirror} ({_summary(reasons)})")
     tried = "; ".join(failures) if failures else "no mirrors given"
     raise DownloadError(
@@ -96,7 +111,7 @@ def _fetch_one(
     """Download `url`, decompress, verify, and install as `target`; raise Failure if not good."""
     try:
         with contextlib.ExitStack() as temps:
-            raw = temps.enter_context(atomic.temp_file(target, ".part"))
+            raw = _temp_file(temps, target)
             download(
                 url,
                 raw,
@@ -109,7 +124,7 @@ def _fetch_one(
                 gzipped = f.read(len(GZIP_MAGIC)) == GZIP_MAGIC
             content = raw
             if gzipped:
-                content = temps.enter_context(atomic.temp_file(target, ".part"))
+                content = _temp_file(temps, target)
                 limit = file.size if file.size is not None else policy.max_size
                 _decompress(raw, content, limit)
             size = content.stat().st_size
@@ -120,6 +135,15 @@ def _fetch_one(
     except OSError as exc:
         # failures to read the source are Failure, so an OSError here is the cache's fault
         raise cache_error(target.parent, exc) from exc
+
+
+def _temp_file(temps: contextlib.ExitStack, target: Path) -> Path:
+    """A new temp file beside `target`, flocked (cache.own) and removed when `temps` closes."""
+    path = temps.enter_context(atomic.temp_file(target, ".part"))
+    fd = own(path)
+    if fd is not None:
+        temps.callback(os.close, fd)
+    return path
 
 
 def _decompress(src: Path, dst: Path, limit: int) -> None:

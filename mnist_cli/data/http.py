@@ -2,10 +2,14 @@
 
 `try_once` asks for the rest of a broken body (`Range: bytes=N-`, appended only if the 206
 starts at N), rejects a Content-Length or a body beyond the bounds as soon as it is seen,
-follows redirects by hand (each only to http(s)), and turns what requests and urllib3 raise
-into a `Failure` of a few words that says whether another try is worth it.
+follows redirects by hand (each only to http(s)), abandons a body slower than the speed
+floor, and turns what requests and urllib3 raise into a `Failure` of a few words that says
+whether another try is worth it. A malformed response (a Location that is no URL, a bad
+Content-Length, broken chunking, a garbage status line, ...) is a Failure of this URL like
+any other, never an exception that would stop the fallback to the next mirror.
 """
 
+import http.client
 import os
 import socket
 from collections.abc import Iterator
@@ -19,9 +23,15 @@ from .policy import (
     Failure,
     FetchPolicy,
     ProgressFactory,
+    SpeedFloor,
     parse_retry_after,
     write_chunks,
 )
+
+MALFORMED = (ValueError, LookupError, http.client.HTTPException)
+"""What parsing a hostile response may raise beyond requests' own errors (urljoin's ValueError
+for `Location: http://[::1/x`, ...): each is a Failure of the URL. OSError is not among them:
+an error writing `dest` is the cache's fault and propagates."""
 
 
 def try_once(
@@ -33,6 +43,20 @@ def try_once(
     progress: ProgressFactory | None,
 ) -> None:
     """One GET; resumes after the bytes `dest` already holds if the server allows it."""
+    try:
+        _try_once(url, dest, max_bytes, policy, name, progress)
+    except MALFORMED as exc:
+        raise Failure(f"malformed response ({type(exc).__name__}: {exc})") from exc
+
+
+def _try_once(
+    url: str,
+    dest: Path,
+    max_bytes: int,
+    policy: FetchPolicy,
+    name: str,
+    progress: ProgressFactory | None,
+) -> None:
     have = dest.stat().st_size  # bytes kept from a broken earlier attempt
     headers = {"User-Agent": f"mnist-cli/{__version__}", "Accept-Encoding": "identity"}
     if have:
@@ -92,12 +116,15 @@ def _write_body(
             if bar is not None and offset:
                 bar.update(offset)
             chunks = _arriving(response)
+            floor = SpeedFloor(policy)
 
             def read() -> bytes:
                 try:
-                    return next(chunks, b"")
+                    chunk = next(chunks, b"")
                 except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
                     raise _request_failure(exc, policy) from exc
+                floor.check(len(chunk))
+                return chunk
 
             return write_chunks(read, out, offset, total, max_bytes, bar)
     finally:
@@ -135,8 +162,12 @@ def _get(url: str, headers: dict[str, str], policy: FetchPolicy):
         if not response.is_redirect:
             return response
         response.close()
-        url = urljoin(url, response.headers["Location"])
-        scheme = urlsplit(url).scheme.lower()
+        location = response.headers["Location"]
+        try:
+            url = urljoin(url, location)
+            scheme = urlsplit(url).scheme.lower()
+        except ValueError as exc:
+            raise Failure(f"redirected to a malformed URL ({exc})") from exc
         if scheme not in ("http", "https"):
             raise Failure(f"redirected to a non-http(s) URL ({scheme}:)")
     raise Failure(f"more than {policy.max_redirects} redirects")
@@ -163,7 +194,8 @@ def _request_failure(exc: Exception, policy: FetchPolicy) -> Failure:
         return Failure(reason, unreachable=True)
     timeouts = (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)
     if any(isinstance(c, timeouts) for c in causes):
-        return Failure(f"read timed out after {policy.read_timeout:g} s", retry=True)
+        reason = f"read timed out after {policy.read_timeout:g} s"
+        return Failure(reason, retry=True, stalled=True)
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
         return Failure("connection refused", unreachable=True)
     if isinstance(
@@ -172,7 +204,9 @@ def _request_failure(exc: Exception, policy: FetchPolicy) -> Failure:
         return Failure("connection broken during download", retry=True)
     if isinstance(exc, requests.ConnectionError | urllib3.exceptions.HTTPError):
         return Failure("connection failed", retry=True)
-    return Failure(type(exc).__name__)
+    if isinstance(exc, requests.exceptions.InvalidURL):
+        return Failure("redirected to a malformed URL")
+    return Failure(f"malformed response ({type(exc).__name__})")
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

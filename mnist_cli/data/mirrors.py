@@ -3,10 +3,46 @@
 A mirror is an http(s) URL, a `file://` URL or a local directory holding the files (`.gz` or
 not). Anything else is refused here, when the mirror is given (`--mirror`, MNIST_MIRRORS, a
 config file), so a typo is a usage error and never a fetch that fails later.
+
+`MirrorLog` is what one run (one `load_dataset` or `load_split`, all its files) learns about its
+mirrors: a mirror that stalled, failed every attempt with 5xx / 429 / Retry-After, or could
+not be reached is abandoned for the rest of the run, with one warning saying which and why.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+
+@dataclass
+class MirrorLog:
+    """Mutable by design, one per run: mirror -> why it was abandoned; whether the fallback to
+    a local mirror was announced."""
+
+    abandoned: dict[str, str] = field(default_factory=dict)
+    fell_back: bool = False
+
+    def abandon(
+        self, mirror: str, reason: str, on_warning: Callable[[str], None] | None
+    ) -> None:
+        self.abandoned[mirror] = reason
+        if on_warning is not None:
+            on_warning(f"mirror {mirror} abandoned for the rest of this run: {reason}")
+
+    def used(
+        self, mirror: str, failed_before: bool, on_warning: Callable[[str], None] | None
+    ) -> None:
+        """Say once per run that a local mirror served a file the mirrors before it did not."""
+        if not failed_before or is_remote(mirror) or self.fell_back:
+            return
+        self.fell_back = True
+        if on_warning is not None:
+            on_warning(f"the mirrors before it failed: using the local copy {mirror}")
+
+
+def is_remote(mirror: str) -> bool:
+    return mirror.startswith(("http://", "https://"))
 
 
 def parse_mirrors(value: str) -> tuple[str, ...]:
@@ -57,7 +93,7 @@ def normalize_mirror(mirror: str, base_dir: Path | None = None) -> str:
 
 def join(mirror: str, name: str) -> str:
     """The URL or path of `name` on a normalized mirror."""
-    if mirror.startswith(("http://", "https://")):
+    if is_remote(mirror):
         return mirror + ("" if mirror.endswith("/") else "/") + name
     if mirror.startswith("file://"):
         return str(file_url_path(mirror) / name)

@@ -1,12 +1,18 @@
 """How hard to try one URL, and the limits every transfer keeps.
 
-`FetchPolicy` holds the knobs (attempts, back-off, timeouts, redirects, the size bound);
-`retry_delay` and `parse_retry_after` say how long to wait before the next try; `write_chunks`
-writes a body into a file, each chunk checked against the byte bounds before it is written.
-A try that fails raises `Failure`, a few words for the error line and whether to try again.
+`FetchPolicy` holds the knobs (attempts, back-off, timeouts, redirects, the size bound, the
+speed floor); `retry_delay` and `parse_retry_after` say how long to wait before the next try;
+`write_chunks` writes a body into a file, each chunk checked against the byte bounds before it
+is written; `SpeedFloor` abandons a body that trickles; `open_regular` opens a local file only
+if it is a regular file (a FIFO would block, a device never end). A try that fails raises
+`Failure`, a few words for the error line and whether to try again.
 """
 
+import errno
+import os
 import random
+import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +33,9 @@ class FetchPolicy:
     read_timeout: float = 30.0  # seconds of silence before a mirror is abandoned
     max_redirects: int = 5  # hops, each only to an http(s) URL
     max_size: int = 1 << 30  # bytes; the bound for files whose size the catalogue omits
+    min_speed: int = (
+        1024  # bytes/s averaged over read_timeout; a slower body is abandoned
+    )
 
 
 DEFAULT_POLICY = FetchPolicy()
@@ -48,7 +57,8 @@ class Failure(Exception):
     """One URL did not yield its bytes; `reason` is a few words for the error line.
 
     `retry`: worth trying the same URL again; `unreachable`: the host itself could not be
-    reached (so the caller skips its other file names); `retry_after`: seconds the server
+    reached (so the caller skips its other file names); `stalled`: the mirror went silent or
+    slower than the speed floor (resumed once at most); `retry_after`: seconds the server
     asked us to wait.
     """
 
@@ -58,11 +68,12 @@ class Failure(Exception):
         *,
         retry: bool = False,
         unreachable: bool = False,
+        stalled: bool = False,
         retry_after: float | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason, self.retry, self.unreachable = reason, retry, unreachable
-        self.retry_after = retry_after
+        self.stalled, self.retry_after = stalled, retry_after
 
 
 def retry_delay(
@@ -121,3 +132,51 @@ def write_chunks(
         if bar is not None:
             bar.update(len(chunk))
     return received
+
+
+class SpeedFloor:
+    """Abandon a body that arrives slower than `policy.min_speed` bytes/s, averaged over each
+    window of `policy.read_timeout` seconds (a mirror that trickles a byte just inside every
+    read timeout would otherwise never end). Call `check(n)` with each chunk's size."""
+
+    def __init__(
+        self, policy: FetchPolicy, clock: Callable[[], float] = time.monotonic
+    ):
+        self.window, self.min_speed, self.clock = (
+            policy.read_timeout,
+            policy.min_speed,
+            clock,
+        )
+        self.start, self.bytes = clock(), 0
+
+    def check(self, n: int) -> None:
+        self.bytes += n
+        now = self.clock()
+        if now - self.start < self.window:
+            return
+        if self.bytes < self.min_speed * (now - self.start):
+            raise Failure(
+                f"slower than {self.min_speed} bytes/s over {self.window:g} s",
+                retry=True,
+                stalled=True,
+            )
+        self.start, self.bytes = now, 0
+
+
+def open_regular(path: str | os.PathLike, *, follow: bool = True):
+    """`path` opened for binary reading if it is a regular file, else OSError (ELOOP for a
+    symlink when not `follow`, EINVAL with "not a regular file" for a FIFO, device, folder).
+    O_NONBLOCK: opening a FIFO does not wait for a writer (it has no effect on regular files)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

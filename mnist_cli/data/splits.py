@@ -17,6 +17,7 @@ from ..models import D
 from .catalogue import Dataset
 from .fetch import fetch
 from .idx import read_idx
+from .mirrors import MirrorLog
 from .policy import DEFAULT_POLICY, FetchPolicy, ProgressFactory
 
 IMAGE_SHAPE = (28, 28)  # D = 28 * 28 = 784 inputs per image (models.py's notation)
@@ -57,16 +58,19 @@ def load_split(
     progress: ProgressFactory | None = None,
     on_warning: Callable[[str], None] | None = None,
     policy: FetchPolicy = DEFAULT_POLICY,
+    log: MirrorLog | None = None,
 ) -> Split:
     """Fetch (or find in `cache_root / dataset.name`) and check split "train" or "test".
 
     `mirrors` None means the dataset's own mirrors; `policy` sets the retries and timeouts of
-    each download. Raises DownloadError or CacheError from the fetch, and IdxFormatError naming
+    each download; `log` (one per run, made here if None) keeps the mirrors abandoned by
+    one file from being tried for the next. Raises DownloadError or CacheError from the fetch, and IdxFormatError naming
     the file if the arrays are not a valid split.
     """
     images_file, labels_file = dataset.split_files(split)
     cache_dir = Path(cache_root) / dataset.name
     mirrors = dataset.mirrors if mirrors is None else tuple(mirrors)
+    log = MirrorLog() if log is None else log
     paths = [
         fetch(
             file,
@@ -75,6 +79,7 @@ def load_split(
             progress=progress,
             on_warning=on_warning,
             policy=policy,
+            log=log,
         )
         for file in (images_file, labels_file)
     ]
@@ -98,7 +103,9 @@ def load_dataset(
     on_warning: Callable[[str], None] | None = None,
     policy: FetchPolicy = DEFAULT_POLICY,
 ) -> tuple[Split, Split]:
-    """The (train, test) splits of `dataset`; see `load_split`."""
+    """The (train, test) splits of `dataset`; see `load_split`. One MirrorLog for all four
+    files: a mirror abandoned for one is not tried for the others."""
+    log = MirrorLog()
     train, test = (
         load_split(
             dataset,
@@ -108,6 +115,7 @@ def load_dataset(
             progress=progress,
             on_warning=on_warning,
             policy=policy,
+            log=log,
         )
         for split in ("train", "test")
     )

@@ -18,8 +18,14 @@ is `http.try_once`; the policy, the back-off and the byte bounds are in policy.p
   Content-Length, is rejected as soon as it is seen. Redirects are followed by hand, at most
   `policy.max_redirects` of them, and only to http(s) URLs.
 
-A stalled mirror is abandoned after `policy.read_timeout` seconds without a byte. Errors
-writing `dest` (disk full, ...) are not a Failure of the URL: they propagate as OSError.
+- Stalls: a try is abandoned after `policy.read_timeout` seconds without a byte (headers
+  then silence, or a connection accepted and never answered), or when the body arrives slower
+  than `policy.min_speed` bytes/s over that long. A stall is resumed once at most: the second
+  ends the URL, so that a stalling mirror costs at most about 2 x read_timeout (fetch.py then
+  skips that mirror for the rest of the run).
+- Local copies: only from a regular file (a FIFO would block, /dev/zero never end).
+
+Errors writing `dest` (disk full, ...) are not a Failure of the URL: they propagate as OSError.
 """
 
 import os
@@ -35,6 +41,7 @@ from .policy import (
     Failure,
     FetchPolicy,
     ProgressFactory,
+    open_regular,
     retry_delay,
     write_chunks,
 )
@@ -57,11 +64,13 @@ def download(
     if "://" not in url:
         return _copy_local(url, dest, max_bytes, name, progress)
     jitter = random.Random()
+    stalls = 0
     for attempt in range(1, policy.attempts + 1):
         try:
             return try_once(url, dest, max_bytes, policy, name, progress)
         except Failure as failure:
-            if not failure.retry or attempt == policy.attempts:
+            stalls += failure.stalled
+            if not failure.retry or attempt == policy.attempts or stalls == 2:
                 if attempt > 1:
                     failure.reason += f" (after {attempt} attempts)"
                 raise
@@ -78,8 +87,8 @@ def _copy_local(
 ) -> None:
     """Copy a file on disk into `dest` (no retries: a local read either works or not)."""
     try:
-        size = os.stat(path).st_size
-        source = open(path, "rb")  # noqa: SIM115 (closed below, after the size checks)
+        source = open_regular(path)  # a FIFO or a device: refused, not read
+        size = os.fstat(source.fileno()).st_size
     except FileNotFoundError:
         raise Failure("not found") from None
     except OSError as exc:

@@ -1,0 +1,121 @@
+"""Run directories claimed before training: racing runs, --force, a failed run's claim.
+
+Races are run with threads calling the library directly (each claim is its own open file
+description, so flock tells them apart as it does processes): fast, and the overlap is forced
+by a barrier instead of left to timing."""
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_cli.artifacts import load_weights, save_run, write_run
+from mnist_cli.errors import RunDirectoryError
+from mnist_cli.models import D, K, Params
+from mnist_cli.rundir import claim_run_dir
+
+
+def params(value: float) -> Params:
+    return Params(W=np.full((K, D), value, np.float32), b=np.zeros(K, np.float32))
+
+
+def write(claim, value: float) -> None:
+    write_run(
+        claim,
+        kind="softmax",
+        params=params(value),
+        metrics={"run": value},
+        config_toml="",
+    )
+
+
+def race(out: Path, force: bool, runs: int = 2) -> list[str]:
+    """`runs` threads claim `out` at once, each holding its claim until every one has tried,
+    then write a run (W filled with its number); what each ended with: "ok" or the error."""
+    tried = threading.Barrier(runs, timeout=10)
+    outcomes: list[str] = [""] * runs
+
+    def run(i: int) -> None:
+        try:
+            with claim_run_dir(out, force) as claim:
+                tried.wait()
+                write(claim, i + 1)
+            outcomes[i] = "ok"
+        except RunDirectoryError as e:
+            tried.wait()
+            outcomes[i] = str(e)
+        except Exception as e:  # noqa: BLE001 (a traceback: what must never happen)
+            outcomes[i] = f"{type(e).__name__}: {e}"
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(runs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+@pytest.mark.parametrize(
+    ("force", "existing"),
+    [(False, False), (True, False), (True, True)],
+    ids=["new-out", "new-out-force", "force-over-a-run"],
+)
+def test_racing_runs_on_one_out_have_exactly_one_winner(tmp_path, force, existing):
+    out = tmp_path / "runs" / "r"
+    if existing:
+        save_run(out, kind="softmax", params=params(0), metrics={}, config_toml="")
+
+    outcomes = race(out, force)
+
+    winners = [i + 1 for i, o in enumerate(outcomes) if o == "ok"]
+    losers = [o for o in outcomes if o != "ok"]
+    assert len(winners) == 1, f"expected exactly one winner, got {outcomes}"
+    expected = f"--out {out} is in use by another mnist-train run"
+    assert all(o.startswith(expected) for o in losers), f"got {losers}"
+    W = load_weights(out).params.W
+    assert (W == winners[0]).all(), f"expected the winner's weights, got W = {W[0, 0]}"
+    listing = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert listing == ["r"], f"expected only the run, no hidden leftovers: {listing}"
+
+
+def test_a_claim_is_free_again_once_released(tmp_path):
+    out = tmp_path / "r"
+    with claim_run_dir(out) as claim:
+        write(claim, 1)
+    with claim_run_dir(out, force=True) as claim:
+        write(claim, 2)
+    assert (load_weights(out).params.W == 2).all(), "the second run did not replace it"
+
+
+@pytest.mark.parametrize("fault", [KeyboardInterrupt, ValueError])
+def test_a_failed_run_releases_its_claim_and_leaves_nothing(tmp_path, fault):
+    out = tmp_path / "runs" / "r"
+    with pytest.raises(fault), claim_run_dir(out) as claim:
+        assert claim.staging.is_dir() and out.is_dir(), "claimed before training"
+        raise fault
+    listing = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert listing == [], f"expected the claimed directory removed, got {listing}"
+    with claim_run_dir(out) as claim:  # free for the next run
+        write(claim, 3)
+    assert (load_weights(out).params.W == 3).all()
+
+
+def test_a_failed_force_run_keeps_the_previous_run(tmp_path):
+    out = tmp_path / "r"
+    save_run(out, kind="softmax", params=params(7), metrics={}, config_toml="")
+    with pytest.raises(ValueError), claim_run_dir(out, force=True):
+        raise ValueError
+    assert (load_weights(out).params.W == 7).all(), "the previous run was damaged"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_a_claim_removed_by_someone_else_does_not_install(tmp_path):
+    out = tmp_path / "r"
+    replaced = pytest.raises(RunDirectoryError, match="was replaced by another run")
+    with replaced, claim_run_dir(out) as claim:
+        os.rmdir(out)  # what a --force run racing in the same instant could do
+        out.mkdir()
+        write(claim, 1)
+    assert list(out.iterdir()) == [], "a run was installed into a directory not claimed"
