@@ -159,7 +159,7 @@ def load_weights(path: Path) -> Weights:
         )
     arrays = npz.read_npz(file, WEIGHTS_SPEC.get)
     if "model" not in arrays:
-        raise WeightsError(f"{file}: not a mnist-cli weights file (missing model)")
+        raise WeightsError(f"{file}: not an mnist-cli weights file (missing model)")
     kind = str(arrays["model"])
     if kind not in KINDS:
         raise WeightsError(f"{file}: unknown model {kind!r}")
@@ -184,7 +184,7 @@ def load_weights(path: Path) -> Weights:
 def checked_array(file: Path, arrays: dict, key: str, shape: tuple) -> np.ndarray:
     """arrays[key] (float32: npz.py checked the dtype), if it is there, of `shape`, finite."""
     if key not in arrays:
-        raise WeightsError(f"{file}: not a mnist-cli weights file (missing {key})")
+        raise WeightsError(f"{file}: not an mnist-cli weights file (missing {key})")
     a = arrays[key]
     if a.shape != shape:
         raise WeightsError(f"{file}: {key} has shape {a.shape}, expected {shape}")
@@ -198,7 +198,7 @@ def one_layer_network(file: Path, arrays: dict, kind: str) -> Network:
     missing = [key for key in ("W", "b") if key not in arrays]
     if missing:
         raise WeightsError(
-            f"{file}: not a mnist-cli weights file (missing {', '.join(missing)})"
+            f"{file}: not an mnist-cli weights file (missing {', '.join(missing)})"
         )
     W = checked_array(file, arrays, "W", (K, D))
     b = checked_array(file, arrays, "b", (K,))

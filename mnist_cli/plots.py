@@ -33,8 +33,8 @@ def require_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise MissingExtraError(
-            "--plots needs matplotlib, which is not installed: "
-            "pip install 'mnist-cli[plots]'"
+            "--plots needs matplotlib, which is not installed: run `make dev` in the "
+            "repository, or `.venv/bin/pip install -e '.[plots]'`"
         ) from None
 
 

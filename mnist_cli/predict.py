@@ -65,8 +65,8 @@ def load_image(path: str | Path) -> np.ndarray:
         from PIL import Image, ImageOps
     except ImportError:
         raise MissingExtraError(
-            "reading images needs Pillow, which is not installed: "
-            "pip install 'mnist-cli[images]'"
+            "reading images needs Pillow, which is not installed: run `make dev` in the "
+            "repository, or `.venv/bin/pip install -e '.[images]'`"
         ) from None
     check_regular(path)
     try:

@@ -113,7 +113,7 @@ GOOD = {
         ({**GOOD, "format_version": np.array(99)}, "format version 99 is newer"),
         (
             {**GOOD, "extra": np.array([{"a": 1}], dtype=object)},
-            "not a mnist-cli weights file",
+            "not an mnist-cli weights file",
         ),
     ],
 )

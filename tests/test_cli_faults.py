@@ -229,3 +229,26 @@ def test_timeout_is_bounded(tmp_path):
         expected = f"Invalid value for '--timeout': must be a number of seconds > 0 and ≤ 3600, not {float(value)}"
         assert expected in result.output, f"expected {expected!r} in {result.output!r}"
     assert timeout_value(None, None, 3600.0) == 3600.0, "an hour is allowed"
+
+
+@pytest.mark.parametrize("in_repository", [True, False])
+def test_when_every_mirror_fails_the_bundled_copy_is_named(
+    in_repository, http_server, tmp_path, monkeypatch
+):
+    """Run from the repository (data/mnist/ holds the bundled .gz files), the error says how to
+    use them offline; elsewhere it does not pretend they are there."""
+    server = http_server(routes={})  # 404 for every file
+    if in_repository:
+        (tmp_path / "data" / "mnist").mkdir(parents=True)
+        (tmp_path / "data" / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        train_command, ["--cache-dir", "c", "--mirror", server.url, "--epochs", "1"]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.count("\n") == 1, f"expected one line, got {result.output!r}"
+    hint = (
+        " From this repository, the bundled copy works offline: --mirror data/mnist "
+        "(or --config configs/default.toml).\n"
+    )
+    assert result.output.endswith(hint) == in_repository, result.output

@@ -219,7 +219,7 @@ def test_missing_matplotlib_is_a_one_line_error(
     assert result.exit_code == 1, result.output
     assert result.output == (
         "Error: --plots needs matplotlib, which is not installed: "
-        "pip install 'mnist-cli[plots]'\n"
+        "run `make dev` in the repository, or `.venv/bin/pip install -e '.[plots]'`\n"
     )
 
 

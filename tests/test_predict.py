@@ -180,7 +180,8 @@ def test_missing_pillow_is_a_one_line_error(runs, pictures, monkeypatch):
     result = predict([runs["softmax"], pictures["as-is"][0]])
     assert result.exit_code == 1
     assert result.output == (
-        "Error: reading images needs Pillow, which is not installed: pip install 'mnist-cli[images]'\n"
+        "Error: reading images needs Pillow, which is not installed: run `make dev` in the "
+        "repository, or `.venv/bin/pip install -e '.[images]'`\n"
     )
 
 

@@ -31,8 +31,7 @@ Example:
     "--split",
     type=click.Choice(["test", "train"]),
     default="test",
-    show_default=True,
-    help="Which MNIST split to score.",
+    help="Which MNIST split to score. Default: test.",
 )
 @dataset_option(
     "The dataset to score on. Default: the one the weights were trained on "

@@ -86,8 +86,7 @@ Example:
     "--model",
     type=click.Choice([*MODELS, "all"]),
     default="all",
-    show_default=True,
-    help="Whose gradient to check: linear, softmax, mlp, or all three.",
+    help="Whose gradient to check: linear, softmax, mlp, or all three. Default: all.",
 )
 @click.option(
     "--loss",
@@ -99,47 +98,41 @@ Example:
 @click.option(
     "--hidden",
     default="32",
-    show_default=True,
     callback=hidden_widths,
     help="The mlp's hidden layer widths, one number or a comma list (64,32); "
-    "small, so that the check runs in a second or two.",
+    "small, so that the check runs in a second or two. Default: 32.",
 )
 @click.option(
     "--activation",
     type=click.Choice(ACTIVATIONS),
     default="relu",
-    show_default=True,
-    help="The mlp's hidden units.",
+    help="The mlp's hidden units. Default: relu.",
 )
 @click.option(
     "--samples",
     type=click.IntRange(min=1),
     default=100,
-    show_default=True,
-    help="How many MNIST training images, drawn at random, make the batch.",
+    help="How many MNIST training images, drawn at random, make the batch. Default: 100.",
 )
 @click.option(
     "--coords",
     type=click.IntRange(min=1),
     default=100,
-    show_default=True,
     help="How many coordinates of each W (and of each hidden layer's b) to check, "
-    "drawn at random (for the first layer among the pixels lit in the batch).",
+    "drawn at random (for the first layer among the pixels lit in the batch). Default: 100.",
 )
 @click.option(
     "--seed",
     type=click.IntRange(min=0),
     default=0,
-    show_default=True,
-    help="Seed of the samples, the random weights, the coordinates and the directions.",
+    help="Seed of the samples, the random weights, the coordinates and the directions. Default: 0.",
 )
 @click.option(
     "--tol",
     type=float,
     default=1e-6,
-    show_default=True,
     callback=positive_tol,
-    help="Largest relative error accepted; above it the command exits 1.",
+    help="Largest relative error accepted; above it the command exits 1. Default: 1e-6.",
 )
 @dataset_option("Whose training images to check on. Default: mnist.")
 @data_options

@@ -40,7 +40,8 @@ Example:
 @click.option(
     "--show",
     is_flag=True,
-    help="Also print each picture as the model sees it (28×28 after preprocessing), as text.",
+    help="Also print each picture as the model sees it (28×28 after preprocessing), as "
+    "text; not with --json.",
 )
 @dataset_option(
     "The dataset whose class names to show. Default: the one the weights were trained on "
@@ -53,7 +54,7 @@ def predict_command(weights, images, as_json, show, dataset):
     dark on light paper, cropped to the digit, scaled into a 20×20 box and centred by centre of
     mass in 28×28. Prints the predicted digit and its probability (softmax and mlp models) or
     score (linear model). Every image is read before any is classified, so a bad one stops the
-    command with nothing printed. Needs the images extra: pip install 'mnist-cli[images]'.
+    command with nothing printed. Needs Pillow: `make dev` installs it.
     """
     if show and as_json:
         raise click.UsageError(
