@@ -1,6 +1,6 @@
 """The same model trained with PyTorch on the CPU, for comparison (torch is not a dependency).
 
-    python bench/peers.py dataloader|memory --cache DIR [--epochs N] [--model softmax|linear]
+    python bench/peers.py dataloader|memory --cache DIR [--epochs N] [--model softmax|linear|mlp]
 
 dataloader  the idiomatic way: TensorDataset + DataLoader(shuffle=True) + nn.Linear (+ Softmax)
             + MSELoss + optim.SGD
@@ -8,7 +8,9 @@ memory      the same model, loss and optimizer, with the whole float32 training 
             and each shuffled batch taken by indexing it (no DataLoader)
 
 Same loss as ours, L = (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² = MSELoss(reduction="sum") / B, same zero init, same
-learning rate and batch size, so the accuracies are comparable. Our trainer runs in the same
+learning rate and batch size, so the accuracies are comparable. --model mlp is the bench's mlp
+(workers.HIDDEN, relu, He-normal weights, zero biases) with cross-entropy, nn.CrossEntropyLoss
+(the batch mean of −log Sᵢ,yᵢ, as ours), at workers.MLP_LR. Our trainer runs in the same
 process, one PyTorch epoch after each of its epochs, so the speed ratio compares epochs measured
 under the same load. Prints one JSON object.
 """
@@ -21,13 +23,24 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from workers import HIDDEN, MLP_LR, train_mlp
 
 from mnist_cli.data import MNIST, load_dataset
 from mnist_cli.models import init_params, inputs
+from mnist_cli.network import Network
 from mnist_cli.train import train
 
 LR = {"softmax": 0.5, "linear": 0.005}
 BATCH = 100
+
+
+def make_mlp() -> nn.Module:
+    """784-HIDDEN-10 relu: W ~ N(0, 2/fan_in) (He, as mlp.init_layers), b = 0."""
+    layers = [nn.Linear(784, HIDDEN), nn.Linear(HIDDEN, 10)]
+    for linear in layers:
+        nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
+        nn.init.zeros_(linear.bias)
+    return nn.Sequential(layers[0], nn.ReLU(), layers[1])
 
 
 def make_model(kind: str) -> nn.Module:
@@ -43,16 +56,26 @@ def run(mode: str, cache: Path, epochs: int, kind: str) -> dict:
     X = torch.from_numpy(inputs(train_split.images))  # (N, D) float32, pixels / 255
     Y = nn.functional.one_hot(torch.from_numpy(train_split.labels.astype(np.int64)), 10)
     Y = Y.float()  # (N, K)
+    if kind == "mlp":  # cross-entropy takes the class indices
+        Y = torch.from_numpy(train_split.labels.astype(np.int64))  # (N,)
     X_test = torch.from_numpy(inputs(test_split.images))
     y_test = torch.from_numpy(test_split.labels.astype(np.int64))
     torch.manual_seed(0)
-    model = make_model(kind)
-    loss_fn = nn.MSELoss(reduction="sum")
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR[kind])
+    model = make_mlp() if kind == "mlp" else make_model(kind)
+    if kind == "mlp":
+        lr = MLP_LR["cross-entropy"]
+        loss_fn = nn.CrossEntropyLoss()  # the batch mean of −log S_{i,yᵢ}
+    else:
+        lr, mse = LR[kind], nn.MSELoss(reduction="sum")
+
+        def loss_fn(out, yb):  # the mean over the batch of ‖ŷ − y‖²
+            return mse(out, yb) / len(yb)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
 
     def step(xb: torch.Tensor, yb: torch.Tensor) -> None:
         optimizer.zero_grad()
-        loss = loss_fn(model(xb), yb) / len(xb)  # mean over the batch of ‖ŷ − y‖²
+        loss = loss_fn(model(xb), yb)
         loss.backward()
         optimizer.step()
 
@@ -76,16 +99,23 @@ def run(mode: str, cache: Path, epochs: int, kind: str) -> dict:
     # epoch between two of its epochs (train's on_epoch, outside our epoch's clock), so the
     # speed ratio compares epochs measured under the same load.
     seconds: list[float] = []
-    _, history = train(
-        kind, init_params("zeros", None), train_split.images, train_split.labels,
-        epochs=epochs, batch_size=BATCH, lr=LR[kind], rng=np.random.default_rng(0),
-        on_epoch=lambda _: seconds.append(epoch()),
-    )  # fmt: skip
-    ours_seconds = [r.seconds for r in history]
+    if kind == "mlp":
+        _, ours_seconds = train_mlp(
+            "cross-entropy", train_split.images, train_split.labels, epochs=epochs,
+            rng=np.random.default_rng(0), on_epoch=lambda _: seconds.append(epoch()),
+        )  # fmt: skip
+    else:
+        _, history = train(
+            Network.one_layer(kind, init_params("zeros", None)),
+            train_split.images, train_split.labels,
+            epochs=epochs, batch_size=BATCH, lr=LR[kind], rng=np.random.default_rng(0),
+            on_epoch=lambda _: seconds.append(epoch()),
+        )  # fmt: skip
+        ours_seconds = [r.seconds for r in history]
     with torch.no_grad():
         accuracy = (model(X_test).argmax(dim=1) == y_test).float().mean().item()
     return {
-        f"torch {mode}": {
+        f"torch {'mlp ' if kind == 'mlp' else ''}{mode}": {
             "epoch_seconds": seconds,
             "ours_epoch_seconds": ours_seconds,
             "test_accuracy": accuracy,
@@ -101,7 +131,9 @@ def main() -> None:
     parser.add_argument("mode", choices=["dataloader", "memory"])
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--model", choices=["softmax", "linear"], default="softmax")
+    parser.add_argument(
+        "--model", choices=["softmax", "linear", "mlp"], default="softmax"
+    )
     args = parser.parse_args()
     print(json.dumps(run(args.mode, args.cache, args.epochs, args.model)))
 

@@ -3,8 +3,9 @@
 Epoch times are medians over epochs; the ratios compare numbers measured in the same run (a
 floor epoch right after each epoch of our trainer, in one process; the ratio is the median of
 the pairs' ratios), because the machine is shared.
-Each contender runs with 1 BLAS/OpenMP thread, and the floor, our trainer and PyTorch also with
-the default (one thread per core). Peak RSS is each subprocess's own, from os.wait4.
+The mlp (784-256-10 relu, batch 100) has its own floor, the five products of a batch, paired
+with its epochs the same way. Each contender runs with 1 BLAS/OpenMP thread, and the floors, our
+trainers and PyTorch also with the default (one thread per core). Peak RSS is each subprocess's own, from os.wait4.
 See bench/README.md for what each row is.
 """
 
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from itertools import product
 from pathlib import Path
 
 from report import TARGETS, summary, table
@@ -239,6 +241,41 @@ def startup(cache: Path, tmp: Path, rounds: int = 7) -> dict:
     }
 
 
+def mlp_train_command(tmp: Path) -> list | None:
+    """`mnist-train --model mlp` (cross-entropy, the recipe's loss) once the command has the
+    model; None before (then the bench measures the stand-in trainer, workers.py mlp-alone)."""
+    usage = subprocess.run(
+        [BIN / "mnist-train", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    if "mlp" not in usage:
+        return None
+    args = ["--model", "mlp", "--loss", "cross-entropy", "-q", "--force"]
+    return [BIN / "mnist-train", *args, "--out", tmp / "mlp"]
+
+
+def mlp_rows(cache: Path, tmp: Path, epochs: int, threads: int | None) -> dict:
+    """The mlp floor and our mlp with each loss, interleaved; with 1 thread also our mlp step
+    alone, and the peak RSS of mnist-train --model mlp (or of its stand-in)."""
+    only = ["mlp cross-entropy", "mlp squared"] + ["mlp step only"] * (threads == 1)
+    rows, _ = worker(
+        "mlp", cache, "--epochs", epochs, "--only", ",".join(only), threads=threads
+    )
+    command = mlp_train_command(tmp)
+    if threads != 1:
+        pass
+    elif command:
+        _, rss, wall = spawn(
+            [*command, "--cache-dir", cache, "--mirror", MIRROR], threads
+        )
+        rows["mlp cross-entropy"].update(
+            rss_mb=rss, cli_seconds=wall, rss_of="mnist-train"
+        )
+    else:
+        _, rss = worker("mlp-alone", cache, "--epochs", epochs, threads=threads)
+        rows["mlp cross-entropy"].update(rss_mb=rss, rss_of="workers.py mlp-alone")
+    return {label(k, threads): {**v, "threads": threads} for k, v in rows.items()}
+
+
 def machine() -> dict:
     import numpy
 
@@ -294,15 +331,19 @@ def main() -> None:
         for threads, sweep in ((1, SWEEP), (None, ())):
             rows.update(trainer_rows(cache, tmp, args.epochs, threads, sweep))
         print("floor, trainer and batch sweep done", file=sys.stderr)
+        for threads in (1, None):
+            rows.update(mlp_rows(cache, tmp, args.epochs, threads))
+        print("mlp floor and trainer done", file=sys.stderr)
         data, rss = worker("outer", cache, "--samples", 3000)
         data["outer"]["rss_mb"] = rss
         rows.update({label(k, 1): {**v, "threads": 1} for k, v in data.items()})
         print("the per-sample np.outer loop done", file=sys.stderr)
         if importlib.util.find_spec("torch"):
-            for mode in ("dataloader", "memory"):
+            for kind, mode in product(("softmax", "mlp"), ("dataloader", "memory")):
                 for threads in (1, None):
                     cmd = [sys.executable, BENCH / "peers.py", mode, "--cache", cache]
-                    data, rss, _ = spawn([*cmd, "--epochs", args.torch_epochs], threads)
+                    cmd += ["--model", kind, "--epochs", args.torch_epochs]
+                    data, rss, _ = spawn(cmd, threads)
                     rows.update(
                         {
                             label(k, threads): {**v, "rss_mb": rss}

@@ -10,6 +10,8 @@ bench/run.py starts these and reads their peak RSS from os.wait4. The contenders
                  between two of its epochs, so machine noise hits both alike; `--only` picks
                  them. Two more rows take the trainer apart, measured between the softmax
                  run's epochs: its step alone on the floor's batches, its gather + cast alone
+    mlp          the same for the mlp (784-256-10 relu, batch 100), with each loss, against its
+                 own floor (the five products of a batch), and its step alone; `--only` picks
     outer        the per-sample `np.outer` loop, timed on a slice of the epoch
     sweep        our softmax trainer at one `--batch-size` alone (for its peak RSS)
     warm-start   load_dataset on a warm cache (the four files memory-mapped), in a fresh process
@@ -30,12 +32,25 @@ import numpy as np
 from mnist_cli.batches import shuffled_batches
 from mnist_cli.data import MNIST, load_dataset
 from mnist_cli.fused import Work, fused_sgd_step, to_theta
+from mnist_cli.fused_mlp import MlpWork, fused_mlp_step, to_thetas
 from mnist_cli.metrics import evaluate
+from mnist_cli.mlp import Layers, Loss, init_layers, layer_sizes, probabilities
 from mnist_cli.models import D, K, Params, init_params, inputs, one_hot, softmax
+from mnist_cli.network import Network, init_network
 from mnist_cli.train import train
 
 LR = {"softmax": 0.5, "linear": 0.005}  # mnist-train's defaults
 BATCH = 100
+# the mlp rows: 784-256-10 relu, He init, batch 100 (issue 11's recipe and its prototype's lr)
+HIDDEN, ACTIVATION = 256, "relu"
+MLP_LR: dict[Loss, float] = {
+    "cross-entropy": 0.5,
+    "squared": 0.5,
+}  # mnist-train's mlp default
+MLP_ROWS: dict[str, Loss] = {
+    "mlp cross-entropy": "cross-entropy",
+    "mlp squared": "squared",
+}
 
 
 MIRROR = Path(__file__).resolve().parents[1] / "data" / "mnist"  # the bundled copy
@@ -134,7 +149,7 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
                 out[part]["epoch_seconds"].append(epoch())
 
         params, history = train(
-            kind, init_params("zeros", None), images, labels,
+            Network.one_layer(kind, init_params("zeros", None)), images, labels,
             epochs=epochs, batch_size=batch_size, lr=LR[kind],
             rng=np.random.default_rng(0), on_epoch=between,
         )  # fmt: skip
@@ -150,6 +165,117 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
             gathered.close()  # stops its thread
             parts = {}  # the parts only between the first run's epochs
     return out
+
+
+def train_mlp(
+    loss: Loss,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    epochs: int,
+    rng: np.random.Generator,
+    on_epoch=None,
+) -> tuple[Layers, list[float]]:
+    """Our mlp trainer as mnist-train --model mlp runs it: train() on a network drawn from
+    `rng` (then the shuffles), the trained layers and each epoch's seconds (the SGD steps only),
+    `on_epoch(seconds)` called after each epoch, outside its clock."""
+    network = init_network("mlp", "normal", rng, (HIDDEN,), ACTIVATION)
+    trained, history = train(
+        network, images, labels, epochs=epochs, batch_size=BATCH, lr=MLP_LR[loss],
+        rng=rng, loss=loss, on_epoch=on_epoch and (lambda r: on_epoch(r.seconds)),
+    )  # fmt: skip
+    return trained.layers, [r.seconds for r in history]
+
+
+def mlp_accuracy(layers: Layers, images: np.ndarray, labels: np.ndarray) -> float:
+    X = inputs(np.asarray(images))  # (N, D) float32
+    return float(np.mean(probabilities(layers, ACTIVATION, X).argmax(axis=1) == labels))
+
+
+def mlp_floor_epoch(batches: np.ndarray, W1, W2, Z1, Z2, gW2, dA1, gW1) -> float:
+    """The five products of every batch and nothing else, in the natural (B, n) layout, over
+    contiguous pre-made float32 batches (n/B, B, D): Z₁ = X W₁ᵀ, Z₂ = A₁ W₂ᵀ,
+    ∂L/∂W₂ = dZ₂ᵀ A₁, dA₁ = dZ₂ W₂, ∂L/∂W₁ = dZ₁ᵀ X."""
+    start = time.perf_counter()
+    for X in batches:  # (B, D)
+        np.matmul(X, W1.T, out=Z1)  # (B, H) Z₁
+        np.matmul(Z1, W2.T, out=Z2)  # (B, K) Z₂ (A₁ = Z₁ stands in)
+        np.matmul(Z2.T, Z1, out=gW2)  # (K, H) ∂L/∂W₂ (dZ₂ = Z₂ stands in)
+        np.matmul(Z2, W2, out=dA1)  # (B, H) dA₁
+        np.matmul(dA1.T, X, out=gW1)  # (H, D) ∂L/∂W₁ (dZ₁ = dA₁ stands in)
+    return time.perf_counter() - start
+
+
+def mlp_step_only_epoch(batches: np.ndarray, targets: list, thetas, work) -> float:
+    """Our mlp step (fused_mlp_step, cross-entropy) over pre-made contiguous Ũ = [U, 255]
+    float32 batches (n/B, B, D + 1): the trainer without its gather and cast."""
+    start = time.perf_counter()
+    for U1, Yt in zip(batches, targets):  # (B, D + 1), (K, B)
+        fused_mlp_step(ACTIVATION, "cross-entropy", thetas, U1, Yt, 0.1, work)
+    return time.perf_counter() - start
+
+
+def mlp(cache: Path, epochs: int, only: list[str]) -> dict:
+    """Each mlp row of `only` (MLP_ROWS) trained for `epochs` epochs in one run, one epoch
+    of the mlp floor after each of its epochs (and, between the first row's epochs, one of
+    "mlp step only"); the "mlp floor" row has every floor epoch."""
+    train_split, test_split = load(cache)
+    images, labels = np.asarray(train_split.images), train_split.labels
+    n = len(labels) - len(labels) % BATCH
+    rng = np.random.default_rng(0)
+    batches = inputs(images[:n]).reshape(n // BATCH, BATCH, D)  # 188 MB float32
+    W1 = (0.05 * rng.standard_normal((HIDDEN, D))).astype(np.float32)
+    W2 = (0.05 * rng.standard_normal((K, HIDDEN))).astype(np.float32)
+    shapes = ((BATCH, HIDDEN), (BATCH, K), (K, HIDDEN), (BATCH, HIDDEN), (HIDDEN, D))
+    bufs = [np.empty(shape, np.float32) for shape in shapes]
+    augmented = np.empty((n, D + 1), np.float32)  # (n, D + 1) Ũ = [U, 255], contiguous
+    augmented[:, :D] = images[:n]
+    augmented[:, D] = 255
+    Yt_all = np.ascontiguousarray(one_hot(labels[:n]).T)  # (K, n)
+    targets = [Yt_all[:, i : i + BATCH] for i in range(0, n, BATCH)]  # (K, B) each
+    thetas = to_thetas(init_layers(layer_sizes([HIDDEN]), ACTIVATION, rng))
+    work = MlpWork.for_batch(BATCH, thetas)
+    step_batches = augmented.reshape(n // BATCH, BATCH, D + 1)
+    out: dict = {"mlp floor": {"epoch_seconds": []}}
+    parts = {}
+    if "mlp step only" in only:
+        out["mlp step only"] = {"epoch_seconds": []}
+        parts["mlp step only"] = lambda: mlp_step_only_epoch(
+            step_batches, targets, thetas, work
+        )
+    for name in (name for name in only if name in MLP_ROWS):
+        floors: list[float] = []
+
+        def between(_, floors=floors, parts=parts) -> None:
+            floors.append(mlp_floor_epoch(batches, W1, W2, *bufs))
+            for part, epoch in parts.items():
+                out[part]["epoch_seconds"].append(epoch())
+
+        layers, seconds = train_mlp(
+            MLP_ROWS[name], images, labels, epochs=epochs,
+            rng=np.random.default_rng(0), on_epoch=between,
+        )  # fmt: skip
+        out["mlp floor"]["epoch_seconds"] += floors
+        out[name] = {
+            "epoch_seconds": seconds,
+            "floor_epoch_seconds": floors,
+            "test_accuracy": mlp_accuracy(layers, test_split.images, test_split.labels),
+            "epochs": epochs,
+        }
+        parts = {}  # the parts only between the first run's epochs
+    return out
+
+
+def mlp_alone(cache: Path, epochs: int) -> dict:
+    """Our mlp trainer (cross-entropy) alone, as mnist-train runs it: for its peak RSS while
+    mnist-train has no --model mlp (bench/run.py uses the command once it has)."""
+    train_split, test_split = load(cache)
+    layers, seconds = train_mlp(
+        "cross-entropy", train_split.images, train_split.labels,
+        epochs=epochs, rng=np.random.default_rng(0),
+    )  # fmt: skip
+    accuracy = mlp_accuracy(layers, test_split.images, test_split.labels)
+    return {"mlp alone": {"epoch_seconds": seconds, "test_accuracy": accuracy}}
 
 
 def outer(cache: Path, samples: int) -> dict:
@@ -193,9 +319,8 @@ def sweep(cache: Path, epochs: int, batch_size: int) -> dict:
     train_split, test_split = load(cache)
     rng = np.random.default_rng(0)
     params: Params = init_params("zeros", rng)
-    params, history = train(
-        "softmax",
-        params,
+    trained, history = train(
+        Network.one_layer("softmax", params),
         train_split.images,
         train_split.labels,
         epochs=epochs,
@@ -203,7 +328,7 @@ def sweep(cache: Path, epochs: int, batch_size: int) -> dict:
         lr=LR["softmax"],
         rng=rng,
     )
-    accuracy = evaluate(params, test_split.images, test_split.labels).accuracy
+    accuracy = evaluate(trained, test_split.images, test_split.labels).accuracy
     return {
         f"batch {batch_size}": {
             "epoch_seconds": [r.seconds for r in history],
@@ -281,14 +406,17 @@ def breakdown(cache: Path, epochs: int, out: Path) -> dict:
 
 
 # the scoring functions the trainer and run.fit call, by module: their time is "scoring"
-SCORERS = (("train", "score"), ("run", "score"))
+SCORERS = (("train", "score"), ("run", "evaluate_network"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "name", choices=["interleaved", "outer", "sweep", "warm-start", "breakdown"]
-    )
+        "name",
+        choices=[
+            "interleaved", "mlp", "mlp-alone", "outer", "sweep", "warm-start", "breakdown",
+        ],
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, help="breakdown: the run directory")
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=10)
@@ -298,6 +426,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.name == "interleaved":
         result = interleaved(args.cache, args.epochs, args.only.split(","))
+    elif args.name == "mlp":
+        result = mlp(args.cache, args.epochs, args.only.split(","))
+    elif args.name == "mlp-alone":
+        result = mlp_alone(args.cache, args.epochs)
     elif args.name == "outer":
         result = outer(args.cache, args.samples)
     elif args.name == "breakdown":

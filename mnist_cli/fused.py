@@ -26,7 +26,9 @@ step computes the same numbers with as few calls as it can, in a layout chosen f
   whole blocks (batches.py), and streamed_sgd_step sums their blocks in the same order.
 
 Notation of models.py: Z = XWᵀ + b, S = softmax(Z), G = ∂L/∂Ŷ = (2/B)(Ŷ − Y), dZ = ∂L/∂Z.
-tests/test_fused.py checks this step against models.loss_and_gradients and models.sgd_step.
+The softmax model may instead minimise the cross-entropy (mlp.py): then dZ = (S − Y)/B.
+tests/test_fused.py checks this step against models.loss_and_gradients and models.sgd_step,
+and the cross-entropy step against mlp.loss_and_layer_grads (one layer).
 """
 
 from collections.abc import Iterable
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .mlp import Loss
 from .models import K, ModelKind, Params
 
 PIXEL = 255.0  # X = U / PIXEL, and Ũ's constant column
@@ -113,11 +116,14 @@ def fused_sgd_step(
     Yt: np.ndarray,
     lr: float,
     work: Work,
+    loss: Loss = "squared",
 ) -> float:
     """Update Θ (K, D + 1) in place by one SGD step on the batch U1 = Ũ (B, D + 1) with one-hot
-    targets Yᵀ (K, B); return the batch loss L = (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² before the step (NaN or
-    inf if it diverged). models.sgd_step of models.loss_and_gradients, in Θ's layout."""
-    return streamed_sgd_step(kind, theta, ((U1, Yt),), len(U1), lr, work)
+    targets Yᵀ (K, B); return the batch loss before the step (NaN or inf if it diverged):
+    L = (1/B) Σᵢ ‖ŷᵢ − yᵢ‖², or for loss "cross-entropy" (softmax only) L = −(1/B) Σᵢ log Sᵢ,yᵢ.
+    models.sgd_step of models.loss_and_gradients (or mlp.cross_entropy_grad_logits), in Θ's
+    layout."""
+    return streamed_sgd_step(kind, theta, ((U1, Yt),), len(U1), lr, work, loss)
 
 
 def streamed_sgd_step(
@@ -127,27 +133,31 @@ def streamed_sgd_step(
     B: int,
     lr: float,
     work: Work,
+    loss: Loss = "squared",
 ) -> float:
     """fused_sgd_step on a batch of B rows that arrives in pieces (Ũ (m, D + 1), Yᵀ (K, m)),
     their m adding up to B: each piece is used before the next is asked for, so a large batch
     never needs to be in memory whole (batches.py streams it). Every piece but the last has a
     whole number of blocks, so the blocks, and the order their gradients are summed in, are
     those of the batch in one piece: the same step, bit for bit."""
-    # c = −lr (2/B) / 255²: G's 2/B (models.loss_grad_output), SGD's −lr, Θ's 1/255²
-    c = -lr * 2.0 / B / PIXEL**2
-    squares = 0.0
+    if loss == "cross-entropy" and kind != "softmax":
+        raise ValueError("cross-entropy needs a softmax output; linear has none")
+    # c = −lr (2/B) / 255²: G's 2/B (models.loss_grad_output), SGD's −lr, Θ's 1/255²;
+    # cross-entropy's dZ = (S − Y)/B has 1/B
+    c = -lr * (2.0 if loss == "squared" else 1.0) / B / PIXEL**2
+    total = 0.0
     first = True  # the first block writes the total itself
     for U1, Yt in pieces:
         for rows, scratch in work.blocks_of(len(U1)):
             out = work.total if first else work.grad
-            squares += scaled_gradient(
-                kind, theta, U1[rows], Yt[:, rows], c, scratch, out
+            total += scaled_gradient(
+                kind, theta, U1[rows], Yt[:, rows], c, scratch, out, loss
             )
             if not first:
                 np.add(work.total, work.grad, out=work.total)  # Σ over the blocks
             first = False
     np.add(theta, work.total, out=theta)  # Θ ← Θ − (lr/255²) dZᵀ Ũ  (models.sgd_step)
-    return squares / B  # (1/B) Σᵢ ‖ŷᵢ − yᵢ‖²  (models.squared_loss)
+    return total / B  # (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² or −(1/B) Σᵢ log Sᵢ,yᵢ
 
 
 def scaled_gradient(
@@ -158,19 +168,32 @@ def scaled_gradient(
     c: float,
     scratch: Scratch,
     out: np.ndarray,
+    loss: Loss = "squared",
 ) -> float:
     """out = −(lr/255²) dZᵀ Ũ (K, D + 1) over the rows U1 = Ũ (m, D + 1), Yᵀ (K, m) of a
-    batch of B, with c = −lr (2/B) / 255² for the whole batch; return the rows' Σᵢ ‖ŷᵢ − yᵢ‖²."""
+    batch of B, with c = −lr (2/B) / 255² (cross-entropy: −lr (1/B) / 255²) for the whole
+    batch; return the rows' Σᵢ ‖ŷᵢ − yᵢ‖² (cross-entropy: −Σᵢ log Sᵢ,yᵢ)."""
     s = scratch
     Zt, Gt, Tt, ones, rs, gs = s.Zt, s.Gt, s.Tt, s.ones, s.row, s.row2
     np.matmul(theta, U1.T, out=Zt)  # (K, m) Zᵀ = Θ Ũᵀ = W Xᵀ + b 1ᵀ  (models.logits)
     if kind == "softmax":  # (K, m) Sᵀ                              (models.softmax)
         np.maximum.reduce(Zt, axis=0, out=rs)  # (m,) row max of Z: exp cannot overflow
         np.subtract(Zt, rs, out=Zt)  # (K, m) Z − max, every entry ≤ 0
+        if loss == "cross-entropy":
+            picked = float(np.vdot(Yt, Zt))  # Σᵢ (zᵢ,yᵢ − maxᵢ)
         np.exp(Zt, out=Zt)  # (K, m) in (0, 1]
-        np.dot(ones, Zt, out=rs)  # (m,) Σₖ exp
+        np.dot(ones, Zt, out=rs)  # (m,) Σₖ exp, ≥ 1
+        if loss == "cross-entropy":  # −log Sᵢ,yᵢ = log Σₖ exp(zₖ − max) − (zᵢ,yᵢ − max)
+            np.log(rs, out=gs)  # (m,) ≥ 0: never log 0               (mlp.log_softmax)
+            entropy = float(gs.sum()) - picked
         np.divide(Zt, rs, out=Zt)  # (K, m) Sᵀ, columns sum to 1
     np.subtract(Zt, Yt, out=Gt)  # (K, m) (Ŷ − Y)ᵀ
+    if (
+        loss == "cross-entropy"
+    ):  # dZ = (S − Y)/B: no ⟨G, S⟩ term  (mlp.cross_entropy_grad_logits)
+        np.multiply(Gt, c, out=Gt)  # (K, m) −(lr/255²) dZᵀ
+        np.matmul(Gt, U1, out=out)  # (K, D + 1) −(lr/255²) dZᵀ Ũ
+        return entropy
     squares = float(np.vdot(Gt, Gt))  # Σᵢ ‖ŷᵢ − yᵢ‖²
     if kind == "softmax":  # dZ = S ⊙ (G − ⟨G, S⟩)  (models.softmax_backward)
         np.multiply(Gt, Zt, out=Tt)  # (K, m)

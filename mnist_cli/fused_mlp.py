@@ -25,6 +25,7 @@ sigmoid: A(1 − A), tanh: 1 − A²), so the hidden Z_l are never stored.
 tests/test_mlp.py checks this step against mlp.loss_and_layer_grads in float64, layer by layer.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,26 +96,37 @@ class Scratch:
 
 @dataclass(frozen=True)
 class MlpWork:
-    """The arrays one step at batch size B writes into, allocated once: a Scratch per block
-    size, and per layer two arrays shaped like Θ_l (a block's update, the batch's sum)."""
+    """The arrays a step writes into, allocated once for a run: a Scratch per block size, and
+    per layer two arrays shaped like Θ_l (a block's update, the batch's sum). A piece of m
+    rows is cut into blocks once per m (`blocks_of`); `blocks` are those of for_batch's B."""
 
     blocks: tuple[tuple[slice, Scratch], ...]
     grads: tuple[np.ndarray, ...]  # (n_l, n_{l−1} + 1) a block's −lr [∂L/∂W_l, ∂L/∂b_l]
     totals: tuple[np.ndarray, ...]  # (n_l, n_{l−1} + 1) summed over the blocks
+    hidden: tuple[int, ...]  # n_1, ..., n_{L−1}
+    scratch: dict[int, Scratch]  # block rows -> its arrays
+    layouts: dict[int, tuple[tuple[slice, Scratch], ...]]  # piece rows -> its blocks
 
     @classmethod
     def for_batch(cls, B: int, thetas: tuple[np.ndarray, ...]) -> "MlpWork":
         hidden = tuple(theta.shape[0] for theta in thetas[:-1])
-        scratch: dict[int, Scratch] = {}
-        blocks = []
-        for start in range(0, B, BLOCK_ROWS):
-            m = min(BLOCK_ROWS, B - start)
-            if m not in scratch:
-                scratch[m] = Scratch.for_rows(m, hidden)
-            blocks.append((slice(start, start + m), scratch[m]))
         grads = tuple(np.empty_like(theta) for theta in thetas)
         totals = tuple(np.empty_like(theta) for theta in thetas)
-        return cls(tuple(blocks), grads, totals)
+        work = cls((), grads, totals, hidden, {}, {})
+        object.__setattr__(work, "blocks", work.blocks_of(B))  # frozen: set once, here
+        return work
+
+    def blocks_of(self, m: int) -> tuple[tuple[slice, Scratch], ...]:
+        """The blocks of a piece of m rows: BLOCK_ROWS rows each, the last maybe fewer."""
+        if m not in self.layouts:
+            blocks = []
+            for start in range(0, m, BLOCK_ROWS):
+                rows = min(BLOCK_ROWS, m - start)
+                if rows not in self.scratch:
+                    self.scratch[rows] = Scratch.for_rows(rows, self.hidden)
+                blocks.append((slice(start, start + rows), self.scratch[rows]))
+            self.layouts[m] = tuple(blocks)
+        return self.layouts[m]
 
 
 def fused_mlp_step(
@@ -128,17 +140,37 @@ def fused_mlp_step(
 ) -> float:
     """Update every Θ_l in place by one SGD step on the batch X̃ (B, D + 1), one-hot Yᵀ (K, B);
     return the batch loss before the step (squared or cross-entropy; NaN or inf if diverged)."""
-    B = X.shape[0]
+    return streamed_mlp_step(activation, loss, thetas, ((X, Yt),), len(X), lr, work)
+
+
+def streamed_mlp_step(
+    activation: Activation,
+    loss: Loss,
+    thetas: tuple[np.ndarray, ...],
+    pieces: Iterable[tuple[np.ndarray, np.ndarray]],
+    B: int,
+    lr: float,
+    work: MlpWork,
+) -> float:
+    """fused_mlp_step on a batch of B rows that arrives in pieces (X̃ (m, D + 1), Yᵀ (K, m)),
+    each used before the next is asked for (batches.py streams a large batch); every piece but
+    the last has whole blocks, so the blocks and the order of their sums are the batch's."""
     # c = −lr × the loss's factor: dZ_L = (2/B) S ⊙ (G' − ⟨G', S⟩) or (1/B)(S − Y)
     c = -lr * (2.0 if loss == "squared" else 1.0) / B
     total = 0.0
-    for i, (rows, scratch) in enumerate(work.blocks):
-        X_b, Yt_b = (X, Yt) if len(work.blocks) == 1 else (X[rows], Yt[:, rows])
-        outs = work.grads if i else work.totals
-        total += block_updates(activation, loss, thetas, X_b, Yt_b, c, scratch, outs)
-        if i:
-            for tot, grad in zip(work.totals, work.grads):
-                np.add(tot, grad, out=tot)  # Σ over the blocks
+    first = True  # the first block writes the totals themselves
+    for X, Yt in pieces:
+        blocks = work.blocks_of(len(X))
+        for rows, scratch in blocks:
+            X_b, Yt_b = (X, Yt) if len(blocks) == 1 else (X[rows], Yt[:, rows])
+            outs = work.totals if first else work.grads
+            total += block_updates(
+                activation, loss, thetas, X_b, Yt_b, c, scratch, outs
+            )
+            if not first:
+                for tot, grad in zip(work.totals, work.grads):
+                    np.add(tot, grad, out=tot)  # Σ over the blocks
+            first = False
     # Θ_l ← Θ_l − lr [∂L/∂W_l, ∂L/∂b_l]  (for Θ₁ = [W₁, b₁] / 255, that over 255)
     for theta, tot in zip(thetas, work.totals):
         np.add(theta, tot, out=theta)

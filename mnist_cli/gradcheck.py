@@ -1,14 +1,20 @@
-"""Checking the analytic gradient against central finite differences, in float64.
+"""Checking the analytic gradients against central finite differences, in float64.
 
 The derivative of the loss along a direction V of parameter space is, by definition,
 
     ∂L/∂V = lim (L(θ + hV) − L(θ − hV)) / 2h   as h → 0
 
-and the analytic gradient claims it equals ⟨∂L/∂θ, V⟩. `check_gradients` compares the two for
-three blocks: every coordinate of b (V = eₖ), a random subset of the coordinates of W, and one
-random unit direction over all of W at once (which catches a wrong entry anywhere in W, even
-where no coordinate was drawn). The loss itself always comes from models.py; the gradient comes
-from a function the caller can replace, so a test can hand in a deliberately wrong one.
+and the analytic gradient claims it equals ⟨∂L/∂θ, V⟩. Every model is a tuple of layers
+(W_l, b_l), l = 1…L (L = 1 for linear and softmax), and `check_gradients` compares the two, layer
+by layer, for three blocks: coordinates of b_l (every one for the output layer, V = eₖ), a random
+subset of the coordinates of W_l, and one random unit direction over all of W_l at once (which
+catches a wrong entry anywhere in W_l, even where no coordinate was drawn). The loss always
+comes from the forward pass alone; the gradient from a function the caller can replace, so a test
+can hand in a deliberately wrong one.
+
+What is checked (a Subject): linear and softmax with the squared loss take models.py's gradient;
+softmax with cross-entropy and the mlp with either loss take mlp.py's backward pass (an mlp with
+no hidden layer is the softmax model: Z = X Wᵀ + b, S = softmax(Z)).
 
 Numerical care. The central difference errs by h²|L'''|/6 (truncation) plus about ε|L|/h
 (each loss is rounded to ε|L|, ε = 2.2e-16, and the difference is divided by 2h). The sum is
@@ -18,42 +24,71 @@ a relative error is therefore taken against max(|a|, |n|, 1 % of |L|), and deriv
 1 % of the loss are judged by their absolute error (rounding alone then stays below ≈ 4e-9).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .models import (
-    D,
-    K,
-    ModelKind,
-    Params,
-    forward,
-    inputs,
-    loss_and_gradients,
-    one_hot,
-    squared_loss,
-)
-
-GradientFn = Callable[[ModelKind, Params, np.ndarray, np.ndarray], tuple[float, Params]]
+from . import mlp, models
+from .mlp import Activation, Layers, Loss
+from .models import K, Params, inputs, one_hot
 
 EPS = np.finfo(np.float64).eps  # 2.2e-16, the spacing of float64 numbers near 1
 H = EPS ** (1 / 3)  # ≈ 6.1e-6: balances truncation (∝ h²) against rounding (∝ ε/h)
 FLOOR = 1e-2  # derivatives below FLOOR·|L| are compared by absolute error (see above)
 W_SCALE, B_SCALE = 0.1, 0.5  # random weights: logits of std ≈ 1 on MNIST (‖x‖ ≈ 9)
+OUT_GAIN = 3.0  # the mlp's output layer, × its init scale: logits of spread ≈ 1-3
+MARGIN = 1e-3  # relu pre-activations kept this far from the kink (≫ h‖x‖ ≈ 6e-5)
+REDRAWS = 100  # bias draws per relu unit, at most
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A model and loss whose gradient is checked."""
+
+    model: str  # "linear", "softmax" or "mlp"
+    loss: Loss = "squared"
+    hidden: tuple[int, ...] = ()  # the mlp's hidden widths; () for linear and softmax
+    activation: Activation = "relu"  # the mlp's hidden units
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """(D, n₁, …, K): every layer's input and output size."""
+        return mlp.layer_sizes(self.hidden)
 
 
 @dataclass(frozen=True)
 class BlockCheck:
     """How one block of the gradient compares with central differences."""
 
-    block: str  # "∂L/∂b", "∂L/∂W" or "∂L/∂W·V"
+    block: str  # e.g. "W1 (32, 784)", "W1·V", "b2 (10,)"
     what: str  # which derivatives were compared, e.g. "100 random coordinates"
     checked: int  # how many derivatives were compared
     max_rel_error: float  # the largest relative error among them
-    worst: str  # where it occurred, e.g. "W[3, 407]"
+    worst: str  # where it occurred, e.g. "W1[3, 407]"
     analytic: float  # the analytic derivative there
     numeric: float  # the central difference there
+
+
+GradientFn = Callable[[Subject, Layers, np.ndarray, np.ndarray], Layers]
+
+
+def batch_loss(subject: Subject, layers: Layers, X: np.ndarray, Y: np.ndarray) -> float:
+    """L of the batch X (N, D), Y (N, K) from the forward pass alone: the squared error of
+    Z = X Wᵀ + b for linear, else mlp.batch_loss (softmax is its one-layer case)."""
+    if subject.model == "linear":
+        return models.squared_loss(models.logits(layers[0], X), Y)
+    return mlp.batch_loss(layers, subject.activation, subject.loss, X, Y)
+
+
+def reference_gradient(
+    subject: Subject, layers: Layers, X: np.ndarray, Y: np.ndarray
+) -> Layers:
+    """(∂L/∂W_l, ∂L/∂b_l) for every layer: models.loss_and_gradients for linear and softmax
+    with the squared loss, mlp.loss_and_layer_grads for the rest."""
+    if subject.model != "mlp" and subject.loss == "squared":
+        return (models.loss_and_gradients(subject.model, layers[0], X, Y)[1],)
+    return mlp.loss_and_layer_grads(layers, subject.activation, subject.loss, X, Y)[1]
 
 
 def random_params(rng: np.random.Generator) -> Params:
@@ -63,9 +98,41 @@ def random_params(rng: np.random.Generator) -> Params:
     uniform (S ≈ 1/K: then ⟨g, S⟩ ≈ 0 for every sample, and a dropped −⟨g, S⟩ term would go
     unnoticed). MNIST inputs have ‖x‖ ≈ 9, so the logits Z = XWᵀ + b have a spread of about 1.
     """
-    W = W_SCALE * rng.standard_normal((K, D))  # (K, D)
+    W = W_SCALE * rng.standard_normal((K, models.D))  # (K, D)
     b = B_SCALE * rng.standard_normal(K)  # (K,)
     return Params(W=W, b=b)
+
+
+def random_layers(subject: Subject, X: np.ndarray, rng: np.random.Generator) -> Layers:
+    """Random float64 weights: random_params for one layer; for the mlp, the initial W_l of
+    mlp.init_layers (each layer's pre-activations of variance ≈ 1), b_l ~ N(0, 0.5²) (units on
+    both sides of relu's kink, in sigmoid's and tanh's curved part), and the output layer's W
+    scaled by 3, for the same reason as random_params.
+
+    relu has no derivative at 0: a central difference across the kink measures a jump, not a
+    derivative (seen: errors of 1e-3 in W1 and b1 with two of 3,200 pre-activations within h of
+    0). So for relu each hidden unit's bias is redrawn until the batch X (N, D) keeps its
+    pre-activations at least MARGIN from 0 (REDRAWS tries at most: with many thousands of
+    samples some unit always sits near its kink).
+    """
+    if not subject.hidden:
+        return (random_params(rng),)
+    layers = mlp.init_layers(subject.sizes, subject.activation, rng, np.float64)
+    A, out = X, []  # A_{l−1}, the current layer's input (N, n_{l−1})
+    for l, p in enumerate(layers, start=1):
+        b = B_SCALE * rng.standard_normal(p.b.shape)  # (n_l,)
+        if l == len(layers):
+            out.append(Params(W=OUT_GAIN * p.W, b=b))
+            break
+        XW = A @ p.W.T  # (N, n_l), Z_l without its bias
+        for k in range(len(b) if subject.activation == "relu" else 0):
+            for _ in range(REDRAWS):
+                if np.abs(XW[:, k] + b[k]).min() >= MARGIN:
+                    break
+                b[k] = B_SCALE * rng.standard_normal()
+        out.append(Params(W=p.W, b=b))
+        A = mlp.activate(subject.activation, XW + b)  # (N, n_l)
+    return tuple(out)
 
 
 def sample_batch(
@@ -95,83 +162,115 @@ def central_difference(
     return (loss(plus) - loss(minus)) / (2 * h)
 
 
+def unit(params: Params, name: str, index: tuple[int, ...]) -> Params:
+    """The direction eᵢ: 1 at `index` of params.W (name "W") or params.b ("b"), 0 elsewhere."""
+    V = Params(W=np.zeros_like(params.W), b=np.zeros_like(params.b))
+    getattr(V, name)[index] = 1.0
+    return V
+
+
+def compare(
+    block: str,
+    what: str,
+    loss: Callable[[Params], float],
+    params: Params,
+    entries: Iterable[tuple[str, float, Params]],
+    h: float,
+    tiny: float,
+) -> BlockCheck:
+    """The block's worst relative error over `entries` (where, a = ⟨∂L/∂θ, V⟩, V), each V's
+    central difference taken as it comes (a direction is the size of a whole layer)."""
+    where, analytic, numeric = [], [], []
+    for label, a, V in entries:
+        where.append(label)
+        analytic.append(float(a))
+        numeric.append(central_difference(loss, params, V, h))
+    errors = relative_error(analytic, numeric, tiny)  # (checked,)
+    i = int(np.argmax(errors))
+    return BlockCheck(
+        block, what, len(errors), float(errors[i]), where[i], analytic[i], numeric[i]
+    )
+
+
+def layer_checks(
+    name: str,
+    loss: Callable[[Params], float],
+    p: Params,
+    g: Params,
+    columns: np.ndarray,
+    bias_coords: int,
+    rng: np.random.Generator,
+    *,
+    coords: int,
+    h: float,
+    tiny: float,
+) -> list[BlockCheck]:
+    """The blocks W_l, W_l·V and b_l of one layer: `coords` coordinates of W_l drawn among
+    `columns`, one unit direction V over W_l, `bias_coords` coordinates of b_l."""
+    n_out = p.W.shape[0]
+    flat = rng.choice(n_out * len(columns), min(coords, n_out * len(columns)), False)
+    W_at = [
+        (k, int(columns[j])) for k, j in (divmod(i, len(columns)) for i in sorted(flat))
+    ]
+    every = bias_coords >= n_out
+    b_at = range(n_out) if every else sorted(rng.choice(n_out, bias_coords, False))
+    V = rng.standard_normal(p.W.shape)
+    V /= np.linalg.norm(V)  # a unit direction: the step is h in parameter space
+    W, b = f"W{name}", f"b{name}"
+    return [
+        compare(
+            f"{W} {p.W.shape}", f"{len(W_at)} random coordinates", loss, p,
+            ((f"{W}[{k}, {j}]", g.W[k, j], unit(p, "W", (k, j))) for k, j in W_at),
+            h, tiny,
+        ),
+        compare(
+            f"{W}·V", "1 random direction", loss, p,
+            [(f"⟨∂L/∂{W}, V⟩", np.sum(g.W * V), Params(W=V, b=np.zeros_like(p.b)))],
+            h, tiny,
+        ),
+        compare(
+            f"{b} ({n_out},)",
+            "every coordinate" if every else f"{len(b_at)} random coordinates",
+            loss, p, ((f"{b}[{k}]", g.b[k], unit(p, "b", (k,))) for k in b_at), h, tiny,
+        ),
+    ]  # fmt: skip
+
+
 def check_gradients(
-    kind: ModelKind,
+    subject: Subject,
     X: np.ndarray,
     Y: np.ndarray,
-    params: Params,
+    layers: Layers,
     rng: np.random.Generator,
     *,
     coords: int = 100,
     h: float = H,
-    gradient: GradientFn = loss_and_gradients,
+    gradient: GradientFn = reference_gradient,
 ) -> list[BlockCheck]:
-    """Compare `gradient` with central differences of the batch loss at `params`.
+    """Compare `gradient` with central differences of the batch loss at `layers`.
 
-    X (N, D) and Y (N, K) one-hot, both float64. The `coords` coordinates of W are drawn from
-    `rng` among the pixels lit in at least one sample (for the others ∂L/∂Wₖⱼ is exactly 0 on
-    both sides, which tests nothing; the random direction covers them). Returns the blocks
-    ∂L/∂b, ∂L/∂W and ∂L/∂W·V, each with its largest relative error and where it occurred.
+    X (N, D) and Y (N, K) one-hot, both float64. For each layer l = 1…L, in order: `coords`
+    coordinates of W_l drawn from `rng` (for W₁ among the pixels lit in at least one sample:
+    for the others ∂L/∂W₁ₖⱼ is exactly 0 on both sides, which tests nothing; the random
+    direction covers them), one random direction over W_l, and the coordinates of b_l: every
+    one for the output layer, `coords` at most below it. Blocks are named W, b for one layer,
+    W1, b1, … for several.
     """
-
-    def loss(p: Params) -> float:
-        return squared_loss(forward(kind, p, X), Y)
-
-    _, grads = gradient(kind, params, X, Y)
-    tiny = FLOOR * abs(loss(params)) + np.finfo(np.float64).tiny
-    zero_W, zero_b = np.zeros((K, D)), np.zeros(K)
-
-    def unit_b(k: int) -> Params:
-        e = zero_b.copy()
-        e[k] = 1.0
-        return Params(W=zero_W, b=e)
-
-    def unit_W(k: int, j: int) -> Params:
-        e = zero_W.copy()
-        e[k, j] = 1.0
-        return Params(W=e, b=zero_b)
-
-    def block(name, what, labels, analytic, directions) -> BlockCheck:
-        numeric = np.array([central_difference(loss, params, v, h) for v in directions])
-        errors = relative_error(analytic, numeric, tiny)  # (checked,)
-        i = int(np.argmax(errors))
-        return BlockCheck(
-            name,
-            what,
-            len(errors),
-            float(errors[i]),
-            labels[i],
-            float(analytic[i]),
-            float(numeric[i]),
-        )
-
+    grads = gradient(subject, layers, X, Y)
+    tiny = FLOOR * abs(batch_loss(subject, layers, X, Y)) + np.finfo(np.float64).tiny
     lit = np.flatnonzero((X != 0).any(axis=0))  # pixels non-zero in some sample
-    pairs = [(k, j) for k in range(K) for j in lit]
-    chosen = rng.choice(len(pairs), size=min(coords, len(pairs)), replace=False)
-    W_coords = [pairs[i] for i in np.sort(chosen)]
-    V = rng.standard_normal((K, D))
-    V /= np.linalg.norm(V)  # (K, D), a unit direction: the step is h in parameter space
+    checks: list[BlockCheck] = []
+    for l, (p, g) in enumerate(zip(layers, grads)):
 
-    return [
-        block(
-            "∂L/∂b",
-            "every coordinate",
-            [f"b[{k}]" for k in range(K)],
-            grads.b,
-            (unit_b(k) for k in range(K)),
-        ),
-        block(
-            "∂L/∂W",
-            f"{len(W_coords)} random coordinates",
-            [f"W[{k}, {j}]" for k, j in W_coords],
-            np.array([grads.W[k, j] for k, j in W_coords]),
-            (unit_W(k, j) for k, j in W_coords),  # one at a time: each is (K, D)
-        ),
-        block(
-            "∂L/∂W·V",
-            "1 random direction",
-            ["⟨∂L/∂W, V⟩"],
-            np.array([np.sum(grads.W * V)]),
-            [Params(W=V, b=zero_b)],
-        ),
-    ]
+        def loss(q: Params, l: int = l) -> float:  # L with layer l replaced by q
+            return batch_loss(subject, (*layers[:l], q, *layers[l + 1 :]), X, Y)
+
+        top = l == len(layers) - 1
+        checks += layer_checks(
+            str(l + 1) if len(layers) > 1 else "",
+            loss, p, g,
+            lit if l == 0 else np.arange(p.W.shape[1]),
+            p.b.size if top else coords,
+            rng, coords=coords, h=h, tiny=tiny,
+        )  # fmt: skip
+    return checks

@@ -1,8 +1,8 @@
 """Scoring a model: predicted labels, accuracy, per-class accuracy, the confusion matrix, and
-(given the model kind) the mean squared loss, all from one pass over the images.
+(given the loss) the mean loss, all from one pass over the images.
 
 Prediction needs only the logits: softmax is increasing, so argmax softmax(z) = argmax z,
-and both models classify a sample by the largest entry of z = Wx + b.
+and every model classifies a sample by the largest entry of its last layer's z.
 """
 
 from collections.abc import Iterator
@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .models import K, ModelKind, Params, inputs, logits, one_hot, output, squared_loss
+from .mlp import Loss
+from .models import K, Params, inputs, one_hot
+from .network import Network
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,9 @@ class Evaluation:
     accuracy: float  # fraction of the N samples classified correctly
     per_class_accuracy: np.ndarray  # (K,) accuracy among the samples of each true class
     confusion_matrix: np.ndarray  # (K, K) int, [true, predicted] counts
-    loss: float | None = None  # (1/N) Σᵢ ‖ŷᵢ − yᵢ‖², when the model kind was given
+    loss: float | None = (
+        None  # the mean loss over the N samples, when the loss was given
+    )
 
     def to_json(self) -> dict:
         return {
@@ -36,13 +40,14 @@ CHUNK_ROWS = 2_000
 
 
 def chunked_logits(
-    params: Params, images: np.ndarray, chunk: int = CHUNK_ROWS
+    network: Network, images: np.ndarray, chunk: int = CHUNK_ROWS
 ) -> Iterator[tuple[slice, np.ndarray]]:
-    """(rows, Z) for consecutive chunks of the images (N, D) uint8: Z = X Wᵀ + b (n, K), so
-    that the float copy of the inputs stays small (CHUNK_ROWS rows of float32)."""
+    """(rows, Z) for consecutive chunks of the images (N, D) uint8: Z the logits of the last
+    layer (n, K) (Z = X Wᵀ + b for linear and softmax), so that the float copies of the inputs
+    and hidden activations stay small (CHUNK_ROWS rows of float32)."""
     for start in range(0, len(images), chunk):
         rows = slice(start, start + chunk)
-        yield rows, logits(params, inputs(images[rows]))  # (n, K)
+        yield rows, network.logits(inputs(images[rows]))  # (n, K)
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -53,24 +58,30 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 
 def evaluate(
-    params: Params,
+    model: Network | Params,
     images: np.ndarray,
     labels: np.ndarray,
-    kind: ModelKind | None = None,
+    loss: Loss | None = None,
     chunk: int = CHUNK_ROWS,
 ) -> Evaluation:
-    """Score `params` on images (N, D) uint8 with true labels (N,); with the model `kind`,
-    also the mean squared loss L = (1/N) Σᵢ ‖ŷᵢ − yᵢ‖², the loss SGD minimises (comparable
-    with the exact solver's optimum), from the same logits."""
+    """Score `model` on images (N, D) uint8 with true labels (N,); with `loss`, also the mean
+    loss over the N samples, the loss SGD minimises, from the same logits: squared,
+    (1/N) Σᵢ ‖ŷᵢ − yᵢ‖² (comparable with the exact solver's optimum), or cross-entropy,
+    −(1/N) Σᵢ log Sᵢ,yᵢ. A bare Params (W, b) is scored as a one-layer model, accuracy only:
+    its loss would depend on the kind, which a Network carries."""
+    if isinstance(model, Params):
+        if loss is not None:
+            raise ValueError("the loss needs the model kind: pass a Network")
+        model = Network.one_layer("softmax", model)  # argmax softmax(z) = argmax z
     predicted = np.zeros(len(labels), np.int64)  # (N,)
     loss_sum = 0.0
-    for rows, Z in chunked_logits(params, images, chunk):  # Z (n, K)
+    for rows, Z in chunked_logits(model, images, chunk):  # Z (n, K)
         predicted[rows] = Z.argmax(axis=1)
-        if kind is not None:
+        if loss is not None:
             Y = one_hot(labels[rows], Z.dtype)  # (n, K)
-            loss_sum += squared_loss(output(kind, Z), Y) * len(Y)
+            loss_sum += model.loss(loss, Z, Y) * len(Y)
     return summarize(
-        labels, predicted, None if kind is None else loss_sum / max(len(labels), 1)
+        labels, predicted, None if loss is None else loss_sum / max(len(labels), 1)
     )
 
 

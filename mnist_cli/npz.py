@@ -78,7 +78,7 @@ Spec = Callable[
 ]  # an array's name -> what it must hold; None: refused
 
 
-def read_npz(file: Path, spec: Spec, what: str = "a mnist-cli weights file") -> dict:
+def read_npz(file: Path, spec: Spec, what: str = "an mnist-cli weights file") -> dict:
     """The arrays of the .npz `file`, as {name: array}, every member allowed by `spec` and
     checked against it before its data is read. `what` names the kind of file in errors.
     Raises WeightsError (naming `file`) on anything else."""

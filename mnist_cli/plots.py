@@ -1,5 +1,8 @@
 """Pictures of a run: weights.png, curves.png and confusion.png (the `plots` extra: matplotlib).
 
+weights.png shows the first layer: one 28 × 28 template per class for linear and softmax, one
+tile per hidden unit (a square-ish grid, 16 × 16 for 256 units) for the mlp.
+
 Drawn with matplotlib's object-oriented API on an Agg canvas chosen inside each function: no
 pyplot, no global figure or backend state, no display needed. matplotlib is imported there too,
 so importing this module (and the CLI) costs nothing without it. Every picture has a fixed size
@@ -18,6 +21,7 @@ from .errors import MissingExtraError, RunDirectoryError
 
 DPI = 100
 WEIGHTS_SIZE = (1200, 200)  # pixels (width, height) of weights.png
+UNITS_SIZE = (900, 900)  # weights.png of an mlp
 CURVES_SIZE = (1000, 400)  # curves.png
 CONFUSION_SIZE = (700, 620)  # confusion.png
 DIGITS = tuple(str(d) for d in range(10))
@@ -29,8 +33,8 @@ def require_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise MissingExtraError(
-            "--plots needs matplotlib, which is not installed: "
-            "pip install 'mnist-cli[plots]'"
+            "--plots needs matplotlib, which is not installed: run `make dev` in the "
+            "repository, or `.venv/bin/pip install -e '.[plots]'`"
         ) from None
 
 
@@ -85,6 +89,40 @@ def plot_weights(
     return save(fig, path)
 
 
+def unit_mosaic(W: np.ndarray, gap: int = 2) -> np.ndarray:
+    """The rows of W₁ (n, D) as 28 × 28 tiles in a grid of ⌈√n⌉ columns, row by row, `gap`
+    blank (NaN) pixels between tiles, each tile divided by its largest |w| (units differ in
+    scale, and a shared one would leave most tiles blank): (rows·(28 + gap) − gap,
+    cols·(28 + gap) − gap), values in [−1, 1], NaN where no unit is."""
+    n = len(W)
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    scale = np.abs(W).max(axis=1, keepdims=True)  # (n, 1)
+    tiles = np.full((rows * cols, 28, 28), np.nan)
+    tiles[:n] = (W / np.where(scale > 0, scale, 1)).reshape(n, 28, 28)
+    padded = np.pad(tiles, ((0, 0), (0, gap), (0, gap)), constant_values=np.nan)
+    side = 28 + gap
+    mosaic = padded.reshape(rows, cols, side, side).transpose(0, 2, 1, 3)
+    return mosaic.reshape(rows * side, cols * side)[:-gap, :-gap]
+
+
+def plot_units(W: np.ndarray, path: Path) -> Path:
+    """weights.png of an mlp: each row of W₁ (n₁, D), a hidden unit's weights on the pixels, as
+    a 28 × 28 tile (unit_mosaic: 16 × 16 tiles for 256 units), each on its own scale."""
+    mosaic = unit_mosaic(W)
+    cols = int(np.ceil(np.sqrt(len(W))))
+    rows = int(np.ceil(len(W) / cols))
+    fig = new_figure(UNITS_SIZE)
+    ax = fig.subplots()
+    ax.imshow(mosaic, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_axis_off()
+    fig.suptitle(
+        f"W₁: the {len(W)} hidden units' input weights, {rows} × {cols} "
+        "(each on its own scale; red +, blue −)"
+    )
+    return save(fig, path)
+
+
 def monitored_accuracy(history: Sequence[dict]) -> tuple[str, list[float]] | None:
     """(split, accuracy per epoch, NaN where it is null) from a history in the fixed keys
     (`monitor` names the split, `monitor_accuracy` holds its accuracy; run_metrics.read_history
@@ -95,10 +133,11 @@ def monitored_accuracy(history: Sequence[dict]) -> tuple[str, list[float]] | Non
     return str(history[0]["monitor"]), [math.nan if a is None else a for a in accuracy]
 
 
-def plot_curves(history: Sequence[dict], path: Path) -> Path:
+def plot_curves(history: Sequence[dict], path: Path, loss: str = "squared") -> Path:
     """curves.png: the training loss (left) and the monitored accuracy (right) per epoch, from
     metrics.json's `history` (entries with `epoch`, `train_loss`, `monitor` and
-    `monitor_accuracy`, checked: mnist-train's own, or run_metrics.read_history's)."""
+    `monitor_accuracy`, checked: mnist-train's own, or run_metrics.read_history's); `loss`
+    names the training loss."""
     from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]
@@ -106,7 +145,7 @@ def plot_curves(history: Sequence[dict], path: Path) -> Path:
     fig = new_figure(CURVES_SIZE)
     loss_ax, acc_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", color="tab:blue")
-    loss_ax.set(xlabel="epoch", ylabel="squared loss", title="training loss")
+    loss_ax.set(xlabel="epoch", ylabel=f"{loss} loss", title="training loss")
     if monitored is not None:
         split, fractions = monitored
         accuracy = [100 * a for a in fractions]
@@ -151,12 +190,18 @@ def write_plots(
     class_names: Sequence[str] = DIGITS,
     title: str = "",
     confusion_name: str = "confusion.png",
+    hidden_units: bool = False,
+    loss: str = "squared",
 ) -> list[Path]:
-    """Write weights.png, curves.png (only with a non-empty `history`) and `confusion_name`
-    into `out_dir`; return the paths written, in that order."""
-    written = [plot_weights(W, out_dir / "weights.png", class_names)]
+    """Write weights.png (W: the class templates, or with `hidden_units` the first layer of an
+    mlp), curves.png (only with a non-empty `history`; `loss` names its loss) and
+    `confusion_name` into `out_dir`; return the paths written, in that order."""
+    if hidden_units:
+        written = [plot_units(W, out_dir / "weights.png")]
+    else:
+        written = [plot_weights(W, out_dir / "weights.png", class_names)]
     if history:
-        written.append(plot_curves(history, out_dir / "curves.png"))
+        written.append(plot_curves(history, out_dir / "curves.png", loss))
     written.append(
         plot_confusion(confusion, out_dir / confusion_name, class_names, title)
     )

@@ -15,13 +15,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import ImageError, MissingExtraError
-from .models import ModelKind, Params, inputs, logits, output
+from .models import inputs
+from .network import Network
 from .preprocess import preprocess
 
 if TYPE_CHECKING:
     import PIL.Image
 
-VALUE_NAMES: dict[str, str] = {"softmax": "probability", "linear": "score"}
+VALUE_NAMES: dict[str, str] = {
+    "softmax": "probability",
+    "mlp": "probability",
+    "linear": "score",
+}
 SHADES = " .:-=+*#%@"  # from no ink to full ink
 
 # The formats a picture is opened as: Pillow's name -> the name people know. Every other
@@ -60,8 +65,8 @@ def load_image(path: str | Path) -> np.ndarray:
         from PIL import Image, ImageOps
     except ImportError:
         raise MissingExtraError(
-            "reading images needs Pillow, which is not installed: "
-            "pip install 'mnist-cli[images]'"
+            "reading images needs Pillow, which is not installed: run `make dev` in the "
+            "repository, or `.venv/bin/pip install -e '.[images]'`"
         ) from None
     check_regular(path)
     try:
@@ -156,12 +161,10 @@ def prepare(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: {e}") from None
 
 
-def classify(
-    kind: ModelKind, params: Params, images: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def classify(network: Network, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(digits (N,), values (N,)) for images (N, D) uint8: the predicted digit argmaxₖ Ŷᵢₖ and
-    Ŷ at that digit: the probability Sᵢₖ for softmax, the score Zᵢₖ for linear."""
-    Y_hat = output(kind, logits(params, inputs(images)))  # (N, K)
+    Ŷ at that digit: the probability Sᵢₖ for softmax and mlp, the score Zᵢₖ for linear."""
+    Y_hat = network.output(network.logits(inputs(images)))  # (N, K)
     digits = Y_hat.argmax(axis=1)  # (N,)
     return digits, Y_hat[np.arange(len(digits)), digits]  # (N,), (N,)
 

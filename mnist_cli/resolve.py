@@ -1,9 +1,9 @@
 """One run's configuration: the command line, a config file and the starting weights become one
 frozen TrainConfig, or a typed error naming the settings that contradict each other.
 
-Precedence: a command-line option > the config file > what another choice implies (the model
-and dataset of the --init-from weights; linear for --solver exact) > the model's default > the
-global default. Settings that cannot go together raise OptionsError (the CLI exits 2, as for a
+Precedence: a command-line option > the config file > what another choice implies (the model,
+dataset and mlp architecture of the --init-from weights; linear for --solver exact) > the
+model's default > the global default. Settings that cannot go together raise OptionsError (the CLI exits 2, as for a
 bad option value); --init-from weights of another model or dataset raise ConfigError (exit 1).
 """
 
@@ -13,6 +13,8 @@ from typing import Any
 from .artifacts import Weights
 from .config import TrainConfig, resolve, toml_string
 from .errors import ConfigError, OptionsError
+from .mlp import layer_sizes
+from .network import Network
 from .rundir import shown
 
 # What the exact solver has no use for: it solves for the optimum (no epochs, no starting point).
@@ -77,11 +79,15 @@ def implied_defaults(
     given: Mapping[str, Any], file_values: Mapping[str, Any], start: Weights | None
 ) -> dict[str, Any]:
     """Defaults implied by other choices, when neither the command line nor the config file
-    sets them: the model and dataset of the --init-from weights, and linear for --solver exact
-    (the only model with a closed-form optimum)."""
+    sets them: the model, dataset and (mlp) hidden widths and activation of the --init-from
+    weights, and linear for --solver exact (the only model with a closed-form optimum)."""
     implied = {}
     if start:
-        for key, value in (("model", start.kind), ("dataset", start.dataset)):
+        inherited = [("model", start.kind), ("dataset", start.dataset)]
+        if start.kind == "mlp":
+            net = start.network
+            inherited += [("hidden", net.hidden), ("activation", net.activation)]
+        for key, value in inherited:
             if key not in given and key not in file_values:
                 implied[key] = value
     solver = given.get("solver", file_values.get("solver"))
@@ -93,8 +99,9 @@ def implied_defaults(
 def check_combination(
     config: TrainConfig, given: Mapping[str, Any], start: Weights | None
 ) -> None:
-    """Refuse settings that contradict each other: --init-from weights of another model or
-    dataset (ConfigError), and options the chosen solver cannot use (OptionsError)."""
+    """Refuse settings that contradict each other: --init-from weights of another model,
+    architecture or dataset (ConfigError), and options the chosen model or solver cannot use
+    (OptionsError)."""
     if start and start.kind != config.model:
         raise ConfigError(
             f"--init-from {config.init_from}: the weights are a {start.kind} model, "
@@ -106,6 +113,9 @@ def check_combination(
             f"but this run trains on {config.dataset}; use --dataset {start.dataset} "
             "or other weights"
         )
+    if start and start.kind == "mlp":
+        check_architecture(config, start.network)
+    check_model_options(config, given)
     if config.solver == "sgd" and config.l2:
         raise OptionsError("--l2 is for --solver exact; SGD has no ridge term")
     if config.solver == "exact":
@@ -120,6 +130,47 @@ def check_combination(
                 f"--solver exact needs --model linear: the {config.model} model has "
                 "no closed-form optimum"
             )
+
+
+def architecture(config: TrainConfig) -> str:
+    """The mlp of `config` as Network.describe() names one: "mlp 784-256-10 relu"."""
+    return f"mlp {'-'.join(map(str, layer_sizes(config.hidden)))} {config.activation}"
+
+
+def check_architecture(config: TrainConfig, start: Network) -> None:
+    """--init-from mlp weights must have the hidden widths and activation of the run."""
+    if start.describe() != architecture(config):
+        raise ConfigError(
+            f"--init-from {config.init_from}: the weights are an {start.describe()}, "
+            f"but this run trains an {architecture(config)}; give the weights' --hidden "
+            "and --activation (or leave them out) or other weights"
+        )
+
+
+def check_model_options(config: TrainConfig, given: Mapping[str, Any]) -> None:
+    """The options only the mlp takes, the loss only a softmax output takes, and no zeros
+    init for the mlp. Each error names the option (or the config key) to blame."""
+
+    def origin(key: str) -> str:
+        return f"--{key}" if key in given else f"the config key {key}"
+
+    if config.model != "mlp":
+        for key in ("hidden", "activation"):
+            if getattr(config, key):
+                raise OptionsError(
+                    f"{origin(key)} is for --model mlp (its hidden layers); "
+                    f"the {config.model} model has none"
+                )
+    if config.loss == "cross-entropy" and config.model == "linear":
+        raise OptionsError(
+            f"{origin('loss')} cross-entropy needs a softmax output (−log ŷ of the true "
+            "class), which the linear model does not have; use --model softmax or mlp"
+        )
+    if config.model == "mlp" and config.init == "zeros" and not config.init_from:
+        raise OptionsError(
+            f"{origin('init')} zeros cannot train an mlp: every hidden unit would get the "
+            "same gradient and stay identical; use --init normal (its default)"
+        )
 
 
 def check_val_size(config: TrainConfig, n_train: int) -> None:

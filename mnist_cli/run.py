@@ -16,10 +16,9 @@ from . import __version__
 from .config import TrainConfig
 from .data import Dataset, Split, holdout
 from .exact import least_squares
-from .fused import to_theta
-from .fused_scores import score
+from .fused_scores import evaluate_network
 from .metrics import Evaluation
-from .models import Params, init_params
+from .network import Network, init_network
 from .runs import Earlier
 from .threads import blas_threads
 from .train import EpochResult, train
@@ -27,7 +26,7 @@ from .train import EpochResult, train
 
 @dataclass(frozen=True)
 class RunResult:
-    params: Params  # the trained W (K, D) and b (K,)
+    network: Network  # the trained model
     metrics: dict  # what metrics.json holds
     test: Evaluation  # on the test split
     val: Evaluation | None  # on the held-out images, if --val-size
@@ -44,12 +43,14 @@ def fit(
     train_split: Split,
     test_split: Split,
     *,
-    start: Params | None = None,
+    start: Network | None = None,
     earlier: Earlier | None = None,
     on_batch: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Train (or solve) the model of `config` from `start` (else `config.init`) and score it.
+    """Train (or solve) the model of `config` from `start` (else `config.init`, drawn from the
+    seeded generator) and score it; `on_warning` hears when training looks stuck.
 
     With config.val_size, the validation images are held out of the training split by a
     generator of their own, np.random.default_rng(seed) (data.holdout), monitored after each
@@ -64,6 +65,7 @@ def fit(
     if config.solver == "exact":
         with blas_threads("solve"):
             params = least_squares(fit_split.images, fit_split.labels, config.l2)
+        network = Network.one_layer(config.model, params)
         history: list[EpochResult] = []
     else:
         done = earlier.epochs if earlier else 0
@@ -72,33 +74,36 @@ def fit(
             return replace(r, epoch=done + r.epoch, epochs=done + r.epochs)
 
         rng = np.random.default_rng(config.seed)
-        params, history = train(
-            config.model,
-            start or init_params(config.init, rng),
+        init = (config.model, config.init, rng, config.hidden, config.activation)
+        network, history = train(
+            start or init_network(*init),
             fit_split.images,
             fit_split.labels,
             epochs=config.epochs,
             batch_size=config.batch_size,
             lr=config.lr,
             rng=rng,
+            loss=config.loss,
             monitor=(monitor.images, monitor.labels),
             on_batch=on_batch,
             on_epoch=None if on_epoch is None else (lambda r: on_epoch(renumber(r))),
+            on_warning=on_warning,
         )
         history = [renumber(r) for r in history]
-    theta = to_theta(params)  # (K, D + 1) scored in fused.py's layout (fused_scores.py)
     # the last epoch scored the monitored split with these weights: not scored again
     monitor_eval = history[-1].evaluation if history else None
     with blas_threads("score"):
-        train_eval = score(theta, fit_split.images, fit_split.labels, config.model)
+        fit = (fit_split.images, fit_split.labels)
+        train_eval = evaluate_network(network, *fit, config.loss)
         if monitor_eval is None:
-            monitor_eval = score(theta, monitor.images, monitor.labels)
+            monitor_eval = evaluate_network(network, monitor.images, monitor.labels)
         test_eval, val_eval = monitor_eval, None
         if val_split is not None:
-            test_eval = score(theta, test_split.images, test_split.labels)
-            val_eval = monitor_eval
+            test = (test_split.images, test_split.labels)
+            test_eval, val_eval = evaluate_network(network, *test), monitor_eval
     metrics = {
         "model": config.model,
+        "loss": config.loss,
         "dataset": dataset.name,
         "solver": config.solver,
         "train_loss": train_eval.loss,
@@ -119,4 +124,4 @@ def fit(
         "version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    return RunResult(params, metrics, test_eval, val_eval)
+    return RunResult(network, metrics, test_eval, val_eval)

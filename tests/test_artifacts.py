@@ -7,10 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_cli.artifacts import FORMAT_VERSION, load_weights, save_run
+from mnist_cli.artifacts import (
+    FORMAT_VERSION,
+    ONE_LAYER_VERSION,
+    load_weights,
+    save_run,
+)
 from mnist_cli.atomic import replace_dir
 from mnist_cli.errors import RunDirectoryError, WeightsError
+from mnist_cli.mlp import MAX_HIDDEN_LAYERS, MAX_UNITS, init_layers
 from mnist_cli.models import D, K, Params
+from mnist_cli.network import Network
 
 
 def params(seed=0):
@@ -24,8 +31,7 @@ def params(seed=0):
 def save(out, p=None, force=False):
     save_run(
         out,
-        kind="softmax",
-        params=p or params(),
+        network=Network.one_layer("softmax", p or params()),
         metrics={"test_accuracy": 0.9},
         config_toml='model = "softmax"\n',
         force=force,
@@ -37,7 +43,7 @@ def test_round_trip(tmp_path):
     save(tmp_path / "run", p)
     weights = load_weights(tmp_path / "run")
     assert (weights.kind, weights.dataset) == ("softmax", "mnist")
-    assert weights.format_version == FORMAT_VERSION
+    assert weights.format_version == ONE_LAYER_VERSION, "softmax files stay version 1"
     loaded = weights.params
     np.testing.assert_array_equal(loaded.W, p.W)
     np.testing.assert_array_equal(loaded.b, p.b)
@@ -107,11 +113,86 @@ GOOD = {
         ({**GOOD, "format_version": np.array(99)}, "format version 99 is newer"),
         (
             {**GOOD, "extra": np.array([{"a": 1}], dtype=object)},
-            "not a mnist-cli weights file",
+            "not an mnist-cli weights file",
         ),
     ],
 )
 def test_bad_weights_are_clear_errors(tmp_path, arrays, message):
+    path = write_npz(tmp_path / "w.npz", **arrays)
+    with pytest.raises(WeightsError) as e:
+        load_weights(path)
+    assert str(e.value).startswith(str(path)), str(e.value)
+    assert message in str(e.value), f"expected {message!r} in {str(e.value)!r}"
+
+
+def mlp(sizes=(D, 16, 8, K), activation="sigmoid", seed=0) -> Network:
+    layers = init_layers(sizes, activation, np.random.default_rng(seed))
+    layers = tuple(Params(p.W, p.b + 0.5 * (i + 1)) for i, p in enumerate(layers))
+    return Network("mlp", layers, activation)
+
+
+def test_an_mlp_is_saved_as_version_2_and_read_back(tmp_path):
+    net = mlp()
+    save_run(
+        tmp_path / "run", network=net, metrics={}, config_toml="", dataset="kmnist"
+    )
+    weights = load_weights(tmp_path / "run")
+    assert (weights.kind, weights.dataset, weights.format_version) == (
+        "mlp",
+        "kmnist",
+        FORMAT_VERSION,
+    )
+    assert weights.network.activation == "sigmoid"
+    assert weights.network.describe() == "mlp 784-16-8-10 sigmoid"
+    for l, (saved, loaded) in enumerate(zip(net.layers, weights.network.layers), 1):
+        np.testing.assert_array_equal(loaded.W, saved.W, f"W{l}")
+        np.testing.assert_array_equal(loaded.b, saved.b, f"b{l}")
+    with np.load(tmp_path / "run" / "weights.npz", allow_pickle=False) as npz:
+        keys = set(npz.files)
+        assert int(npz["format_version"]) == 2 and str(npz["model"]) == "mlp"
+    expected = {"W1", "b1", "W2", "b2", "W3", "b3", "model", "dataset"}
+    assert keys == expected | {"activation", "format_version"}, keys
+
+
+def mlp_arrays(net: Network) -> dict:
+    arrays = {"model": np.array("mlp"), "activation": np.array(net.activation)}
+    arrays["format_version"] = np.array(2)
+    for l, p in enumerate(net.layers, start=1):
+        arrays[f"W{l}"], arrays[f"b{l}"] = p.W, p.b
+    return arrays
+
+
+GOOD_MLP = mlp_arrays(mlp())
+TOO_DEEP = (D, *[4] * (MAX_HIDDEN_LAYERS + 1), K)
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({**GOOD_MLP, "W2": np.zeros((8, 15), np.float32)}, "W2 has shape (8, 15)"),
+        ({**GOOD_MLP, "W1": np.zeros((16, 783), np.float32)}, "expected (16, 784)"),
+        ({**GOOD_MLP, "W3": np.zeros((9, 8), np.float32)}, "expected (10, 8)"),
+        ({**GOOD_MLP, "b2": np.zeros(9, np.float32)}, "b2 has shape (9,)"),
+        ({k: v for k, v in GOOD_MLP.items() if k != "b3"}, "missing b3"),
+        ({k: v for k, v in GOOD_MLP.items() if k != "W2"}, "W2 is missing"),
+        ({**GOOD_MLP, "activation": np.array("gelu")}, "unknown activation"),
+        ({**GOOD_MLP, "format_version": np.array(1)}, "needs format version 2"),
+        ({**GOOD_MLP, "W2": np.full((8, 16), np.nan, np.float32)}, "W2 contains NaN"),
+        (
+            mlp_arrays(mlp(TOO_DEEP)),
+            f"unexpected member 'W{MAX_HIDDEN_LAYERS + 2}.npy'",
+        ),
+        (
+            {**GOOD_MLP, "W1": np.zeros((MAX_UNITS + 1, D), np.float32)},
+            f"W1 has shape ({MAX_UNITS + 1}, 784), more than the",
+        ),
+        (
+            {**GOOD_MLP, "W2": np.zeros((MAX_UNITS + 1, 16), np.float32)},
+            f"W2 has {MAX_UNITS + 1} units; a layer has 1 to {MAX_UNITS}",
+        ),
+    ],
+)
+def test_bad_mlp_weights_are_clear_errors(tmp_path, arrays, message):
     path = write_npz(tmp_path / "w.npz", **arrays)
     with pytest.raises(WeightsError) as e:
         load_weights(path)

@@ -17,6 +17,7 @@ from mnist_cli.artifacts import save_run
 from mnist_cli.data.catalogue import DataFile
 from mnist_cli.data.fetch import fetch
 from mnist_cli.models import D, K, Params
+from mnist_cli.network import Network
 
 
 def mode(path: Path) -> str:
@@ -113,8 +114,7 @@ def test_a_run_directory_and_its_files_follow_the_umask(tmp_path, umask):
 
     save_run(
         run,
-        kind="softmax",
-        params=params,
+        network=Network.one_layer("softmax", params),
         metrics={"test_accuracy": 0.5},
         config_toml='model = "softmax"\n',
     )
@@ -132,7 +132,8 @@ def test_a_run_replaced_with_force_follows_the_umask(tmp_path, umask):
     (run / "weights.npz").write_bytes(b"old")
     params = Params(W=np.zeros((K, D), np.float32), b=np.zeros(K, np.float32))
 
-    save_run(run, kind="linear", params=params, metrics={}, config_toml="", force=True)
+    linear = Network.one_layer("linear", params)
+    save_run(run, network=linear, metrics={}, config_toml="", force=True)
 
     assert mode(run) == dir_mode, f"expected {dir_mode}, got {mode(run)}"
     assert mode(run / "weights.npz") == file_mode, f"expected {file_mode}"

@@ -17,26 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="module")
-def data_args(mnist_cache, mnist_server_url):
-    return ["--cache-dir", str(mnist_cache), "--mirror", mnist_server_url]
-
-
 def run_train(args, data_args):
     result = CliRunner().invoke(train_command, [*args, *data_args])
     return result
-
-
-@pytest.fixture(scope="module")
-def default_runs(tmp_path_factory, data_args):
-    """The default softmax run and the default linear run, trained once for the module."""
-    runs = {}
-    for model in ("softmax", "linear"):
-        out = tmp_path_factory.mktemp("runs") / model
-        result = run_train(["--model", model, "--out", str(out)], data_args)
-        assert result.exit_code == 0, result.output
-        runs[model] = (out, result.output)
-    return runs
 
 
 def metrics(run: Path) -> dict:
@@ -44,8 +27,8 @@ def metrics(run: Path) -> dict:
 
 
 @pytest.mark.parametrize("model, target", [("softmax", 0.92), ("linear", 0.85)])
-def test_default_run_reaches_target(default_runs, model, target):
-    run, _ = default_runs[model]
+def test_default_run_reaches_target(trained_runs, model, target):
+    run, _ = trained_runs[model]
     m = metrics(run)
     assert m["test_accuracy"] >= target, f"{model}: {m['test_accuracy']:.4f} < {target}"
     assert m["train_accuracy"] >= target, f"{model}: train {m['train_accuracy']:.4f}"
@@ -59,8 +42,8 @@ def test_default_run_reaches_target(default_runs, model, target):
     assert set(m) >= {"seconds", "version", "history", "config", "data"}
 
 
-def test_output_lines_have_the_fixed_format(default_runs):
-    run, output = default_runs["softmax"]
+def test_output_lines_have_the_fixed_format(trained_runs):
+    run, output = trained_runs["softmax"]
     lines = output.strip().splitlines()
     epoch_line = re.compile(
         r"^epoch (\d+)/10  loss \d\.\d{4}  test acc \d+\.\d{2}%  \d+\.\d{2} s$"
@@ -73,16 +56,16 @@ def test_output_lines_have_the_fixed_format(default_runs):
     assert re.match(summary, lines[-1]), lines[-1]
 
 
-def test_weights_file_is_self_describing(default_runs):
-    with np.load(default_runs["linear"][0] / "weights.npz", allow_pickle=False) as npz:
+def test_weights_file_is_self_describing(trained_runs):
+    with np.load(trained_runs["linear"][0] / "weights.npz", allow_pickle=False) as npz:
         assert npz["W"].shape == (10, 784) and npz["W"].dtype == np.float32
         assert npz["b"].shape == (10,) and npz["b"].dtype == np.float32
         assert str(npz["model"]) == "linear"
 
 
 @pytest.mark.parametrize("model", ["softmax", "linear"])
-def test_eval_reproduces_the_written_accuracy(default_runs, data_args, model):
-    run, _ = default_runs[model]
+def test_eval_reproduces_the_written_accuracy(trained_runs, data_args, model):
+    run, _ = trained_runs[model]
     result = CliRunner().invoke(
         eval_command, [str(run / "weights.npz"), "--json", *data_args]
     )
@@ -94,8 +77,8 @@ def test_eval_reproduces_the_written_accuracy(default_runs, data_args, model):
     assert len(out["per_class_accuracy"]) == 10
 
 
-def test_eval_prints_a_readable_table(default_runs, mnist_cache):
-    run, _ = default_runs["softmax"]
+def test_eval_prints_a_readable_table(trained_runs, mnist_cache):
+    run, _ = trained_runs["softmax"]
     # no --mirror: the cache is warm, and the run's own mirrors would be used on a miss
     result = CliRunner().invoke(
         eval_command, [str(run), "--cache-dir", str(mnist_cache)]
@@ -110,15 +93,16 @@ def test_eval_prints_a_readable_table(default_runs, mnist_cache):
     assert [int(v) for v in row_sevens[1:11]] == C[7]
 
 
-def test_eval_train_split(default_runs, data_args):
-    run, _ = default_runs["linear"]
+def test_eval_train_split(trained_runs, data_args):
+    run, _ = trained_runs["linear"]
     result = CliRunner().invoke(
         eval_command, [str(run), "--split", "train", "--json", *data_args]
     )
     assert json.loads(result.output)["accuracy"] == metrics(run)["train_accuracy"]
 
 
-def test_same_seed_same_weights_and_config_toml_reruns(tmp_path, data_args):
+def test_same_seed_same_weights_and_config_toml_reruns(tmp_path, mini_mnist):
+    data_args = mini_mnist
     args = [
         "--epochs",
         "2",
@@ -196,12 +180,12 @@ def test_existing_out_dir_is_refused_before_training(tmp_path, data_args):
     assert (tmp_path / "run" / "keep.txt").read_text() == "mine"
 
 
-def test_force_replaces_a_run(tmp_path, data_args):
+def test_force_replaces_a_run(tmp_path, mini_mnist):
     (tmp_path / "run").mkdir()
     for name in ("weights.npz", "metrics.json", "curves.png"):  # an earlier run's files
         (tmp_path / "run" / name).write_text("old")
     result = run_train(
-        ["--epochs", "1", "--out", str(tmp_path / "run"), "--force", "-q"], data_args
+        ["--epochs", "1", "--out", str(tmp_path / "run"), "--force", "-q"], mini_mnist
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
@@ -262,9 +246,9 @@ def test_help_has_examples_and_version():
         assert "0.1.0" in version.output
 
 
-def test_console_scripts_as_subprocesses(default_runs, mnist_cache, tmp_path):
+def test_console_scripts_as_subprocesses(trained_runs, mnist_cache, tmp_path):
     env = {**os.environ, "MNIST_CACHE_DIR": str(mnist_cache)}
-    run, _ = default_runs["softmax"]
+    run, _ = trained_runs["softmax"]
     out = subprocess.run(
         [BIN / "mnist-eval", str(run), "--json"],
         check=False,
@@ -330,7 +314,7 @@ def test_make_train_config_trains_from_the_bundled_copy_offline(tmp_path):
 
 
 def test_exact_solver_reaches_the_least_squares_optimum(
-    default_runs, tmp_path, data_args
+    trained_runs, tmp_path, data_args
 ):
     """--solver exact: the closed-form linear model scores 86.0 % on MNIST, at least as well
     as 10 epochs of SGD less a point; configs/linear.toml's SGD keys do not get in the way."""
@@ -348,13 +332,13 @@ def test_exact_solver_reaches_the_least_squares_optimum(
     )
     assert result.exit_code == 0, result.output
     m = metrics(run)
-    sgd = metrics(default_runs["linear"][0])["test_accuracy"]
+    sgd = metrics(trained_runs["linear"][0])["test_accuracy"]
     assert m["test_accuracy"] >= 0.855, f"exact: {m['test_accuracy']:.4f} < 0.855"
     assert m["test_accuracy"] >= sgd - 0.01, (
         f"exact {m['test_accuracy']:.4f}, SGD {sgd:.4f}"
     )
     assert (m["model"], m["solver"], m["history"]) == ("linear", "exact", [])
-    sgd_loss = metrics(default_runs["linear"][0])["train_loss"]
+    sgd_loss = metrics(trained_runs["linear"][0])["train_loss"]
     assert m["train_loss"] <= sgd_loss, f"optimum {m['train_loss']} > SGD {sgd_loss}"
     assert (m["config"]["solver"], m["config"]["l2"]) == ("exact", 0.0)
     acc = 100 * m["test_accuracy"]

@@ -86,11 +86,6 @@ def test_signal_mid_download_exits_cleanly(http_server, tmp_path, signum, code, 
     assert not out.exists(), f"expected no run directory {out}"
 
 
-@pytest.fixture
-def data_args(mnist_cache, mnist_server_url):
-    return ["--cache-dir", str(mnist_cache), "--mirror", mnist_server_url]
-
-
 @pytest.mark.parametrize(
     ("where", "fault", "code", "message"),
     [
@@ -101,7 +96,7 @@ def data_args(mnist_cache, mnist_server_url):
     ids=["interrupted-training", "failed-training", "interrupted-while-saving"],
 )
 def test_interrupted_or_failed_run_leaves_no_run_directory(
-    tmp_path, data_args, monkeypatch, where, fault, code, message
+    tmp_path, mini_mnist, monkeypatch, where, fault, code, message
 ):
     def boom(*args, **kwargs):
         raise fault
@@ -113,7 +108,7 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
     out = tmp_path / "runs" / "r"
 
     result = CliRunner().invoke(
-        train_command, ["--epochs", "1", "--out", str(out), "-q", *data_args]
+        train_command, ["--epochs", "1", "--out", str(out), "-q", *mini_mnist]
     )
 
     assert result.exit_code == code, f"expected exit {code}, got {result.exit_code}"
@@ -127,7 +122,7 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
     assert gatherers == [], f"the batches thread outlived the run: {gatherers}"
 
 
-def test_interrupted_force_keeps_the_old_run(tmp_path, data_args, monkeypatch):
+def test_interrupted_force_keeps_the_old_run(tmp_path, mini_mnist, monkeypatch):
     out = tmp_path / "r"
     out.mkdir()
     (out / "weights.npz").write_bytes(b"old weights")
@@ -137,7 +132,8 @@ def test_interrupted_force_keeps_the_old_run(tmp_path, data_args, monkeypatch):
 
     monkeypatch.setattr(rundir, "replace_dir", interrupt)
     result = CliRunner().invoke(
-        train_command, ["--epochs", "1", "--out", str(out), "--force", "-q", *data_args]
+        train_command,
+        ["--epochs", "1", "--out", str(out), "--force", "-q", *mini_mnist],
     )
 
     assert result.exit_code == 130, f"expected exit 130, got {result.exit_code}"
@@ -233,3 +229,26 @@ def test_timeout_is_bounded(tmp_path):
         expected = f"Invalid value for '--timeout': must be a number of seconds > 0 and ≤ 3600, not {float(value)}"
         assert expected in result.output, f"expected {expected!r} in {result.output!r}"
     assert timeout_value(None, None, 3600.0) == 3600.0, "an hour is allowed"
+
+
+@pytest.mark.parametrize("in_repository", [True, False])
+def test_when_every_mirror_fails_the_bundled_copy_is_named(
+    in_repository, http_server, tmp_path, monkeypatch
+):
+    """Run from the repository (data/mnist/ holds the bundled .gz files), the error says how to
+    use them offline; elsewhere it does not pretend they are there."""
+    server = http_server(routes={})  # 404 for every file
+    if in_repository:
+        (tmp_path / "data" / "mnist").mkdir(parents=True)
+        (tmp_path / "data" / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        train_command, ["--cache-dir", "c", "--mirror", server.url, "--epochs", "1"]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.count("\n") == 1, f"expected one line, got {result.output!r}"
+    hint = (
+        " From this repository, the bundled copy works offline: --mirror data/mnist "
+        "(or --config configs/default.toml).\n"
+    )
+    assert result.output.endswith(hint) == in_repository, result.output

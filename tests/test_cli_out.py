@@ -17,6 +17,7 @@ from mnist_cli.artifacts import save_run
 from mnist_cli.cli import mnist_train, train_command
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import D, K, Params
+from mnist_cli.network import Network
 from mnist_cli.run import RunResult
 
 
@@ -28,17 +29,18 @@ def fits(monkeypatch):
 
     def fit(config, dataset, train_split, test_split, *, start=None, **kwargs):
         calls.append(config)
-        params = start or Params(np.zeros((K, D), np.float32), np.zeros(K, np.float32))
-        test = evaluate(params, test_split.images[:100], test_split.labels[:100])
+        zeros = Params(np.zeros((K, D), np.float32), np.zeros(K, np.float32))
+        network = start or Network.one_layer("softmax", zeros)
+        test = evaluate(network, test_split.images[:100], test_split.labels[:100])
         metrics = {"seconds": 0.0, "history": [], "test_accuracy": test.accuracy}
-        return RunResult(params, metrics, test, None)
+        return RunResult(network, metrics, test, None)
 
     monkeypatch.setattr(mnist_train, "fit", fit)
     return calls
 
 
 @pytest.fixture
-def data_args(mnist_cache):
+def cache_args(mnist_cache):
     """The session's warm cache: no mirror is asked (--mirror is checked, not read)."""
     return ["--cache-dir", str(mnist_cache), "-q"]
 
@@ -60,14 +62,15 @@ def one_line_error(result, code: int = 1) -> str:
 
 def previous_run(path: Path) -> None:
     params = Params(np.ones((K, D), np.float32), np.zeros(K, np.float32))
-    save_run(path, kind="softmax", params=params, metrics={}, config_toml="")
+    softmax = Network.one_layer("softmax", params)
+    save_run(path, network=softmax, metrics={}, config_toml="")
 
 
 # 1. Two runs with the same --out
 
 
 def test_a_second_run_on_a_claimed_out_fails_before_training(
-    tmp_path, data_args, fits, monkeypatch
+    tmp_path, cache_args, fits, monkeypatch
 ):
     """The second run starts while the first trains: it fails at once, with one line, and
     the first one's run is saved."""
@@ -78,11 +81,11 @@ def test_a_second_run_on_a_claimed_out_fails_before_training(
     def first_fit(*args, **kwargs):
         monkeypatch.setattr(mnist_train, "fit", stub)
         for force in ([], ["--force"]):
-            second.append(train("--out", out, *force, *data_args))
+            second.append(train("--out", out, *force, *cache_args))
         return stub(*args, **kwargs)
 
     monkeypatch.setattr(mnist_train, "fit", first_fit)
-    first = train("--out", out, *data_args)
+    first = train("--out", out, *cache_args)
 
     assert first.exit_code == 0, f"the first run failed: {first.output!r}"
     expected = f"Error: --out {out} is in use by another mnist-train run; "
@@ -102,7 +105,7 @@ def test_a_second_run_on_a_claimed_out_fails_before_training(
 
 
 def test_default_run_names_are_unique_and_claimed(
-    tmp_path, data_args, fits, monkeypatch
+    tmp_path, cache_args, fits, monkeypatch
 ):
     names = {mnist_train.default_out_dir("softmax") for _ in range(10)}
     assert len(names) == 10, f"10 names in the same second, only {len(names)} distinct"
@@ -110,7 +113,7 @@ def test_default_run_names_are_unique_and_claimed(
     assert all(re.fullmatch(pattern, str(n)) for n in names), sorted(names)[:3]
 
     monkeypatch.chdir(tmp_path)
-    results = [train(*data_args) for _ in range(3)]  # within a second or so
+    results = [train(*cache_args) for _ in range(3)]  # within a second or so
     assert [r.exit_code for r in results] == [0, 0, 0], [r.output for r in results]
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(runs) == 3, f"expected three run directories, got {runs}"
@@ -130,7 +133,7 @@ def test_default_run_names_are_unique_and_claimed(
     ids=["run-and-a-user-file", "user-folder", "no-weights-or-metrics", "dot"],
 )
 def test_force_refuses_what_is_not_a_previous_run(
-    tmp_path, data_args, fits, monkeypatch, files, out, what
+    tmp_path, cache_args, fits, monkeypatch, files, out, what
 ):
     home = tmp_path / "home"
     for name in files:
@@ -139,7 +142,7 @@ def test_force_refuses_what_is_not_a_previous_run(
     monkeypatch.chdir(home / "r" if out == "." else home)
     before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
 
-    line = one_line_error(train("--out", out, "--force", *data_args))
+    line = one_line_error(train("--out", out, "--force", *cache_args))
 
     assert line.startswith(f"Error: --out {out} is not a previous run ({what}); "), line
     after = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
@@ -168,7 +171,7 @@ def read_only(monkeypatch, directory: Path) -> None:
     ["under-a-file", "read-only-folder", "read-only-parent", "link", "link-force"],
 )
 def test_an_unusable_out_is_refused_before_training(
-    tmp_path, data_args, fits, monkeypatch, case
+    tmp_path, cache_args, fits, monkeypatch, case
 ):
     target = tmp_path / "target"
     if case == "under-a-file":
@@ -188,7 +191,7 @@ def test_an_unusable_out_is_refused_before_training(
         expected = f"--out {out} is a symbolic link (to {target})"
     before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
 
-    line = one_line_error(train("--out", out, *args, *data_args))
+    line = one_line_error(train("--out", out, *args, *cache_args))
 
     assert line.startswith(f"Error: {expected}"), f"expected {expected!r}, got {line!r}"
     assert fits == [], "trained before refusing"
@@ -197,7 +200,7 @@ def test_an_unusable_out_is_refused_before_training(
 
 
 def test_a_full_disk_after_training_is_one_line_and_leaves_nothing(
-    tmp_path, data_args, fits, monkeypatch
+    tmp_path, cache_args, fits, monkeypatch
 ):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -205,7 +208,7 @@ def test_a_full_disk_after_training_is_one_line_and_leaves_nothing(
     monkeypatch.setattr(np, "savez", full)
     out = tmp_path / "runs" / "r"
 
-    line = one_line_error(train("--out", out, *data_args))
+    line = one_line_error(train("--out", out, *cache_args))
 
     expected = (
         f"Error: cannot write the run to {out}: No space left on device; nothing was "
@@ -222,7 +225,7 @@ def test_a_full_disk_after_training_is_one_line_and_leaves_nothing(
 
 @pytest.mark.parametrize("option", ["--mirror", "--init-from", "--out"])
 def test_paths_that_are_not_utf8_are_refused_before_training(
-    tmp_path, data_args, fits, option
+    tmp_path, cache_args, fits, option
 ):
     bad = (
         tmp_path / "caf\udce9"
@@ -234,7 +237,7 @@ def test_paths_that_are_not_utf8_are_refused_before_training(
         bad.mkdir()
     code = 1 if option == "--out" else 2
 
-    result = train(option, bad, *data_args)
+    result = train(option, bad, *cache_args)
 
     line = one_line_error(result, code)
     assert "caf\\xe9" in line and "not valid UTF-8" in line, line
@@ -244,7 +247,7 @@ def test_paths_that_are_not_utf8_are_refused_before_training(
 
 
 def test_paths_with_control_characters_round_trip_through_config_toml(
-    tmp_path, data_args, fits
+    tmp_path, cache_args, fits
 ):
     mirror = tmp_path / 'mir\x7fror\x01 "q" \\'
     mirror.mkdir()
@@ -252,7 +255,7 @@ def test_paths_with_control_characters_round_trip_through_config_toml(
     weights = tmp_path / "start\x7f" / "weights.npz"
 
     first = train(
-        "--mirror", mirror, "--init-from", weights, "--out", tmp_path / "a", *data_args
+        "--mirror", mirror, "--init-from", weights, "--out", tmp_path / "a", *cache_args
     )
     assert first.exit_code == 0, first.output
     config = tmp_path / "a" / "config.toml"
@@ -260,7 +263,7 @@ def test_paths_with_control_characters_round_trip_through_config_toml(
     assert values["mirrors"] == [str(mirror)], values
     assert values["init_from"] == str(weights), values
 
-    again = train("--config", config, "--out", tmp_path / "b", *data_args)
+    again = train("--config", config, "--out", tmp_path / "b", *cache_args)
     assert again.exit_code == 0, again.output
     assert fits[1] == fits[0], f"re-run differs: {fits[1]} != {fits[0]}"
     text = (tmp_path / "b" / "config.toml").read_text()

@@ -16,6 +16,7 @@ from mnist_cli.config import (
 )
 from mnist_cli.errors import ConfigError, OptionsError
 from mnist_cli.models import D, K, Params
+from mnist_cli.network import Network
 from mnist_cli.resolve import check_val_size, resolve_run, start_path
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -67,7 +68,7 @@ def test_model_option_picks_that_models_defaults():
         ("lr = 0", "key 'lr' must be a finite number > 0, not 0"),
         ("lr = nan", "key 'lr' must be a finite number > 0, not nan"),
         ("lr = true", "key 'lr' must be a finite number > 0, not True"),
-        ('model = "cnn"', "key 'model' must be one of linear, softmax, not 'cnn'"),
+        ('model = "cnn"', "key 'model' must be one of linear, softmax, mlp, not 'cnn'"),
         ('mirrors = "x"', "key 'mirrors' must be a list of strings"),
         ('mirrors = ["ftp://example.org/"]', "key 'mirrors'"),
         (
@@ -142,7 +143,7 @@ def test_newer_keys_round_trip_and_init_from_is_relative_to_the_file(tmp_path):
 
 def weights(kind="linear", dataset="kmnist"):
     params = Params(W=np.zeros((K, D), np.float32), b=np.zeros(K, np.float32))
-    return Weights(kind, params, dataset, FORMAT_VERSION)
+    return Weights(Network.one_layer(kind, params), dataset, FORMAT_VERSION)
 
 
 def test_init_and_init_from_exclude_each_other():

@@ -309,3 +309,21 @@ def test_weights_of_an_unknown_dataset_are_one_line_error(tmp_path):
         f"Error: {weights}: trained on unknown dataset 'cifar10' (this mnist-cli knows "
         "mnist, fashion-mnist, kmnist); upgrade mnist-cli\n"
     )
+
+
+def test_an_mlp_trains_and_scores_on_another_dataset(fake_fashion, tmp_path):
+    cache, run = ["--cache-dir", str(tmp_path / "cache")], tmp_path / "run"
+    args = ["--dataset", "fashion-mnist", "--model", "mlp", "--hidden", "8"]
+    more = ["--loss", "cross-entropy", "--epochs", "20", "--batch-size", "10"]
+    result = CliRunner().invoke(
+        train_command, [*args, *more, *cache, "--out", str(run)]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert (metrics["dataset"], metrics["model"]) == ("fashion-mnist", "mlp")
+    assert metrics["test_accuracy"] >= 0.9, f"the fake classes are easy: {metrics}"
+    shown = CliRunner().invoke(eval_command, [str(run), *cache])
+    acc = 100 * metrics["test_accuracy"]
+    assert shown.output.splitlines()[0] == (
+        f"mlp 784-8-10 relu on fashion-mnist test (20 images): accuracy {acc:.2f}%"
+    ), shown.output

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cli.data import load_split
-from mnist_cli.data.catalogue import MNIST
 from mnist_cli.models import softmax_backward
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "derivations.md"
@@ -60,9 +58,9 @@ def test_the_worked_softmax_example():
     np.testing.assert_allclose(got, [0.25, -0.15, -0.10], atol=1e-15)
 
 
-def test_67_pixels_are_black_in_every_training_image(mnist_cache, mnist_server_url):
+def test_67_pixels_are_black_in_every_training_image(mnist_splits):
     """Section 8's reason why the normal equations are singular."""
-    images = load_split(MNIST, "train", mnist_cache, [mnist_server_url]).images
+    images = mnist_splits[0].images
     black = int((~(images != 0).any(axis=0)).sum())
     assert black == 67, f"{black} always-black pixels, the doc says 67"
 

@@ -88,3 +88,10 @@ def test_make_help_lists_what_the_readme_names():
     for target in ("train", "test", "bench", "docs"):
         assert target in targets, f"make help does not list {target}"
         assert f"make {target}" in readme, f"README does not show make {target}"
+
+
+def test_one_style_for_defaults_in_every_help():
+    reference = generator().reference()
+    assert "[default:" not in reference, "use 'Default: X.' in the help sentence"
+    assert "a mnist-cli" not in reference
+    assert "pip install 'mnist-cli[" not in reference, "the package is not on an index"

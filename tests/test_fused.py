@@ -23,6 +23,7 @@ from mnist_cli.models import (
     param_grads,
     softmax,
 )
+from mnist_cli.network import Network
 from mnist_cli.predict import classify
 
 LR = {"softmax": 0.5, "linear": 0.005}
@@ -98,7 +99,7 @@ def test_models_softmax_of_far_logits_is_the_float64_reference(dtype):
 def test_scoring_far_logits_gives_the_float64_loss(kind, shift):
     images, labels, params = far_logits_batch(300, shift)
     expected, *_ = reference_step(kind, params, images, labels, 0.0)
-    result = evaluate(params, images, labels, kind, chunk=128)
+    result = evaluate(Network.one_layer(kind, params), images, labels, "squared", 128)
     assert result.loss == pytest.approx(expected, rel=1e-4), (
         f"{kind}: scored loss {result.loss}, float64 reference {expected}"
     )
@@ -107,7 +108,7 @@ def test_scoring_far_logits_gives_the_float64_loss(kind, shift):
 @pytest.mark.parametrize("shift", [1000.0, -1000.0])
 def test_classifying_far_logits_gives_the_float64_probabilities(shift):
     images, _, params = far_logits_batch(20, shift)
-    digits, values = classify("softmax", params, images)
+    digits, values = classify(Network.one_layer("softmax", params), images)
     S = reference_softmax(far_logits(images, params))
     np.testing.assert_array_equal(digits, S.argmax(axis=1))
     np.testing.assert_allclose(values, S.max(axis=1), rtol=1e-4)

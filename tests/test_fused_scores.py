@@ -11,9 +11,10 @@ from mnist_cli import fused_scores
 from mnist_cli.config import TrainConfig
 from mnist_cli.data import MNIST, Split, load_split
 from mnist_cli.fused import to_theta
-from mnist_cli.fused_scores import score
+from mnist_cli.fused_scores import evaluate_network, score
 from mnist_cli.metrics import evaluate
-from mnist_cli.models import MODEL_KINDS, D, K, Params, init_params
+from mnist_cli.models import D, K, Params, init_params
+from mnist_cli.network import Network
 
 
 @pytest.fixture(scope="module")
@@ -33,21 +34,28 @@ def some_params(kind) -> Params:
     )
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize(
+    "kind, loss",
+    [("linear", "squared"), ("softmax", "squared"), ("softmax", "cross-entropy")],
+)
 @pytest.mark.parametrize("chunk", [1000, 700, 5000])
-def test_scores_from_theta_are_metrics_evaluate(kind, chunk, test_images, monkeypatch):
+def test_scores_from_theta_are_metrics_evaluate(
+    kind, loss, chunk, test_images, monkeypatch
+):
     """In chunks that split the images or hold them all: the same predictions as
     metrics.evaluate, and the same loss to float32 rounding."""
     monkeypatch.setattr(fused_scores, "CHUNK_ROWS", chunk)
     images, labels = test_images
-    params = some_params(kind)
-    expected = evaluate(params, images, labels, kind)
-    got = score(to_theta(params), images, labels, kind)
+    network = Network.one_layer(kind, some_params(kind))
+    expected = evaluate(network, images, labels, loss)
+    got = score(to_theta(network.params), images, labels, kind, loss)
     np.testing.assert_array_equal(got.confusion_matrix, expected.confusion_matrix)
     assert got.accuracy == expected.accuracy
     np.testing.assert_array_equal(got.per_class_accuracy, expected.per_class_accuracy)
     assert got.loss == pytest.approx(expected.loss, rel=1e-5), (got.loss, expected.loss)
-    assert score(to_theta(params), images, labels).loss is None
+    assert score(to_theta(network.params), images, labels).loss is None
+    again = evaluate_network(network, images, labels, loss)
+    assert (again.accuracy, again.loss) == (got.accuracy, got.loss)
 
 
 @pytest.mark.parametrize("shift", [1000.0, -1000.0])
@@ -58,7 +66,7 @@ def test_the_softmax_loss_survives_logits_about_1000(shift):
     S = reference_softmax(far_logits(images, params))  # (B, K) float64
     Y = np.eye(K)[labels]
     expected = np.sum((S - Y) ** 2) / len(labels)
-    got = score(to_theta(params), images, labels, "softmax").loss
+    got = score(to_theta(params), images, labels, "softmax", "squared").loss
     assert got == pytest.approx(expected, rel=1e-4), (got, expected)
 
 
@@ -69,21 +77,22 @@ def test_fit_scores_each_split_once(val_size, test_images, monkeypatch):
     scored, and the test result is what scoring it again gives."""
     calls = []
 
-    def counted(theta, images, labels, kind=None):
+    def counted(theta, images, labels, kind=None, loss=None):
         calls.append(len(labels))
-        return score(theta, images, labels, kind)
+        return score(theta, images, labels, kind, loss)
 
-    monkeypatch.setattr(mnist_cli.run, "score", counted)
-    monkeypatch.setattr(mnist_cli.train, "score", counted)
+    monkeypatch.setattr(fused_scores, "score", counted)  # run.fit's, at the end
+    monkeypatch.setattr(mnist_cli.train, "score", counted)  # the monitor's
     images, labels = test_images
     train_split, test_split = Split(images[:2000], labels[:2000]), Split(*test_images)
     config = TrainConfig(epochs=2, val_size=val_size)
     start = init_params("zeros", None)
+    start = Network.one_layer("softmax", start)
     result = mnist_cli.run.fit(config, MNIST, train_split, test_split, start=start)
     monitored = val_size or 3000
     expected = [monitored, monitored, 2000 - val_size] + ([3000] if val_size else [])
     assert calls == expected, f"scored {calls}, expected {expected}"
-    again = evaluate(result.params, *test_images)
+    again = evaluate(result.network, *test_images)
     np.testing.assert_array_equal(result.test.confusion_matrix, again.confusion_matrix)
     assert result.metrics["test_accuracy"] == again.accuracy
     if val_size:

@@ -5,6 +5,7 @@ import pytest
 
 from mnist_cli.metrics import confusion_matrix, evaluate, format_confusion
 from mnist_cli.models import D, K, Params, forward, inputs, one_hot
+from mnist_cli.network import Network
 
 
 def test_confusion_matrix_rows_are_true_labels():
@@ -78,10 +79,11 @@ def test_evaluate_loss_is_the_squared_loss_over_all_images_in_any_chunking():
         Y_hat = forward(kind, params, inputs(images, np.float64))
         expected = np.sum((Y_hat - one_hot(labels, np.float64)) ** 2) / 25
         for chunk in (7, 100):
-            result = evaluate(params, images, labels, kind, chunk=chunk)
+            net = Network.one_layer(kind, params)
+            result = evaluate(net, images, labels, "squared", chunk=chunk)
             assert result.loss == pytest.approx(expected, rel=1e-5), (
                 f"{kind}, chunk {chunk}: expected {expected}, got {result.loss}"
             )
             accuracy = np.mean(Y_hat.argmax(axis=1) == labels)
             assert result.accuracy == pytest.approx(accuracy), f"chunk {chunk}"
-    assert evaluate(params, images, labels).loss is None, "no kind, no loss"
+    assert evaluate(params, images, labels).loss is None, "no loss asked, none given"

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from mnist_cli import mlp
-from mnist_cli.data import MNIST, load_split
 from mnist_cli.fused_mlp import (
     BLOCK_ROWS,
     MlpWork,
@@ -25,9 +24,9 @@ TOLERANCE = 1e-5  # a right gradient scores ~1e-8 here; each slip scores 1e-2 or
 
 
 @pytest.fixture(scope="module")
-def few_images(mnist_cache, mnist_server_url):
+def few_images(mnist_splits):
     """The first 300 training images (uint8) and labels."""
-    split = load_split(MNIST, "train", mnist_cache, mirrors=[mnist_server_url])
+    split = mnist_splits[0]
     return np.asarray(split.images[:300]), split.labels[:300]
 
 

@@ -72,7 +72,7 @@ def test_a_zip_bomb_member_is_refused_unread(tmp_path):
     finally:
         tracemalloc.stop()
     assert message == (
-        f"{path}: not a mnist-cli weights file (unexpected member 'extra.npy'); {GIVE}"
+        f"{path}: not an mnist-cli weights file (unexpected member 'extra.npy'); {GIVE}"
     )
     assert peak < 4 * 2**20, f"allocated {peak / 2**20:.1f} MiB before refusing"
 
@@ -156,7 +156,7 @@ def test_a_member_cut_short_or_bit_flipped_is_one_error(tmp_path):
     start = info.header_offset + 30 + len(info.filename) + len(info.extra)
     data[start + info.compress_size // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-    assert refusal(path).startswith(f"{path}: not a mnist-cli weights file (")
+    assert refusal(path).startswith(f"{path}: not an mnist-cli weights file (")
 
 
 def test_fortran_order_and_big_archives_written_by_numpy_still_load(tmp_path):
@@ -179,7 +179,7 @@ def test_a_garbage_file_never_suggests_loading_it_unsafely(tmp_path, content):
     path.write_bytes(content)
     message = refusal(path)
     assert "pickle" not in message and "unsafe" not in message, message
-    assert message.startswith(f"{path}: not a mnist-cli weights file ("), message
+    assert message.startswith(f"{path}: not an mnist-cli weights file ("), message
     assert message.endswith(GIVE), message
 
 
@@ -195,7 +195,7 @@ def test_mnist_eval_refuses_hostile_weights_with_one_line(bomb_run):
     result = CliRunner().invoke(eval_command, [str(bomb_run)])
     assert result.exit_code == 1, result.output
     assert result.stderr == (
-        f"Error: {bomb_run / 'weights.npz'}: not a mnist-cli weights file "
+        f"Error: {bomb_run / 'weights.npz'}: not an mnist-cli weights file "
         f"(unexpected member 'extra.npy'); {GIVE}\n"
     )
 
@@ -207,6 +207,6 @@ def test_mnist_predict_refuses_hostile_weights_with_one_line(bomb_run, tmp_path)
     result = CliRunner().invoke(predict_command, [str(weights), str(picture)])
     assert result.exit_code == 1, result.output
     assert result.stderr == (
-        f"Error: {weights}: not a mnist-cli weights file "
+        f"Error: {weights}: not an mnist-cli weights file "
         f"(unexpected member 'extra.npy'); {GIVE}\n"
     )

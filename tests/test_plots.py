@@ -11,6 +11,7 @@ from PIL import Image
 
 from mnist_cli import plots
 from mnist_cli.cli import eval_command, train_command
+from mnist_cli.data import DATASETS
 from mnist_cli.errors import RunDirectoryError
 from mnist_cli.run_metrics import read_history
 
@@ -43,16 +44,14 @@ RED, BLUE = (103, 0, 31), (5, 48, 97)  # the two ends of RdBu_r
 
 
 @pytest.fixture(scope="module")
-def data_args(mnist_cache, mnist_server_url):
-    return ["--cache-dir", str(mnist_cache), "--mirror", mnist_server_url]
-
-
-@pytest.fixture(scope="module")
-def plotted_run(tmp_path_factory, data_args):
-    """A 1-epoch softmax run trained with --plots, and what mnist-train printed."""
+def plotted_run(tmp_path_factory, mini_mnist_data):
+    """A 1-epoch softmax run on mini_mnist (conftest.py) trained with --plots, and what
+    mnist-train printed. Tests that read its data again use the `mini_mnist` fixture."""
     out = tmp_path_factory.mktemp("plots") / "run"
-    args = ["--epochs", "1", "--out", str(out), "--plots", *data_args]
-    result = CliRunner().invoke(train_command, args)
+    args = ["--epochs", "1", "--out", str(out), "--plots", *mini_mnist_data.args]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(DATASETS, "mnist", mini_mnist_data.dataset)
+        result = CliRunner().invoke(train_command, args)
     assert result.exit_code == 0, result.output
     return out, result.stdout
 
@@ -172,12 +171,12 @@ def test_train_plots_writes_three_pictures_into_the_run(plotted_run):
     )
 
 
-def test_eval_plots_redraws_a_run(plotted_run, data_args):
+def test_eval_plots_redraws_a_run(plotted_run, mini_mnist):
     run, _ = plotted_run
     for name in SIZES:
         (run / name).unlink()
     result = CliRunner().invoke(
-        eval_command, [str(run), "--plots", "--json", *data_args]
+        eval_command, [str(run), "--plots", "--json", *mini_mnist]
     )
     assert result.exit_code == 0, result.output
     json.loads(result.stdout)  # stdout is still exactly one JSON object
@@ -187,11 +186,11 @@ def test_eval_plots_redraws_a_run(plotted_run, data_args):
 
 
 def test_eval_plots_on_a_bare_weights_file_has_no_curves(
-    plotted_run, data_args, tmp_path
+    plotted_run, mini_mnist, tmp_path
 ):
     run, _ = plotted_run
     shutil.copy(run / "weights.npz", tmp_path / "w.npz")
-    args = [str(tmp_path / "w.npz"), "--plots", "--split", "train", *data_args]
+    args = [str(tmp_path / "w.npz"), "--plots", "--split", "train", *mini_mnist]
     result = CliRunner().invoke(eval_command, args)
     assert result.exit_code == 0, result.output
     expected = [tmp_path / "weights.png", tmp_path / "confusion-train.png"]
@@ -204,14 +203,14 @@ def test_eval_plots_on_a_bare_weights_file_has_no_curves(
 
 @pytest.mark.parametrize("command", ["train", "eval"])
 def test_missing_matplotlib_is_a_one_line_error(
-    command, plotted_run, data_args, tmp_path, monkeypatch
+    command, plotted_run, mini_mnist, tmp_path, monkeypatch
 ):
     monkeypatch.setitem(
         sys.modules, "matplotlib", None
     )  # `import matplotlib` now fails
     if command == "train":
         out = tmp_path / "run"
-        args = ["--out", str(out), "--plots", *data_args]
+        args = ["--out", str(out), "--plots", *mini_mnist]
         result = CliRunner().invoke(train_command, args)
         assert not out.exists(), "nothing may be trained or saved"
     else:
@@ -219,19 +218,19 @@ def test_missing_matplotlib_is_a_one_line_error(
     assert result.exit_code == 1, result.output
     assert result.output == (
         "Error: --plots needs matplotlib, which is not installed: "
-        "pip install 'mnist-cli[plots]'\n"
+        "run `make dev` in the repository, or `.venv/bin/pip install -e '.[plots]'`\n"
     )
 
 
 def test_a_picture_that_fails_after_training_keeps_the_run(
-    tmp_path, data_args, monkeypatch
+    tmp_path, mini_mnist, monkeypatch
 ):
     def full_disk(W, path, class_names):
         raise RunDirectoryError(f"{path}: cannot write the picture (disk full)")
 
     monkeypatch.setattr(plots, "plot_weights", full_disk)
     out = tmp_path / "run"
-    args = ["--epochs", "1", "--out", str(out), "--plots", "-q", *data_args]
+    args = ["--epochs", "1", "--out", str(out), "--plots", "-q", *mini_mnist]
     result = CliRunner().invoke(train_command, args)
     assert result.exit_code == 1, result.output
     assert result.stderr == (
@@ -242,7 +241,7 @@ def test_a_picture_that_fails_after_training_keeps_the_run(
 
 
 def test_eval_plots_draws_the_curves_of_a_run_saved_with_the_old_history(
-    plotted_run, data_args, tmp_path
+    plotted_run, mini_mnist, tmp_path
 ):
     """metrics.json written before the history had fixed keys (`test_accuracy` per entry)
     still gives curves.png with its accuracy curve."""
@@ -253,7 +252,7 @@ def test_eval_plots_draws_the_curves_of_a_run_saved_with_the_old_history(
     metrics["history"] = history("test", "old")
     (old / "metrics.json").write_text(json.dumps(metrics))
     (old / "curves.png").unlink()
-    result = CliRunner().invoke(eval_command, [str(old), "--plots", *data_args])
+    result = CliRunner().invoke(eval_command, [str(old), "--plots", *mini_mnist])
     assert result.exit_code == 0, result.output
     right = rgb(old / "curves.png")[:, 500:]
     assert count_colour(right, ACC_GREEN, 20) > 200, "no accuracy curve on the right"

@@ -1,6 +1,5 @@
 """mnist-predict: pictures of digits in, digits out, as well as the model scores MNIST itself."""
 
-import gzip
 import json
 import os
 import re
@@ -19,7 +18,8 @@ from click.testing import CliRunner
 from PIL import EpsImagePlugin, Image
 
 from mnist_cli.artifacts import load_weights
-from mnist_cli.cli import predict_command, train_command
+from mnist_cli.cli import predict_command
+from mnist_cli.data.idx import read_idx
 from mnist_cli.errors import ImageError
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import inputs, logits, softmax
@@ -28,31 +28,18 @@ from mnist_cli.predict import classify, load_image
 N = 50  # test-set digits written as pictures
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, mnist_cache, mnist_server_url):
-    """A softmax run (1 epoch) and a linear run (3 epochs), trained once for the module."""
-    runs = {}
-    for model, epochs in (("softmax", "1"), ("linear", "3")):
-        out = tmp_path_factory.mktemp("predict") / model
-        args = ["--model", model, "--epochs", epochs, "--out", str(out), "-q"]
-        data = ["--cache-dir", str(mnist_cache), "--mirror", mnist_server_url]
-        result = CliRunner().invoke(train_command, [*args, *data])
-        assert result.exit_code == 0, result.output
-        runs[model] = out
-    return runs
+@pytest.fixture
+def runs(trained_runs):
+    """The shared default softmax and linear runs (conftest.py), by model."""
+    return {model: trained_runs[model][0] for model in ("softmax", "linear")}
 
 
 @pytest.fixture(scope="module")
-def digits(mnist_dir):
+def digits(mnist_cache):
     """The first N test images (N, 28, 28) uint8 and their labels (N,)."""
-
-    def read(name, offset):
-        return np.frombuffer(
-            gzip.decompress((mnist_dir / name).read_bytes()), np.uint8, offset=offset
-        )
-
-    images = read("t10k-images-idx3-ubyte.gz", 16)[: N * 784].reshape(N, 28, 28)
-    return images, read("t10k-labels-idx1-ubyte.gz", 8)[:N]
+    folder = mnist_cache / "mnist"
+    images = read_idx(folder / "t10k-images-idx3-ubyte")[:N]
+    return np.array(images), np.array(read_idx(folder / "t10k-labels-idx1-ubyte")[:N])
 
 
 VARIANTS = {
@@ -193,7 +180,8 @@ def test_missing_pillow_is_a_one_line_error(runs, pictures, monkeypatch):
     result = predict([runs["softmax"], pictures["as-is"][0]])
     assert result.exit_code == 1
     assert result.output == (
-        "Error: reading images needs Pillow, which is not installed: pip install 'mnist-cli[images]'\n"
+        "Error: reading images needs Pillow, which is not installed: run `make dev` in the "
+        "repository, or `.venv/bin/pip install -e '.[images]'`\n"
     )
 
 
@@ -269,7 +257,7 @@ def test_probability_is_softmax_and_score_is_the_logit(runs, digits, model):
     images = digits[0].reshape(N, 784)
     Z = logits(params, inputs(images))  # (N, K)
     expected = softmax(Z) if kind == "softmax" else Z  # (N, K)
-    predicted, values = classify(kind, params, images)
+    predicted, values = classify(weights.network, images)
     np.testing.assert_array_equal(predicted, Z.argmax(axis=1))
     np.testing.assert_allclose(values, expected.max(axis=1), rtol=1e-6)
 

@@ -1,10 +1,9 @@
 """preprocess.py: MNIST's own preprocessing (polarity, crop, 20-px box, centre of mass) in numpy."""
 
-import gzip
-
 import numpy as np
 import pytest
 
+from mnist_cli.data.idx import read_idx
 from mnist_cli.errors import ImageError
 from mnist_cli.preprocess import (
     centre_in_field,
@@ -17,10 +16,9 @@ from mnist_cli.preprocess import (
 
 
 @pytest.fixture(scope="module")
-def test_digits(mnist_dir):
+def test_digits(mnist_cache):
     """The first 300 MNIST test images, (300, 28, 28) uint8."""
-    raw = gzip.decompress((mnist_dir / "t10k-images-idx3-ubyte.gz").read_bytes())
-    return np.frombuffer(raw, np.uint8, offset=16)[: 300 * 784].reshape(300, 28, 28)
+    return np.array(read_idx(mnist_cache / "mnist" / "t10k-images-idx3-ubyte")[:300])
 
 
 def ink_box(pixels: np.ndarray) -> tuple[int, int]:

@@ -14,6 +14,7 @@ import pytest
 from mnist_cli.artifacts import load_weights, save_run, write_run
 from mnist_cli.errors import RunDirectoryError
 from mnist_cli.models import D, K, Params
+from mnist_cli.network import Network
 from mnist_cli.rundir import claim_run_dir
 
 
@@ -24,8 +25,7 @@ def params(value: float) -> Params:
 def write(claim, value: float) -> None:
     write_run(
         claim,
-        kind="softmax",
-        params=params(value),
+        network=Network.one_layer("softmax", params(value)),
         metrics={"run": value},
         config_toml="",
     )
@@ -65,7 +65,8 @@ def race(out: Path, force: bool, runs: int = 2) -> list[str]:
 def test_racing_runs_on_one_out_have_exactly_one_winner(tmp_path, force, existing):
     out = tmp_path / "runs" / "r"
     if existing:
-        save_run(out, kind="softmax", params=params(0), metrics={}, config_toml="")
+        network = Network.one_layer("softmax", params(0))
+        save_run(out, network=network, metrics={}, config_toml="")
 
     outcomes = race(out, force)
 
@@ -104,7 +105,8 @@ def test_a_failed_run_releases_its_claim_and_leaves_nothing(tmp_path, fault):
 
 def test_a_failed_force_run_keeps_the_previous_run(tmp_path):
     out = tmp_path / "r"
-    save_run(out, kind="softmax", params=params(7), metrics={}, config_toml="")
+    network = Network.one_layer("softmax", params(7))
+    save_run(out, network=network, metrics={}, config_toml="")
     with pytest.raises(ValueError), claim_run_dir(out, force=True):
         raise ValueError
     assert (load_weights(out).params.W == 7).all(), "the previous run was damaged"

@@ -30,20 +30,20 @@ def tiny_split(rng: np.random.Generator, n: int) -> Split:
 @pytest.fixture(scope="module")
 def real_runs(tmp_path_factory) -> Path:
     """Two runs as mnist-train writes them (fit + save_run), on 300 random images: linear for 2
-    epochs with 100 held out, and the exact solver."""
+    epochs with 100 held out, and the exact solver (ridge: one direct solve, where l2 = 0
+    would spend a second in lstsq's SVD)."""
     root = tmp_path_factory.mktemp("runs")
     rng = np.random.default_rng(0)
     train_split, test_split = tiny_split(rng, 300), tiny_split(rng, 100)
     configs = {
         "linear-2": TrainConfig(model="linear", epochs=2, lr=0.005, val_size=100),
-        "exact": TrainConfig(model="linear", solver="exact"),
+        "exact": TrainConfig(model="linear", solver="exact", l2=1.0),
     }
     for name, config in configs.items():
         result = fit(config, MNIST, train_split, test_split)
         save_run(
             root / name,
-            kind=config.model,
-            params=result.params,
+            network=result.network,
             metrics=result.metrics,
             config_toml=to_toml(config),
         )

@@ -17,6 +17,7 @@ from PIL import Image
 
 from mnist_cli.artifacts import save_run
 from mnist_cli.models import init_params
+from mnist_cli.network import Network
 
 EXTRAS = ("matplotlib", "PIL", "requests", "tqdm")
 OURS = ("mnist_cli.plots", "mnist_cli.train", "mnist_cli.run", "mnist_cli.gradcheck")
@@ -55,10 +56,8 @@ def run_and_picture(tmp_path_factory, mnist_cache, mnist_server_url):
     """A saved softmax run (zero weights, no training needed) and a 28×28 PNG."""
     root = tmp_path_factory.mktemp("startup")
     metrics = {"model": "softmax", "config": {"mirrors": [mnist_server_url]}}
-    params = init_params("zeros", None)
-    save_run(
-        root / "run", kind="softmax", params=params, metrics=metrics, config_toml=""
-    )
+    network = Network.one_layer("softmax", init_params("zeros", None))
+    save_run(root / "run", network=network, metrics=metrics, config_toml="")
     digit = np.zeros((28, 28), np.uint8)
     digit[6:22, 12:16] = 255  # a "1"
     Image.fromarray(digit).save(root / "digit.png")

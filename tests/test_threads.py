@@ -17,6 +17,7 @@ from mnist_cli import threads
 from mnist_cli.config import TrainConfig
 from mnist_cli.data import MNIST, Split
 from mnist_cli.models import init_params
+from mnist_cli.network import Network
 
 pytestmark = pytest.mark.skipif(
     not [i for i in threadpool_info() if i["user_api"] == "blas"],
@@ -84,7 +85,9 @@ def test_training_steps_and_scores_with_one_thread_and_solves_with_all(
         spy("step", mnist_cli.train.streamed_sgd_step),
     )
     monkeypatch.setattr(mnist_cli.train, "score", spy("score", mnist_cli.train.score))
-    monkeypatch.setattr(mnist_cli.run, "score", spy("score", mnist_cli.run.score))
+    monkeypatch.setattr(
+        mnist_cli.run, "evaluate_network", spy("score", mnist_cli.run.evaluate_network)
+    )
     monkeypatch.setattr(
         mnist_cli.run, "least_squares", spy("solve", mnist_cli.run.least_squares)
     )
@@ -95,7 +98,8 @@ def test_training_steps_and_scores_with_one_thread_and_solves_with_all(
         config = TrainConfig(
             epochs=2, solver=solver, model="linear" if solver == "exact" else "softmax"
         )
-        mnist_cli.run.fit(config, MNIST, split, split, start=init_params("zeros", None))
+        start = Network.one_layer(config.model, init_params("zeros", None))
+        mnist_cli.run.fit(config, MNIST, split, split, start=start)
     assert seen == {"step": {1}, "score": {1}, "solve": {os.cpu_count()}}, seen
 
 

@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 
 from mnist_cli.batches import shuffled_batches
-from mnist_cli.data import load_split
-from mnist_cli.data.catalogue import MNIST
 from mnist_cli.fused import BLOCK_ROWS, Work, from_theta, fused_sgd_step, to_theta
 from mnist_cli.models import (
     MODEL_KINDS,
@@ -27,15 +25,16 @@ from mnist_cli.models import (
     one_hot,
     sgd_step,
 )
+from mnist_cli.network import Network, init_network
 from mnist_cli.train import train
 
 LR = {"softmax": 0.5, "linear": 0.005}
 
 
 @pytest.fixture(scope="module")
-def few_images(mnist_cache, mnist_server_url):
+def few_images(mnist_splits):
     """The first 1,050 training images: 10 batches of 100 and a last, smaller batch of 50."""
-    split = load_split(MNIST, "train", mnist_cache, mirrors=[mnist_server_url])
+    split = mnist_splits[0]
     return split.images[:1050], split.labels[:1050]
 
 
@@ -193,9 +192,8 @@ def test_fast_training_equals_the_reference_math(kind, few_images):
     )
     losses = []
     rng = np.random.default_rng(7)
-    params, history = train(
-        kind,
-        init_params("normal", rng),  # float32, as mnist-train trains
+    network, history = train(
+        Network.one_layer(kind, init_params("normal", rng)),  # float32, as mnist-train
         images,
         labels,
         epochs=2,
@@ -204,6 +202,7 @@ def test_fast_training_equals_the_reference_math(kind, few_images):
         rng=rng,
         on_batch=lambda n, loss: losses.append(loss),
     )
+    params = network.params
     assert params.W.dtype == np.float32, f"expected float32 W, got {params.W.dtype}"
     assert len(losses) == len(ref_losses) == 22, f"{len(losses)} batches, expected 22"
     for name, fast, slow in (("W", params.W, ref.W), ("b", params.b, ref.b)):
@@ -228,15 +227,14 @@ def test_same_seed_same_weights_and_given_params_untouched(kind, few_images):
     before = start.W.copy()
     runs = [
         train(
-            kind,
-            start,
+            Network.one_layer(kind, start),
             images,
             labels,
             epochs=1,
             batch_size=64,
             lr=LR[kind],
             rng=np.random.default_rng(3),
-        )[0]
+        )[0].params
         for _ in range(2)
     ]
     np.testing.assert_array_equal(runs[0].W, runs[1].W, f"{kind}: same seed, other W")
@@ -266,13 +264,14 @@ def test_a_batch_larger_than_a_chunk_is_streamed_in_pieces(few_images, monkeypat
     np.testing.assert_array_equal(np.hstack([Yt for _, Yt in pieces]), Yt_all[:, order])
 
 
-@pytest.mark.parametrize("kind", MODEL_KINDS)
+@pytest.mark.parametrize("kind, loss", [*((k, "squared") for k in MODEL_KINDS),
+                                        ("softmax", "cross-entropy"), ("mlp", "squared")])  # fmt: skip
 def test_a_streamed_batch_trains_the_same_weights_bit_for_bit(
-    kind, few_images, monkeypatch
+    kind, loss, few_images, monkeypatch
 ):
     """Batches of 450 in one piece (chunks of 2048 rows) and streamed in pieces of 100
     (chunks of 150): the same blocks summed in the same order, so the same weights and
-    losses exactly."""
+    losses exactly (the mlp's step streams its pieces as the one-layer step does)."""
     from mnist_cli import batches
 
     images, labels = few_images
@@ -280,19 +279,22 @@ def test_a_streamed_batch_trains_the_same_weights_bit_for_bit(
     def run():
         losses = []
         rng = np.random.default_rng(11)
-        params, history = train(
-            kind, init_params("normal", rng), images, labels,
-            epochs=2, batch_size=450, lr=LR[kind], rng=rng,
-            on_batch=lambda n, loss: losses.append((n, loss)),
+        start = init_network(
+            kind, "normal", rng, (32,) if kind == "mlp" else (), "relu"
+        )
+        network, history = train(
+            start, images, labels, epochs=2, batch_size=450, lr=0.1, rng=rng, loss=loss,
+            on_batch=lambda n, batch_loss: losses.append((n, batch_loss)),
         )  # fmt: skip
-        return params, losses, [r.train_loss for r in history]
+        return network, losses, [r.train_loss for r in history]
 
     whole = run()
     monkeypatch.setattr(batches, "CHUNK_ROWS", 150)
     streamed = run()
     assert [n for n, _ in streamed[1]] == [450, 450, 150] * 2, streamed[1]
-    np.testing.assert_array_equal(streamed[0].W, whole[0].W, f"{kind}: W differs")
-    np.testing.assert_array_equal(streamed[0].b, whole[0].b, f"{kind}: b differs")
+    for i, (a, b) in enumerate(zip(streamed[0].layers, whole[0].layers, strict=True)):
+        np.testing.assert_array_equal(a.W, b.W, f"{kind}: W{i + 1} differs")
+        np.testing.assert_array_equal(a.b, b.b, f"{kind}: b{i + 1} differs")
     assert streamed[1:] == whole[1:], f"{kind}: losses differ"
 
 

@@ -11,20 +11,16 @@ from click.testing import CliRunner
 
 from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import runs_command, train_command
-from mnist_cli.data import holdout, load_dataset
-from mnist_cli.data.catalogue import MNIST
+from mnist_cli.data import holdout
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import forward, inputs, one_hot, squared_loss
 
 
-@pytest.fixture(scope="module")
-def data_args(mnist_cache, mnist_server_url):
-    return ["--cache-dir", str(mnist_cache), "--mirror", mnist_server_url]
-
-
-@pytest.fixture(scope="module")
-def mnist(mnist_cache, mnist_server_url):
-    return load_dataset(MNIST, mnist_cache, [mnist_server_url])
+@pytest.fixture
+def one_epoch_linear(trained_runs, mini_mnist):
+    """A 1-epoch linear run on mini_mnist (conftest.py), which the test then reads as
+    "mnist": continuing it trains on 2,000 images, not 60,000."""
+    return trained_runs["mini-linear"][0]
 
 
 def train(args, data_args):
@@ -35,17 +31,9 @@ def metrics(run) -> dict:
     return json.loads((run / "metrics.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def one_epoch_linear(tmp_path_factory, data_args):
-    run = tmp_path_factory.mktemp("runs") / "linear-1"
-    result = train(
-        ["--model", "linear", "--epochs", "1", "-q", "--out", str(run)], data_args
-    )
-    assert result.exit_code == 0, result.output
-    return run
-
-
-def test_init_from_continues_training(one_epoch_linear, tmp_path, data_args, mnist):
+def test_init_from_continues_training(
+    one_epoch_linear, tmp_path, mini_mnist, mini_mnist_data
+):
     """One more epoch from a 1-epoch run (no --model: it is the weights' model) is a
     different model with a loss no worse than 1 epoch from zeros, the same shuffling aside."""
     run = tmp_path / "continued"
@@ -59,7 +47,7 @@ def test_init_from_continues_training(one_epoch_linear, tmp_path, data_args, mni
             "--out",
             str(run),
         ],
-        data_args,
+        mini_mnist,
     )
     assert result.exit_code == 0, result.output
     m, first = metrics(run), metrics(one_epoch_linear)
@@ -68,7 +56,7 @@ def test_init_from_continues_training(one_epoch_linear, tmp_path, data_args, mni
     before = load_weights(one_epoch_linear).params
     after = load_weights(run).params
     assert not np.array_equal(before.W, after.W), "continuing changed nothing"
-    test = mnist[1]
+    test = mini_mnist_data.splits[1]
     X, Y = inputs(test.images), one_hot(test.labels)
     losses = [squared_loss(forward("linear", p, X), Y) for p in (before, after)]
     assert losses[1] <= losses[0], (
@@ -87,7 +75,7 @@ def epoch_numbers(output: str) -> list[str]:
 
 
 def test_init_from_a_run_continues_its_epochs_and_history(
-    one_epoch_linear, tmp_path, data_args
+    one_epoch_linear, tmp_path, mini_mnist
 ):
     """From a 1-epoch run, --epochs 2 trains epochs 2/3 and 3/3: the history holds the earlier
     epoch, then the two new ones, and started_from says where; continuing that run again
@@ -95,7 +83,7 @@ def test_init_from_a_run_continues_its_epochs_and_history(
     run = tmp_path / "continued"
     result = train(
         ["--init-from", str(one_epoch_linear), "--epochs", "2", "--out", str(run)],
-        data_args,
+        mini_mnist,
     )
     assert result.exit_code == 0, result.output
     assert epoch_numbers(result.stdout) == ["2/3", "3/3"], result.stdout
@@ -109,7 +97,7 @@ def test_init_from_a_run_continues_its_epochs_and_history(
 
     again = tmp_path / "again"
     result = train(
-        ["--init-from", str(run), "--epochs", "1", "--out", str(again)], data_args
+        ["--init-from", str(run), "--epochs", "1", "--out", str(again)], mini_mnist
     )
     assert result.exit_code == 0, result.output
     m2 = metrics(again)
@@ -122,12 +110,12 @@ def test_init_from_a_run_continues_its_epochs_and_history(
 
 
 def test_init_from_a_weights_file_starts_at_epoch_one(
-    one_epoch_linear, tmp_path, data_args
+    one_epoch_linear, tmp_path, mini_mnist
 ):
     run = tmp_path / "w"
     weights = one_epoch_linear / "weights.npz"
     result = train(
-        ["--init-from", str(weights), "--epochs", "1", "--out", str(run)], data_args
+        ["--init-from", str(weights), "--epochs", "1", "--out", str(run)], mini_mnist
     )
     assert result.exit_code == 0, result.output
     assert epoch_numbers(result.stdout) == ["1/1"], result.stdout
@@ -159,7 +147,7 @@ def break_history(run):
     ],
 )
 def test_a_run_whose_history_cannot_be_continued_starts_at_epoch_one(
-    one_epoch_linear, tmp_path, data_args, edit, args, reason
+    one_epoch_linear, tmp_path, mini_mnist, edit, args, reason
 ):
     earlier = tmp_path / "earlier"
     shutil.copytree(one_epoch_linear, earlier)
@@ -167,7 +155,7 @@ def test_a_run_whose_history_cannot_be_continued_starts_at_epoch_one(
     run = tmp_path / "r"
     result = train(
         ["--init-from", str(earlier), "--epochs", "1", "--out", str(run), *args],
-        data_args,
+        mini_mnist,
     )
     assert result.exit_code == 0, result.output
     warning = result.stderr.splitlines()
@@ -196,11 +184,13 @@ def test_init_from_weights_of_another_model_is_one_line_error(
     )
 
 
-def test_val_size_holds_out_seeded_training_images(tmp_path, data_args, mnist):
+def test_val_size_holds_out_seeded_training_images(
+    tmp_path, mini_mnist, mini_mnist_data
+):
     run = tmp_path / "val"
     result = train(
-        ["--val-size", "5000", "--epochs", "2", "--seed", "7", "--out", str(run)],
-        data_args,
+        ["--val-size", "500", "--epochs", "2", "--seed", "7", "--out", str(run)],
+        mini_mnist,
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -214,18 +204,19 @@ def test_val_size_holds_out_seeded_training_images(tmp_path, data_args, mnist):
     ], m["history"]
     assert [h["monitor"] for h in m["history"]] == ["val", "val"], m["history"]
     assert m["val_accuracy"] == m["history"][-1]["monitor_accuracy"]
-    assert m["config"]["val_size"] == 5000
+    assert m["config"]["val_size"] == 500
     assert f"val accuracy {100 * m['val_accuracy']:.2f}%" in lines[-1], lines[-1]
-    # the documented choice: positions default_rng(seed).permutation(60000)[:5000]
-    rest, val = holdout(mnist[0], 5000, np.random.default_rng(7))
+    # the documented choice: positions default_rng(seed).permutation(N)[:500]
+    train_split, test_split = mini_mnist_data.splits
+    rest, val = holdout(train_split, 500, np.random.default_rng(7))
     params = load_weights(run).params
     assert evaluate(params, val.images, val.labels).accuracy == m["val_accuracy"]
     assert evaluate(params, rest.images, rest.labels).accuracy == m["train_accuracy"]
-    assert np.sum(m["confusion_matrix"]) == 10_000, "the test set is still scored"
+    assert np.sum(m["confusion_matrix"]) == len(test_split), "the test set is scored"
 
 
-def test_holdout_is_a_seeded_partition(mnist):
-    train_split = mnist[0]
+def test_holdout_is_a_seeded_partition(mnist_splits):
+    train_split = mnist_splits[0]
     rest, val = holdout(train_split, 1000, np.random.default_rng(3))
     _, val_again = holdout(train_split, 1000, np.random.default_rng(3))
     _, other = holdout(train_split, 1000, np.random.default_rng(4))
@@ -243,9 +234,9 @@ def test_holdout_is_a_seeded_partition(mnist):
     np.testing.assert_array_equal(counts, np.bincount(train_split.labels, minlength=10))
 
 
-def test_json_prints_the_metrics_as_the_last_stdout_line(tmp_path, data_args):
+def test_json_prints_the_metrics_as_the_last_stdout_line(tmp_path, mini_mnist):
     run = tmp_path / "j"
-    result = train(["--epochs", "2", "--json", "--out", str(run)], data_args)
+    result = train(["--epochs", "2", "--json", "--out", str(run)], mini_mnist)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout.splitlines()[-1])
     assert out == metrics(run), "stdout's JSON differs from metrics.json"
@@ -299,7 +290,7 @@ def test_val_size_must_leave_training_images(tmp_path, data_args):
 
 
 def test_init_on_the_command_line_overrides_a_config_files_init_from(
-    one_epoch_linear, tmp_path, data_args
+    one_epoch_linear, tmp_path, mini_mnist
 ):
     config = tmp_path / "continue.toml"
     config.write_text(
@@ -307,7 +298,8 @@ def test_init_on_the_command_line_overrides_a_config_files_init_from(
     )
     run = tmp_path / "fresh"
     result = train(
-        ["--config", str(config), "--init", "zeros", "-q", "--out", str(run)], data_args
+        ["--config", str(config), "--init", "zeros", "-q", "--out", str(run)],
+        mini_mnist,
     )
     assert result.exit_code == 0, result.output
     m = metrics(run)

@@ -19,7 +19,7 @@ from ..artifacts import Weights
 from ..data import DATASETS, Dataset, get_dataset
 from ..errors import MnistCliError, OptionsError, WeightsError
 from ..metrics import Evaluation
-from ..models import Params
+from ..network import Network
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -91,25 +91,31 @@ def require_plots() -> None:
 
 def draw_plots(
     run_dir: Path,
-    kind: str,
-    params: Params,
+    network: Network,
     result: Evaluation,
     history: list[dict] | None,
     dataset: Dataset,
     split: str = "test",
+    loss: str = "squared",
 ) -> list[Path]:
-    """weights.png, curves.png (with a history) and the confusion matrix of `result`, the
-    evaluation on `split`, into `run_dir` (plots.py); the paths written."""
+    """weights.png (the first layer), curves.png (with a history of `loss`) and the confusion
+    matrix of `result`, the evaluation on `split`, into `run_dir` (plots.py); the paths
+    written."""
     from .. import plots  # only with --plots: see require_plots
 
+    name = (
+        "mlp " + ",".join(map(str, network.hidden)) if network.hidden else network.kind
+    )
     return plots.write_plots(
         run_dir,
-        params.W,
+        network.layers[0].W,
         result.confusion_matrix,
         history,
         class_names=dataset.class_names,
-        title=f"{kind} on {dataset.name} {split}: accuracy {100 * result.accuracy:.2f}%",
+        title=f"{name} on {dataset.name} {split}: accuracy {100 * result.accuracy:.2f}%",
         confusion_name="confusion.png" if split == "test" else f"confusion-{split}.png",
+        hidden_units=network.kind == "mlp",
+        loss=loss,
     )
 
 

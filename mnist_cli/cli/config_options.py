@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from ..config import SOLVERS, check_value
-from ..models import INITS, MODEL_KINDS
+from ..mlp import ACTIVATIONS, LOSSES, MAX_HIDDEN_LAYERS, MAX_UNITS
+from ..models import INITS
+from ..network import KINDS
 from .options import dataset_option
 
 
@@ -33,19 +35,55 @@ def config_option(name: str, type: type, help: str, **kwargs):
     )
 
 
+def hidden_widths(ctx, param, value):
+    """--hidden "256" or "256,128" -> (256,) or (256, 128), checked as the config key is."""
+    if value is None:
+        return None
+    try:
+        widths = [int(w) for w in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            f"must be layer widths (integers) separated by commas, such as 256 or "
+            f"256,128, not {value!r}"
+        ) from None
+    return option_value("hidden")(ctx, param, widths)
+
+
 # In the order --help lists them.
 OPTIONS = [
     click.option(
         "--model",
-        type=click.Choice(MODEL_KINDS),
-        help="linear: ŷ = Wx + b;  softmax: ŷ = softmax(Wx + b). Default: softmax.",
+        type=click.Choice(KINDS),
+        help="linear: ŷ = Wx + b;  softmax: ŷ = softmax(Wx + b);  mlp: hidden layers "
+        "(--hidden, --activation), then a softmax. Default: softmax.",
+    ),
+    click.option(
+        "--hidden",
+        callback=hidden_widths,
+        metavar="N[,N...]",
+        help=f"The mlp's hidden layer widths, input side first: 256, or 256,128 for two "
+        f"(1 to {MAX_HIDDEN_LAYERS} layers of 1 to {MAX_UNITS} units). Default: 256.",
+    ),
+    click.option(
+        "--activation",
+        type=click.Choice(ACTIVATIONS),
+        help="The mlp's hidden units: relu max(0, z), sigmoid 1/(1 + e^−z) or tanh. "
+        "Default: relu.",
+    ),
+    click.option(
+        "--loss",
+        type=click.Choice(LOSSES),
+        help="squared: (1/B) Σ ‖ŷ − y‖²;  cross-entropy: −(1/B) Σ log ŷ of the true class "
+        "(softmax and mlp only). Default: squared.",
     ),
     config_option(
         "--epochs", int, "Passes over the 60,000 training images. Default: 10."
     ),
     config_option("--batch-size", int, "Samples per SGD step. Default: 100."),
     config_option(
-        "--lr", float, "Learning rate. Default: 0.5 for softmax, 0.005 for linear."
+        "--lr",
+        float,
+        "Learning rate. Default: 0.5 for softmax and mlp, 0.005 for linear.",
     ),
     config_option(
         "--seed",
@@ -53,7 +91,11 @@ OPTIONS = [
         "Seed of the shuffling and of --init normal; same seed, same weights. Default: 0.",
     ),
     click.option(
-        "--init", type=click.Choice(INITS), help="Initial weights. Default: zeros."
+        "--init",
+        type=click.Choice(INITS),
+        help="Initial weights: zeros, or normal: N(0, 0.01²); for the mlp, normal is "
+        "N(0, 2/fan_in) (relu) or N(0, 1/fan_in) (sigmoid, tanh), its only init. "
+        "Default: zeros (mlp: normal).",
     ),
     click.option(
         "--init-from",
@@ -61,7 +103,8 @@ OPTIONS = [
         callback=lambda ctx, param, path: path and str(path.resolve()),
         metavar="RUN_OR_WEIGHTS",
         help="Continue training from saved weights (a run directory or weights.npz) "
-        "instead of --init. Model and dataset default to theirs and must match. From a run "
+        "instead of --init. Model and dataset (and an mlp's --hidden and --activation) "
+        "default to theirs and must match. From a run "
         "directory, epochs are numbered after its own (a 10-epoch run continued with --epochs 5 "
         "prints epoch 11/15 to 15/15) and metrics.json's history starts with its epochs; from a "
         "weights.npz, at epoch 1.",
@@ -93,9 +136,9 @@ OPTIONS = [
 
 
 def config_options(command):
-    """--model, --epochs, --batch-size, --lr, --seed, --init, --init-from, --dataset, --solver,
-    --l2 and --val-size, in that order in --help; each None when not given, --init-from as an
-    absolute path (str)."""
+    """--model, --hidden, --activation, --loss, --epochs, --batch-size, --lr, --seed, --init,
+    --init-from, --dataset, --solver, --l2 and --val-size, in that order in --help; each None
+    when not given, --hidden as a tuple of ints, --init-from as an absolute path (str)."""
     for option in reversed(OPTIONS):
         command = option(command)
     return command

@@ -9,6 +9,8 @@ from ..artifacts import METRICS, WEIGHTS, load_weights
 from ..data import Dataset, load_split
 from ..errors import MetricsError
 from ..metrics import Evaluation, evaluate, format_confusion
+from ..mlp import LOSSES
+from ..network import Network
 from ..run_metrics import get, is_name, read_history, read_metrics, read_mirrors
 from ..threads import blas_threads
 from .common import (
@@ -26,6 +28,7 @@ from .options import data_options, dataset_option, plots_option
     epilog="""\b
 Example:
   mnist-eval runs/softmax-20261126-101500
+  mnist-eval runs/mlp-try --plots
   mnist-eval runs/linear-try/weights.npz --split train --json
   mnist-eval runs/fashion-try --dataset fashion-mnist
 """,
@@ -35,8 +38,7 @@ Example:
     "--split",
     type=click.Choice(["test", "train"]),
     default="test",
-    show_default=True,
-    help="Which MNIST split to score.",
+    help="Which MNIST split to score. Default: test.",
 )
 @dataset_option(
     "The dataset to score on. Default: the one the weights were trained on "
@@ -54,19 +56,21 @@ def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
     PATH is a run directory written by mnist-train, or a weights.npz file.
     """
     weights = load_weights(path)
-    kind, params = weights.kind, weights.params
+    kind, network = weights.kind, weights.network
     dataset = weights_dataset(path, weights, dataset)
     if with_plots:
         require_plots()
     mirrors = data.chosen_mirrors() or run_mirrors(path)
     scored = data.load(load_split, dataset, split, mirrors=mirrors, quiet=quiet)
     with blas_threads("score"):
-        result = evaluate(params, scored.images, scored.labels)
+        result = evaluate(network, scored.images, scored.labels)
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "model": kind,
+                    "hidden": list(network.hidden),
+                    "activation": network.activation,
                     "split": split,
                     **result.to_json(),
                     "dataset": dataset.name,
@@ -75,11 +79,12 @@ def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
             )
         )
     else:
-        click.echo(report(kind, split, len(scored), result, dataset))
+        click.echo(report(network, split, len(scored), result, dataset))
     if with_plots:
         run_dir = path if path.is_dir() else path.parent
         history = run_history(path, kind)
-        written = draw_plots(run_dir, kind, params, result, history, dataset, split)
+        loss = run_loss(path)
+        written = draw_plots(run_dir, network, result, history, dataset, split, loss)
         click.echo(wrote_line(written), err=as_json)  # stdout stays one JSON object
 
 
@@ -96,9 +101,23 @@ def run_mirrors(path: Path) -> tuple[str, ...] | None:
         return None
 
 
-def report(kind: str, split: str, n: int, result: Evaluation, dataset: Dataset) -> str:
+def run_loss(path: Path) -> str:
+    """The loss the run PATH belongs to was trained on (its metrics.json's config.loss), to
+    label curves.png; "squared" when it cannot be told."""
+    try:
+        m = read_metrics(path if path.is_dir() else path.parent)
+        config = get(m, "config", dict, "an object", {})
+        loss = get(config, "loss", is_name, "a loss name", "squared", "config.")
+    except MetricsError:
+        return "squared"
+    return loss if loss in LOSSES else "squared"
+
+
+def report(
+    network: Network, split: str, n: int, result: Evaluation, dataset: Dataset
+) -> str:
     return (
-        f"{kind} on {dataset.name} {split} ({n:,} images): "
+        f"{network.describe()} on {dataset.name} {split} ({n:,} images): "
         f"accuracy {100 * result.accuracy:.2f}%\n\n"
         + format_confusion(result.confusion_matrix, dataset.class_names)
     )

@@ -35,12 +35,13 @@ Example:
     "as_json",
     is_flag=True,
     help="One JSON object per image, a line each: image, digit, and probability "
-    "(softmax) or score (linear).",
+    "(softmax, mlp) or score (linear).",
 )
 @click.option(
     "--show",
     is_flag=True,
-    help="Also print each picture as the model sees it (28×28 after preprocessing), as text.",
+    help="Also print each picture as the model sees it (28×28 after preprocessing), as "
+    "text; not with --json.",
 )
 @dataset_option(
     "The dataset whose class names to show. Default: the one the weights were trained on "
@@ -51,20 +52,19 @@ def predict_command(weights, images, as_json, show, dataset):
 
     Each IMAGE is made an MNIST digit as MNIST itself was made: grey, inverted if the digit is
     dark on light paper, cropped to the digit, scaled into a 20×20 box and centred by centre of
-    mass in 28×28. Prints the predicted digit and its probability (softmax model) or score
-    (linear model). Every image is read before any is classified, so a bad one stops the
-    command with nothing printed. Needs the images extra: pip install 'mnist-cli[images]'.
+    mass in 28×28. Prints the predicted digit and its probability (softmax and mlp models) or
+    score (linear model). Every image is read before any is classified, so a bad one stops the
+    command with nothing printed. Needs Pillow: `make dev` installs it.
     """
     if show and as_json:
         raise click.UsageError(
             "--show prints pictures as text; it cannot go with --json"
         )
     saved = load_weights(weights)
-    kind, params = saved.kind, saved.params
     names = weights_dataset(weights, saved, dataset).class_names
     pixels = np.stack([prepare(image) for image in images])  # (N, D) uint8
-    digits, values = classify(kind, params, pixels)  # (N,), (N,)
-    value_name = VALUE_NAMES[kind]
+    digits, values = classify(saved.network, pixels)  # (N,), (N,)
+    value_name = VALUE_NAMES[saved.kind]
     for i, (image, digit, value) in enumerate(
         zip(images, digits.tolist(), values.tolist())
     ):

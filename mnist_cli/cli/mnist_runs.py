@@ -43,9 +43,8 @@ Example:
     "--sort",
     type=click.Choice(SORTS),
     default="date",
-    show_default=True,
     help="Order of the lines: date (oldest first), accuracy (best test accuracy first) "
-    "or name. Unreadable runs come last.",
+    "or name. Unreadable runs come last. Default: date.",
 )
 @click.option(
     "--json",

@@ -36,6 +36,8 @@ def default_out_dir(model: str) -> Path:
     epilog="""\b
 Example:
   mnist-train --config configs/default.toml
+  mnist-train --config configs/mlp.toml
+  mnist-train --model mlp --hidden 256,128 --activation tanh --loss cross-entropy
   mnist-train --model linear --epochs 5 --out runs/linear-try
   mnist-train --mirror ./data/mnist --lr 0.2 --seed 1 --quiet
   mnist-train --dataset fashion-mnist --val-size 10000
@@ -80,7 +82,8 @@ OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS, MKL_NUM_THREADS) to choose them yourse
 def train_command(
     config_file, data, out_dir, force, quiet, as_json, with_plots, **options
 ):
-    """Train a 784→10 model on MNIST with mini-batch SGD and analytic gradients.
+    """Train a model on MNIST (784→10, or an mlp with hidden layers) with mini-batch SGD and
+    gradients derived by hand.
 
     Fetches and verifies the dataset's four files (cached after the first run), trains (or,
     with --solver exact, solves the linear model in closed form), and writes weights.npz,
@@ -113,16 +116,16 @@ def train_command(
             dataset,
             train_split,
             test_split,
-            start=start.params if start else None,
+            start=start.network if start else None,
             earlier=earlier,
             on_batch=progress.on_batch if show_bars(quiet) else None,
             on_epoch=progress.on_epoch,
+            on_warning=warn,
         )
         metrics = result.metrics
         write_run(
             claim,
-            kind=config.model,
-            params=result.params,
+            network=result.network,
             metrics=metrics,
             config_toml=config_toml,
             dataset=dataset.name,
@@ -132,7 +135,12 @@ def train_command(
             try:
                 history = metrics["history"]
                 written = draw_plots(
-                    out_dir, config.model, result.params, result.test, history, dataset
+                    out_dir,
+                    result.network,
+                    result.test,
+                    history,
+                    dataset,
+                    loss=config.loss,
                 )
             except MnistCliError as e:
                 raise MnistCliError(

@@ -12,11 +12,13 @@ import click
 
 from ..data import (
     DATASETS,
+    Dataset,
     FetchPolicy,
     default_cache_dir,
     normalize_mirror,
     parse_mirrors,
 )
+from ..errors import DownloadError
 from .common import warn
 from .progress import download_bar, show_bars
 
@@ -76,14 +78,36 @@ class DataOptions:
     def load(self, loader: Callable, *args, mirrors: Sequence[str] | None, quiet: bool):
         """`loader(*args)` (data.load_split or data.load_dataset) from `mirrors`, with the
         cache, download bars (unless quiet), warnings and fetch policy of the command line."""
-        return loader(
-            *args,
-            cache_root=self.cache_dir or default_cache_dir(os.environ),
-            mirrors=mirrors,
-            progress=download_bar if show_bars(quiet) else None,
-            on_warning=warn,
-            policy=fetch_policy(self.timeout),
-        )
+        try:
+            return loader(
+                *args,
+                cache_root=self.cache_dir or default_cache_dir(os.environ),
+                mirrors=mirrors,
+                progress=download_bar if show_bars(quiet) else None,
+                on_warning=warn,
+                policy=fetch_policy(self.timeout),
+            )
+        except DownloadError as e:
+            raise DownloadError(f"{e}{bundled_copy_hint(args[0], mirrors)}") from None
+
+
+# the MNIST copy bundled with the repository, as a command run from its top folder sees it
+BUNDLED = Path("data") / "mnist"
+
+
+def bundled_copy_hint(dataset: Dataset, mirrors: Sequence[str] | None) -> str:
+    """When every mirror failed for MNIST and the command runs from the repository, where the
+    bundled copy is: " From this repository ...", else ""."""
+    bundled = BUNDLED.resolve()
+    first = dataset.files[0].name
+    if dataset.name != "mnist" or not (bundled / f"{first}.gz").is_file():
+        return ""
+    if any(Path(m).resolve() == bundled for m in mirrors or () if "://" not in m):
+        return ""  # it was tried, and failed too
+    return (
+        f" From this repository, the bundled copy works offline: --mirror {BUNDLED} "
+        "(or --config configs/default.toml)."
+    )
 
 
 def data_options(command):
@@ -128,7 +152,7 @@ def plots_option(command):
         "with_plots",
         is_flag=True,
         help="Also draw weights.png, curves.png and confusion.png into the run directory "
-        "(needs the plots extra: pip install 'mnist-cli[plots]').",
+        "(needs matplotlib: `make dev` installs it).",
     )(command)
 
 

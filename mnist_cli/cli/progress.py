@@ -71,7 +71,10 @@ def summary_line(
     if config.solver == "exact":
         how = "exact least squares" + (f", l2 {config.l2:g}" if config.l2 else "")
     val = f", val accuracy {100 * result.val.accuracy:.2f}%" if result.val else ""
+    model = result.network.describe()
+    if config.loss != "squared":
+        model += f", {config.loss}"
     return (
-        f"{config.model}: test accuracy {100 * result.test.accuracy:.2f}%{val} "
+        f"{model}: test accuracy {100 * result.test.accuracy:.2f}%{val} "
         f"({how}, {result.metrics['seconds']:.1f} s) -> {out_dir}/"
     )
