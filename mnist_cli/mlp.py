@@ -27,6 +27,10 @@ float32, gradient checks float64); fused_mlp.py computes the same numbers in pla
 docs/derivations.md (sections 11 to 15) derives each formula.
 """
 
+# annotations stay unevaluated: `np.random.Generator` in a signature would import numpy.random
+# (and secrets, hashlib) at the start of every command that loads weights
+from __future__ import annotations
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise

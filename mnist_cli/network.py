@@ -8,6 +8,10 @@ pictures, the weights file) needs no case of its own per kind:
     Ŷ = Z for linear, softmax(Z) otherwise (B, K)     Network.output
 """
 
+# annotations stay unevaluated: `np.random.Generator` in a signature would import numpy.random
+# (and secrets, hashlib) at the start of every command that loads weights
+from __future__ import annotations
+
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,7 +44,7 @@ class Network:
     activation: Activation | None = None
 
     @classmethod
-    def one_layer(cls, kind: Kind, params: Params) -> "Network":
+    def one_layer(cls, kind: Kind, params: Params) -> Network:
         """The linear or softmax model of `params` (W (K, D), b (K,))."""
         return cls(kind, (params,))
 
