@@ -24,7 +24,7 @@ $(VENV)/.dev: $(BIN)/mnist-train
 
 venv: $(BIN)/mnist-train  ## create .venv with the package installed
 
-dev: $(VENV)/.dev  ## create .venv with the dev extras (pytest, ruff)
+dev: $(VENV)/.dev  ## create .venv with the dev extras (pytest, ruff, matplotlib, Pillow)
 
 train: venv  ## fetch MNIST (bundled copy as last mirror) and train the softmax model into runs/
 	$(BIN)/mnist-train --config configs/default.toml
@@ -36,7 +36,7 @@ lint: dev  ## ruff check and format check
 test: dev lint  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -q
 
-bench: dev  ## benchmark: epoch times vs the BLAS floor, peers, memory, start-up (~2 min); writes bench/results.json
+bench: dev  ## benchmark: epoch times vs the BLAS floor, peers, memory, start-up (~3 min); writes bench/results.json
 	$(BIN)/python bench/run.py
 
 docs: venv  ## regenerate docs/cli.md's option reference from the commands' --help

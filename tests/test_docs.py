@@ -95,3 +95,18 @@ def test_one_style_for_defaults_in_every_help():
     assert "[default:" not in reference, "use 'Default: X.' in the help sentence"
     assert "a mnist-cli" not in reference
     assert "pip install 'mnist-cli[" not in reference, "the package is not on an index"
+
+
+def test_make_help_and_the_readme_agree_on_the_bench_time_and_the_dev_extras():
+    out = subprocess.run(
+        ["make", "-s", "--no-print-directory", "help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    minutes = re.search(r"~(\d+) min", out).group(1)
+    assert f"about {minutes} minutes" in readme.replace("three", "3"), minutes
+    for extra in ("pytest", "ruff", "matplotlib", "Pillow"):
+        assert extra in out.split("make dev")[1].splitlines()[0], extra

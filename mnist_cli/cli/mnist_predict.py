@@ -48,7 +48,7 @@ Example:
     "(any other is an error)."
 )
 def predict_command(weights, images, as_json, show, dataset):
-    """Classify pictures of handwritten digits: PNG, JPEG, any size, either polarity.
+    """Classify pictures of handwritten digits: PNG, JPEG and more, any colours, either polarity.
 
     Each IMAGE is made an MNIST digit as MNIST itself was made: grey, inverted if the digit is
     dark on light paper, cropped to the digit, scaled into a 20×20 box and centred by centre of
