@@ -31,15 +31,11 @@ import numpy as np
 
 from . import mlp, models
 from .mlp import Activation, Layers, Loss
-from .models import K, Params, inputs, one_hot
+from .models import Params
 
 EPS = np.finfo(np.float64).eps  # 2.2e-16, the spacing of float64 numbers near 1
 H = EPS ** (1 / 3)  # ≈ 6.1e-6: balances truncation (∝ h²) against rounding (∝ ε/h)
 FLOOR = 1e-2  # derivatives below FLOOR·|L| are compared by absolute error (see above)
-W_SCALE, B_SCALE = 0.1, 0.5  # random weights: logits of std ≈ 1 on MNIST (‖x‖ ≈ 9)
-OUT_GAIN = 3.0  # the mlp's output layer, × its init scale: logits of spread ≈ 1-3
-MARGIN = 1e-3  # relu pre-activations kept this far from the kink (≫ h‖x‖ ≈ 6e-5)
-REDRAWS = 100  # bias draws per relu unit, at most
 
 
 @dataclass(frozen=True)
@@ -89,60 +85,6 @@ def reference_gradient(
     if subject.model != "mlp" and subject.loss == "squared":
         return (models.loss_and_gradients(subject.model, layers[0], X, Y)[1],)
     return mlp.loss_and_layer_grads(layers, subject.activation, subject.loss, X, Y)[1]
-
-
-def random_params(rng: np.random.Generator) -> Params:
-    """W ~ N(0, 0.1²) (K, D) and b ~ N(0, 0.5²) (K,), float64.
-
-    Sized so that softmax is neither saturated (S near one-hot: every derivative vanishes) nor
-    uniform (S ≈ 1/K: then ⟨g, S⟩ ≈ 0 for every sample, and a dropped −⟨g, S⟩ term would go
-    unnoticed). MNIST inputs have ‖x‖ ≈ 9, so the logits Z = XWᵀ + b have a spread of about 1.
-    """
-    W = W_SCALE * rng.standard_normal((K, models.D))  # (K, D)
-    b = B_SCALE * rng.standard_normal(K)  # (K,)
-    return Params(W=W, b=b)
-
-
-def random_layers(subject: Subject, X: np.ndarray, rng: np.random.Generator) -> Layers:
-    """Random float64 weights: random_params for one layer; for the mlp, the initial W_l of
-    mlp.init_layers (each layer's pre-activations of variance ≈ 1), b_l ~ N(0, 0.5²) (units on
-    both sides of relu's kink, in sigmoid's and tanh's curved part), and the output layer's W
-    scaled by 3, for the same reason as random_params.
-
-    relu has no derivative at 0: a central difference across the kink measures a jump, not a
-    derivative (seen: errors of 1e-3 in W1 and b1 with two of 3,200 pre-activations within h of
-    0). So for relu each hidden unit's bias is redrawn until the batch X (N, D) keeps its
-    pre-activations at least MARGIN from 0 (REDRAWS tries at most: with many thousands of
-    samples some unit always sits near its kink).
-    """
-    if not subject.hidden:
-        return (random_params(rng),)
-    layers = mlp.init_layers(subject.sizes, subject.activation, rng, np.float64)
-    A, out = X, []  # A_{l−1}, the current layer's input (N, n_{l−1})
-    for l, p in enumerate(layers, start=1):
-        b = B_SCALE * rng.standard_normal(p.b.shape)  # (n_l,)
-        if l == len(layers):
-            out.append(Params(W=OUT_GAIN * p.W, b=b))
-            break
-        XW = A @ p.W.T  # (N, n_l), Z_l without its bias
-        for k in range(len(b) if subject.activation == "relu" else 0):
-            for _ in range(REDRAWS):
-                if np.abs(XW[:, k] + b[k]).min() >= MARGIN:
-                    break
-                b[k] = B_SCALE * rng.standard_normal()
-        out.append(Params(W=p.W, b=b))
-        A = mlp.activate(subject.activation, XW + b)  # (N, n_l)
-    return tuple(out)
-
-
-def sample_batch(
-    images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """X (n, D) and one-hot Y (n, K), both float64, of n distinct samples drawn from `rng`.
-    float64 throughout: in float32 the rounding error of each loss (≈ 1e-7·|L|) divided by 2h
-    would swamp the derivative."""
-    idx = np.sort(rng.choice(len(labels), size=n, replace=False))  # (n,)
-    return inputs(images[idx], np.float64), one_hot(labels[idx], np.float64)
 
 
 def relative_error(a: np.ndarray, n: np.ndarray, tiny: float) -> np.ndarray:

@@ -4,73 +4,18 @@ import click
 import numpy as np
 
 from ..data import get_dataset, load_split
-from ..gradcheck import (
-    BlockCheck,
-    H,
-    Subject,
-    check_gradients,
-    random_layers,
-    sample_batch,
-)
-from ..mlp import ACTIVATIONS, LOSSES, MAX_HIDDEN_LAYERS, MAX_UNITS
-from ..models import MODEL_KINDS
+from ..gradcheck import H
+from ..gradcheck_cases import MODELS, format_checks, run_checks, subjects
+from ..mlp import ACTIVATIONS, LOSSES
 from .common import command
+from .config_options import hidden_widths
 from .options import data_options, dataset_option
-
-MODELS = (*MODEL_KINDS, "mlp")
 
 
 def positive_tol(ctx, param, value):
     if not (np.isfinite(value) and value > 0):
         raise click.BadParameter(f"must be a finite number > 0, not {value!r}")
     return value
-
-
-def hidden_widths(ctx, param, value: str) -> tuple[int, ...]:
-    """ "256" or "256,128": one width per hidden layer, each 1…MAX_UNITS."""
-    parts = [part.strip() for part in value.split(",")]
-    if not all(part.isdigit() for part in parts):
-        raise click.BadParameter(
-            f"must be a width or a comma list of widths such as 256,128, not {value!r}"
-        )
-    widths = tuple(int(part) for part in parts)
-    if not all(1 <= w <= MAX_UNITS for w in widths) or len(widths) > MAX_HIDDEN_LAYERS:
-        raise click.BadParameter(
-            f"must be 1 to {MAX_HIDDEN_LAYERS} widths of 1 to {MAX_UNITS} units, "
-            f"not {value!r}"
-        )
-    return widths
-
-
-def subjects(
-    model: str, loss: str | None, hidden: tuple[int, ...], activation: str
-) -> list[Subject]:
-    """What --model, --loss, --hidden and --activation ask for: with no --loss, both losses
-    where they apply (cross-entropy needs a softmax output: not linear)."""
-    if model == "linear" and loss == "cross-entropy":
-        raise click.BadParameter(
-            "cross-entropy needs a softmax output: use it with --model softmax, mlp "
-            "or all",
-            param_hint="'--loss'",
-        )
-    for name in ("hidden", "activation"):
-        source = click.get_current_context().get_parameter_source(name)
-        given = source != click.core.ParameterSource.DEFAULT
-        if given and model not in ("mlp", "all"):
-            raise click.BadParameter(
-                f"applies to --model mlp (or all), not {model}",
-                param_hint=f"'--{name}'",
-            )
-    chosen = []
-    for kind in MODELS if model == "all" else (model,):
-        for each in (loss,) if loss else LOSSES:
-            if kind == "linear" and each == "cross-entropy":
-                continue
-            if kind == "mlp":
-                chosen.append(Subject(kind, each, hidden, activation))
-            else:
-                chosen.append(Subject(kind, each))
-    return chosen
 
 
 @command(
@@ -97,7 +42,6 @@ Example:
 )
 @click.option(
     "--hidden",
-    default="32",
     callback=hidden_widths,
     help="The mlp's hidden layer widths, one number or a comma list (64,32); "
     "small, so that the check runs in a second or two. Default: 32.",
@@ -105,7 +49,6 @@ Example:
 @click.option(
     "--activation",
     type=click.Choice(ACTIVATIONS),
-    default="relu",
     help="The mlp's hidden units. Default: relu.",
 )
 @click.option(
@@ -168,23 +111,17 @@ def gradcheck_command(
             f"not {samples:,}",
             param_hint="'--samples'",
         )
-    checks: list[tuple[Subject, BlockCheck]] = []
-    for subject in chosen:
-        # the same batch and draws for each model (and the same weights for linear/softmax)
-        rng = np.random.default_rng(seed)
-        X, Y = sample_batch(split.images, split.labels, samples, rng)  # (N, D), (N, K)
-        layers = random_layers(subject, X, rng)
-        found = check_gradients(subject, X, Y, layers, rng, coords=coords)
-        checks += [(subject, c) for c in found]
+    checks = run_checks(
+        chosen, split.images, split.labels, samples=samples, coords=coords, seed=seed
+    )
     click.echo(
         f"{samples:,} {dataset.name} training images, random weights (seed {seed}), "
         f"float64, h = {H:.1e}"
     )
-    if any(s.model == "mlp" for s in chosen):
-        sizes = "-".join(map(str, chosen[-1].sizes))
-        click.echo(f"mlp: {sizes}, {activation}")
+    for s in {s.sizes: s for s in chosen if s.model == "mlp"}.values():
+        click.echo(f"mlp: {'-'.join(map(str, s.sizes))}, {s.activation}")
     click.echo()
-    click.echo(gradcheck_table(checks, tol))
+    click.echo(format_checks(checks, tol))
     failed = [(s, c) for s, c in checks if not c.max_rel_error <= tol]
     if failed:
         s, c = failed[0]
@@ -198,28 +135,4 @@ def gradcheck_command(
     click.echo(
         f"\nall {len(checks)} blocks agree with central differences: "
         f"max relative error {worst:.1e} <= --tol {tol:g}"
-    )
-
-
-def gradcheck_table(checks: list[tuple[Subject, BlockCheck]], tol: float) -> str:
-    rows = [("model", "loss", "block", "compared", "max rel error", "at", "status")]
-    rows += [
-        (
-            s.model,
-            s.loss,
-            c.block,
-            c.what,
-            f"{c.max_rel_error:.1e}",
-            c.worst,
-            "ok" if c.max_rel_error <= tol else "FAIL",
-        )
-        for s, c in checks
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(
-            cell.rjust(w) if i == 4 else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(row, widths))
-        ).rstrip()
-        for row in rows
     )
