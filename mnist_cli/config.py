@@ -23,9 +23,8 @@ from .network import KINDS
 class TrainConfig:
     """Everything that determines a training run (the cache directory aside)."""
 
-    model: str = (
-        "softmax"  # "linear" (ŷ = Wx + b), "softmax" (ŷ = softmax(Wx + b)) or "mlp"
-    )
+    # "linear" (ŷ = Wx + b), "softmax" (ŷ = softmax(Wx + b)) or "mlp"
+    model: str = "softmax"
     hidden: tuple[int, ...] = ()  # mlp: hidden layer widths, e.g. (256,) or (256, 128)
     activation: str | None = None  # mlp: "relu", "sigmoid" or "tanh" (its hidden units)
     loss: str = "squared"  # or "cross-entropy" −(1/B) Σ log ŷ_y (softmax outputs only)
@@ -33,11 +32,12 @@ class TrainConfig:
     batch_size: int = 100  # samples per SGD step; the last, smaller batch is used
     lr: float = 0.5  # learning rate: W ← W − lr ∂L/∂W
     seed: int = 0  # seeds the shuffling (and --init normal): same seed, same weights
-    init: str = (
-        "zeros"  # or "normal": N(0, 0.01²); mlp: N(0, 2/fan_in) relu, else 1/fan_in
-    )
+    # or "normal": N(0, 0.01²); mlp: N(0, 2/fan_in) relu, else 1/fan_in
+    init: str = "zeros"
     mirrors: tuple[str, ...] = ()  # where to fetch MNIST; () = the built-in mirrors
-    dataset: str = "mnist"  # "mnist", "fashion-mnist" or "kmnist" (see datasets.py)
+    dataset: str = (
+        "mnist"  # "mnist", "fashion-mnist" or "kmnist" (see data/catalogue.py)
+    )
     solver: str = "sgd"  # or "exact": the closed-form least squares (linear only)
     l2: float = 0.0  # ridge term of the exact solver: minimises Σ‖ŷ − y‖² + l2 ‖W‖²
     val_size: int = 0  # training images held out for validation (0: none)

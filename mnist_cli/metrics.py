@@ -22,9 +22,8 @@ class Evaluation:
     accuracy: float  # fraction of the N samples classified correctly
     per_class_accuracy: np.ndarray  # (K,) accuracy among the samples of each true class
     confusion_matrix: np.ndarray  # (K, K) int, [true, predicted] counts
-    loss: float | None = (
-        None  # the mean loss over the N samples, when the loss was given
-    )
+    # the mean loss over the N samples, when the loss was given
+    loss: float | None = None
 
     def to_json(self) -> dict:
         return {

@@ -277,9 +277,8 @@ def test_make_train_config_trains_from_the_bundled_copy_offline(tmp_path):
     mirrors fail (no internet here, or refused below), the bundled data/mnist/ copy is used."""
     env = {**os.environ, "MNIST_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("MNIST_MIRRORS", None)
-    env["HTTPS_PROXY"] = env["https_proxy"] = (
-        "http://127.0.0.1:9"  # nothing listens on port 9
-    )
+    # nothing listens on port 9
+    env["HTTPS_PROXY"] = env["https_proxy"] = "http://127.0.0.1:9"
     out = subprocess.run(
         [
             BIN / "mnist-train",

@@ -102,9 +102,8 @@ def test_pictures_are_classified_as_well_as_mnist_itself(
 )
 def test_json_lines(runs, pictures, model, key):
     first, second = pictures["inverted"][:2]
-    as_given = (
-        f"{first.parent}/./{first.name}"  # the path exactly as typed, not normalised
-    )
+    # the path exactly as typed, not normalised
+    as_given = f"{first.parent}/./{first.name}"
     result = predict([runs[model], as_given, second, "--json"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]

@@ -1,6 +1,6 @@
 """The command-line interface: a thin click layer over the library, one module per command.
 
-Options become a TrainConfig (config.py, resolve.py), data comes from data.py, a training run
+Options become a TrainConfig (config.py, resolve.py), data comes from the data package (mnist_cli/data/), a training run
 from run.fit, and runs are written and read by artifacts.py. What the commands share: common.py
 (the command decorator, one-line errors, signals), options.py (the shared options and the
 data-loading call), config_options.py (mnist-train's TrainConfig options), progress.py (bars,

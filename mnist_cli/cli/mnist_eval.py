@@ -1,4 +1,4 @@
-"""`mnist-eval`: saved weights (artifacts.py) scored on a split (data.py, metrics.py)."""
+"""`mnist-eval`: saved weights (artifacts.py) scored on a split (mnist_cli/data/, metrics.py)."""
 
 import json
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""`mnist-train`: options → TrainConfig (config.py, resolve.py) → data (data.py) → a run
+"""`mnist-train`: options → TrainConfig (config.py, resolve.py) → data (mnist_cli/data/) → a run
 (run.py: SGD or the exact solver) → the run directory (artifacts.py), and the pictures with
 --plots (plots.py)."""
 

@@ -34,9 +34,8 @@ except ImportError:  # not POSIX: no lock, which correctness does not need
     fcntl = None
 
 LOCK_SUFFIX = ".lock"
-STALE_AFTER = (
-    3600.0  # seconds without a write before an unlocked temp file counts as left
-)
+# seconds without a write before an unlocked temp file counts as left
+STALE_AFTER = 3600.0
 LOCK_POLL = 0.05  # seconds between two tries of a held lock
 
 

@@ -39,9 +39,8 @@ class FetchPolicy:
     read_timeout: float = 30.0  # seconds of silence before a mirror is abandoned
     max_redirects: int = 5  # hops, each only to an http(s) URL
     max_size: int = 1 << 30  # bytes; the bound for files whose size the catalogue omits
-    min_speed: int = (
-        1024  # bytes/s averaged over read_timeout; a slower body is abandoned
-    )
+    # bytes/s averaged over read_timeout; a slower body is abandoned
+    min_speed: int = 1024
 
 
 DEFAULT_POLICY = FetchPolicy()
