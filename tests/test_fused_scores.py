@@ -58,6 +58,45 @@ def test_scores_from_theta_are_metrics_evaluate(
     assert (again.accuracy, again.loss) == (got.accuracy, got.loss)
 
 
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_the_scores_do_not_depend_on_the_threads(threads, test_images, monkeypatch):
+    """82 chunks of 37 rows shared out among threads: the predictions and the loss of one
+    thread, bit for bit (each thread casts into a buffer of its own: one shared buffer fails
+    this; the chunks' losses are added in chunk order)."""
+    monkeypatch.setattr(fused_scores, "CHUNK_ROWS", 37)
+    images, labels = test_images
+    theta = to_theta(some_params("softmax"))
+    monkeypatch.setattr(fused_scores, "scoring_threads", lambda N: 1)
+    alone = score(theta, images, labels, "softmax", "cross-entropy")
+    monkeypatch.setattr(fused_scores, "scoring_threads", lambda N: threads)
+    shared = score(theta, images, labels, "softmax", "cross-entropy")
+    np.testing.assert_array_equal(shared.confusion_matrix, alone.confusion_matrix)
+    assert shared.loss == alone.loss, (shared.loss, alone.loss)
+
+
+def test_in_parallel_does_each_item_once_and_raises_a_threads_error():
+    """Every item is handed to exactly one thread; an error in any thread reaches the caller."""
+    done = []
+    fused_scores.in_parallel(lambda items: done.extend(items), 50, 4)
+    assert sorted(done) == list(range(50)), sorted(done)
+
+    def fails_at_7(items):
+        for item in items:
+            if item == 7:
+                raise ValueError("item 7")
+
+    with pytest.raises(ValueError, match="item 7"):
+        fused_scores.in_parallel(fails_at_7, 20, 3)
+
+
+def test_scoring_threads_one_per_5000_rows_at_most_one_per_core(monkeypatch):
+    monkeypatch.setattr(
+        fused_scores.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False
+    )
+    got = [fused_scores.scoring_threads(N) for N in (0, 4999, 10_000, 60_000)]
+    assert got == [1, 1, 2, 2], got
+
+
 @pytest.mark.parametrize("shift", [1000.0, -1000.0])
 def test_the_softmax_loss_survives_logits_about_1000(shift):
     """The column max is subtracted before exp: logits about ±1000 (spread over ±300) give
