@@ -28,8 +28,8 @@ thread takes the next chunk no thread has taken, so a thread the OS holds back d
 others by one chunk, not by a fixed share. Measured on 2 cores, 15 alternating runs of
 `mnist-train --epochs 10 -q`: the scoring went from 93 to 69 ms (the ten monitors of 10,000
 test images 62 -> 48 ms, the batches thread gathering beside them; the final 60,000 training
-images 31 -> 21 ms); with the other core busy with another job, the threads take turns and
-cost about 5 % more than one thread.
+images 31 -> 21 ms); with the other core busy with another job the threads take turns, and
+the scoring took 5-20 % longer than with one thread (2-6 ms a run).
 """
 
 import os
