@@ -1,6 +1,6 @@
 """One SGD step of the mlp, fused for speed: the equations of mlp.py, computed in place.
 
-The same three rewritings as step.py's (see its docstring and docs/derivations.md, section 10),
+The same three rewritings as fused.py's (see its docstring and docs/derivations.md, section 10),
 carried through every layer:
 
 - Constant columns. The batch arrives as X̃ = [U, 255] (B, D + 1), U the raw pixels, and the
@@ -34,7 +34,7 @@ from .fused import PIXEL
 from .mlp import Activation, Layers, Loss
 from .models import K, Params
 
-BLOCK_ROWS = 100  # rows per block, as step.py
+BLOCK_ROWS = 100  # rows per block, as fused.py
 
 
 def to_thetas(layers: Layers) -> tuple[np.ndarray, ...]:
