@@ -242,38 +242,25 @@ def startup(cache: Path, tmp: Path, rounds: int = 7) -> dict:
     }
 
 
-def mlp_train_command(tmp: Path) -> list | None:
-    """`mnist-train --model mlp` (cross-entropy, the recipe's loss) once the command has the
-    model; None before (then the bench measures the stand-in trainer, workers.py mlp-alone)."""
-    usage = subprocess.run(
-        [BIN / "mnist-train", "--help"], capture_output=True, text=True, check=True
-    ).stdout
-    if "mlp" not in usage:
-        return None
-    args = ["--model", "mlp", "--loss", "cross-entropy", "-q", "--force"]
-    return [BIN / "mnist-train", *args, "--out", tmp / "mlp"]
-
-
 def mlp_rows(cache: Path, tmp: Path, epochs: int, threads: int | None) -> dict:
     """The mlp floor and our mlp with each loss, interleaved; with 1 thread also our mlp step
-    alone, and the peak RSS of mnist-train --model mlp (or of its stand-in)."""
+    alone, and the peak RSS of mnist-train --config configs/mlp.toml."""
     only = ["mlp cross-entropy", "mlp squared"] + ["mlp step only"] * (threads == 1)
     rows, _ = worker(
         "mlp", cache, "--epochs", epochs, "--only", ",".join(only), threads=threads
     )
-    command = mlp_train_command(tmp)
-    if threads != 1:
-        pass
-    elif command:
+    if threads == 1:
+        command = [
+            BIN / "mnist-train",
+            "--config",
+            BENCH.parent / "configs" / "mlp.toml",
+            "-q",
+        ]
+        command += ["--out", tmp / "mlp", "--force"]
         _, rss, wall = spawn(
             [*command, "--cache-dir", cache, "--mirror", MIRROR], threads
         )
-        rows["mlp cross-entropy"].update(
-            rss_mb=rss, cli_seconds=wall, rss_of="mnist-train"
-        )
-    else:
-        _, rss = worker("mlp-alone", cache, "--epochs", epochs, threads=threads)
-        rows["mlp cross-entropy"].update(rss_mb=rss, rss_of="workers.py mlp-alone")
+        rows["mlp cross-entropy"].update(rss_mb=rss, cli_seconds=wall)
     return {label(k, threads): {**v, "threads": threads} for k, v in rows.items()}
 
 
