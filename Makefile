@@ -15,6 +15,9 @@ $(BIN)/mnist-train: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install -e .
+	@# the commands start ~30 ms sooner from bytecode, which PYTHONDONTWRITEBYTECODE=1 would
+	@# otherwise never let Python keep for an editable install
+	$(BIN)/python -m compileall -q mnist_cli
 	touch $@
 
 $(VENV)/.dev: $(BIN)/mnist-train

@@ -49,8 +49,8 @@ NOTES = {
     "torch dataloader": "TensorDataset + DataLoader(shuffle) + nn.Linear + MSELoss + SGD",
     "torch memory": "same model and loss, float32 tensors in memory, indexed per batch",
     "mlp floor": "the mlp's five products per batch only, pre-made float32 batches",
-    "mlp cross-entropy": "ours, 784-256-10 relu, batch 100, lr 0.5 (RSS: {rss_of})",
-    "mlp squared": "ours, 784-256-10 relu, batch 100, lr 1.0",
+    "mlp cross-entropy": "ours, 784-256-10 relu, batch 100, lr 0.5 (RSS: mnist-train)",
+    "mlp squared": "ours, 784-256-10 relu, batch 100, lr 0.5",
     "mlp step only": "our mlp step alone, on pre-made float32 batches",
     "torch mlp dataloader": "the same mlp: DataLoader(shuffle) + nn.Sequential + "
     "CrossEntropyLoss + SGD",
@@ -139,8 +139,7 @@ def summary(results: dict) -> list[dict]:
     checks.append(("mnist-train peak RSS, MB", train_rss, "≤", t["train_rss_mb"]))
     for n, r in rows.items():
         if base(n) == MLP[0] and r.get("rss_mb"):
-            of = "mnist-train" if r["rss_of"] == "mnist-train" else "stand-in"
-            what = f"mlp peak RSS, MB ({of}: {r['rss_of']})"
+            what = "mlp peak RSS, MB (mnist-train --config configs/mlp.toml)"
             checks.append((what, r["rss_mb"], "≤", t["mlp_train_rss_mb"]))
     torch_rss = [
         r["rss_mb"] for n, r in rows.items() if n.startswith("torch") and "mlp" not in n
@@ -271,7 +270,7 @@ def table(results: dict) -> str:
             if "test_accuracy" in r
             else "—"
         )
-        note = NOTES.get(base(name), "ours, softmax").format_map({"rss_of": "—", **r})
+        note = NOTES.get(base(name), "ours, softmax")
         lines.append(
             f"{name:<30}{ms:>10.1f} ms{ratio:>8.2f}×{acc:>17}{rss(r):>10}  {note}"
         )

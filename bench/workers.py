@@ -266,18 +266,6 @@ def mlp(cache: Path, epochs: int, only: list[str]) -> dict:
     return out
 
 
-def mlp_alone(cache: Path, epochs: int) -> dict:
-    """Our mlp trainer (cross-entropy) alone, as mnist-train runs it: for its peak RSS while
-    mnist-train has no --model mlp (bench/run.py uses the command once it has)."""
-    train_split, test_split = load(cache)
-    layers, seconds = train_mlp(
-        "cross-entropy", train_split.images, train_split.labels,
-        epochs=epochs, rng=np.random.default_rng(0),
-    )  # fmt: skip
-    accuracy = mlp_accuracy(layers, test_split.images, test_split.labels)
-    return {"mlp alone": {"epoch_seconds": seconds, "test_accuracy": accuracy}}
-
-
 def outer(cache: Path, samples: int) -> dict:
     """The per-sample `np.outer` loop for softmax: per sample z = Wx + b, s = softmax(z), the Jacobian
     J = diag(s) − ssᵀ, ∂L/∂z = J 2(s − y), and ∂L/∂W += np.outer(∂L/∂z, x) / B; a step per
@@ -414,7 +402,7 @@ def main() -> None:
     parser.add_argument(
         "name",
         choices=[
-            "interleaved", "mlp", "mlp-alone", "outer", "sweep", "warm-start", "breakdown",
+            "interleaved", "mlp", "outer", "sweep", "warm-start", "breakdown",
         ],
     )  # fmt: skip
     parser.add_argument("--out", type=Path, help="breakdown: the run directory")
@@ -428,8 +416,6 @@ def main() -> None:
         result = interleaved(args.cache, args.epochs, args.only.split(","))
     elif args.name == "mlp":
         result = mlp(args.cache, args.epochs, args.only.split(","))
-    elif args.name == "mlp-alone":
-        result = mlp_alone(args.cache, args.epochs)
     elif args.name == "outer":
         result = outer(args.cache, args.samples)
     elif args.name == "breakdown":

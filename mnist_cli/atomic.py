@@ -73,15 +73,20 @@ def fsync_files(directory: Path) -> None:
 
 
 def replace_dir(new: Path, target: Path) -> None:
-    """Rename `new` to `target`; an existing non-empty `target` is moved aside first and then
-    removed, and moved back if `new` does not take its place (an error, Ctrl-C included).
+    """Rename `new` to `target`; into an existing empty `target`, its entries are moved (so
+    `target` stays the directory it is); an existing non-empty `target` is moved aside first
+    and then removed, and moved back if `new` does not take its place (an error, Ctrl-C
+    included).
 
     SIGINT and SIGTERM that arrive meanwhile take effect once the renames are done
     (`signals_deferred`), so a signal never leaves `target` missing and the old directory
     under a hidden name; an exception between the renames puts the old one back."""
     with signals_deferred():
-        if not (target.is_dir() and any(target.iterdir())):
-            os.replace(new, target)  # onto nothing, or onto an empty directory
+        if not target.is_dir():
+            os.replace(new, target)  # onto nothing
+            return
+        if not any(target.iterdir()):
+            _move_entries(new, target)
             return
         # an empty directory reserves the name; renaming `target` onto it replaces it
         old = _unique(target, ".old", os.mkdir)
@@ -98,6 +103,22 @@ def replace_dir(new: Path, target: Path) -> None:
                 shutil.rmtree(old, ignore_errors=True)
             raise
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _move_entries(new: Path, target: Path) -> None:
+    """Move what `new` holds into the empty directory `target`, then remove `new`: `target`
+    stays the same directory (a lock held on it stays valid, and so does a shell's working
+    directory when it is `--out .`). An error puts back what was moved."""
+    moved: list[str] = []
+    try:
+        for name in sorted(os.listdir(new)):
+            os.rename(new / name, target / name)
+            moved.append(name)
+    except BaseException:
+        for name in moved:
+            os.rename(target / name, new / name)
+        raise
+    os.rmdir(new)
 
 
 @contextlib.contextmanager

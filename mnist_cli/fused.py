@@ -31,13 +31,16 @@ tests/test_fused.py checks this step against models.loss_and_gradients and model
 and the cross-entropy step against mlp.loss_and_layer_grads (one layer).
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from .mlp import Loss
 from .models import K, ModelKind, Params
+
+S = TypeVar("S")  # a block's scratch arrays (this module's Scratch, or fused_mlp's)
 
 PIXEL = 255.0  # X = U / PIXEL, and Ũ's constant column
 
@@ -88,14 +91,22 @@ class Work:
     def blocks_of(self, m: int) -> tuple[tuple[slice, Scratch], ...]:
         """The blocks of a piece of m rows: BLOCK_ROWS rows each, the last maybe fewer."""
         if m not in self.layouts:
-            blocks = []
-            for start in range(0, m, BLOCK_ROWS):
-                rows = min(BLOCK_ROWS, m - start)
-                if rows not in self.scratch:
-                    self.scratch[rows] = Scratch.for_rows(rows)
-                blocks.append((slice(start, start + rows), self.scratch[rows]))
-            self.layouts[m] = tuple(blocks)
+            self.layouts[m] = block_layout(m, self.scratch, Scratch.for_rows)
         return self.layouts[m]
+
+
+def block_layout(
+    m: int, scratch: dict[int, S], make: Callable[[int], S]
+) -> tuple[tuple[slice, S], ...]:
+    """(rows, arrays) for each block of a piece of m rows: BLOCK_ROWS rows each, the last maybe
+    fewer; the arrays of a block size are made once, by make(rows), and kept in `scratch`."""
+    blocks = []
+    for start in range(0, m, BLOCK_ROWS):
+        rows = min(BLOCK_ROWS, m - start)
+        if rows not in scratch:
+            scratch[rows] = make(rows)
+        blocks.append((slice(start, start + rows), scratch[rows]))
+    return tuple(blocks)
 
 
 def to_theta(params: Params) -> np.ndarray:

@@ -1,6 +1,6 @@
 """One SGD step of the mlp, fused for speed: the equations of mlp.py, computed in place.
 
-The same three rewritings as step.py's (see its docstring and docs/derivations.md, section 10),
+The same three rewritings as fused.py's (see its docstring and docs/derivations.md, section 10),
 carried through every layer:
 
 - Constant columns. The batch arrives as X̃ = [U, 255] (B, D + 1), U the raw pixels, and the
@@ -30,11 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fused import PIXEL
+from .fused import PIXEL, block_layout
 from .mlp import Activation, Layers, Loss
 from .models import K, Params
-
-BLOCK_ROWS = 100  # rows per block, as step.py
 
 
 def to_thetas(layers: Layers) -> tuple[np.ndarray, ...]:
@@ -119,13 +117,9 @@ class MlpWork:
     def blocks_of(self, m: int) -> tuple[tuple[slice, Scratch], ...]:
         """The blocks of a piece of m rows: BLOCK_ROWS rows each, the last maybe fewer."""
         if m not in self.layouts:
-            blocks = []
-            for start in range(0, m, BLOCK_ROWS):
-                rows = min(BLOCK_ROWS, m - start)
-                if rows not in self.scratch:
-                    self.scratch[rows] = Scratch.for_rows(rows, self.hidden)
-                blocks.append((slice(start, start + rows), self.scratch[rows]))
-            self.layouts[m] = tuple(blocks)
+            self.layouts[m] = block_layout(
+                m, self.scratch, lambda rows: Scratch.for_rows(rows, self.hidden)
+            )
         return self.layouts[m]
 
 

@@ -110,3 +110,16 @@ def test_make_help_and_the_readme_agree_on_the_bench_time_and_the_dev_extras():
     assert f"about {minutes} minutes" in readme.replace("three", "3"), minutes
     for extra in ("pytest", "ruff", "matplotlib", "Pillow"):
         assert extra in out.split("make dev")[1].splitlines()[0], extra
+
+
+def test_the_readme_map_names_every_module():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## How the code is laid out", 1)[1].split("```")[1]
+    names = set(re.findall(r"[a-z_]+", block))
+    package = ROOT / "mnist_cli"
+    modules = {p.stem for p in package.glob("*.py")} - {"__init__"}
+    folders = {p.name for p in package.iterdir() if (p / "__init__.py").exists()}
+    missing = sorted(modules - names) + [
+        f"{f}/" for f in sorted(folders) if f"{f}/" not in block
+    ]
+    assert not missing, f"README's map does not name {missing}"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from mnist_cli import mlp
+from mnist_cli.fused import BLOCK_ROWS
 from mnist_cli.fused_mlp import (
-    BLOCK_ROWS,
     MlpWork,
     from_thetas,
     fused_mlp_step,

@@ -146,6 +146,21 @@ def test_a_file_that_is_not_an_image_is_a_one_line_error(runs, pictures, tmp_pat
     assert result.stdout == "", "no prediction is printed when any picture is bad"
 
 
+@pytest.mark.parametrize(
+    "fmt, name", [("PNG", "digit.jpg"), ("JPEG", "digit.gif"), ("BMP", "digit")]
+)
+def test_a_picture_is_read_whatever_its_name_says(tmp_path, fmt, name):
+    """load_image tries the plugin the suffix names first (to import no other), then all of
+    them: a picture under a wrong suffix, or none, reads as it does under its own."""
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    right = tmp_path / f"right.{fmt.lower()}"
+    Image.fromarray(digit).save(right, format=fmt)
+    wrong = tmp_path / name
+    wrong.write_bytes(right.read_bytes())
+    np.testing.assert_array_equal(load_image(wrong), load_image(right))
+
+
 def test_a_truncated_image_is_a_one_line_error(runs, pictures, tmp_path):
     cut = tmp_path / "cut.png"
     data = pictures["upscaled"][0].read_bytes()

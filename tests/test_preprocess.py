@@ -8,6 +8,8 @@ from mnist_cli.errors import ImageError
 from mnist_cli.preprocess import (
     centre_in_field,
     centre_of_mass,
+    median,
+    percentile,
     preprocess,
     resample_matrix,
     resize,
@@ -152,3 +154,22 @@ def test_lopsided_digit_is_kept_inside_the_field():
     assert field[:, 8].sum() == 20, (
         "expected the column at the furthest right it can go"
     )
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 112, 2236])
+def test_median_and_percentile_are_numpys_bit_for_bit(n):
+    """Our border statistics (numpy's would import numpy.ma at start-up) give numpy's values:
+    ties, rounded values and every q, including those where the mix is taken from either end."""
+    rng = np.random.default_rng(n)
+    for trial in range(60):
+        values = rng.random(n)
+        if trial % 3 == 0:
+            values = np.round(values, 1)  # ties
+        assert median(values) == np.median(values), (
+            n,
+            median(values),
+            np.median(values),
+        )
+        for q in (0, 5, 37.5, 50, 95, 100):
+            ours, theirs = percentile(values, q), np.percentile(values, q)
+            assert ours == theirs, (n, q, ours, theirs)

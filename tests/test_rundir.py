@@ -15,7 +15,7 @@ from mnist_cli.artifacts import load_weights, save_run, write_run
 from mnist_cli.errors import RunDirectoryError
 from mnist_cli.models import D, K, Params
 from mnist_cli.network import Network
-from mnist_cli.rundir import claim_run_dir
+from mnist_cli.rundir import RUN_FILES, claim_run_dir
 
 
 def params(value: float) -> Params:
@@ -121,3 +121,16 @@ def test_a_claim_removed_by_someone_else_does_not_install(tmp_path):
         out.mkdir()
         write(claim, 1)
     assert list(out.iterdir()) == [], "a run was installed into a directory not claimed"
+
+
+def test_a_run_into_the_working_directory_keeps_it(tmp_path, monkeypatch):
+    """`--out .` in an empty folder: the run's files go into that very directory (renaming a
+    new one onto it would leave the shell's working directory pointing at a removed one)."""
+    monkeypatch.chdir(tmp_path)
+    before = os.stat(".")
+    with claim_run_dir(Path("."), force=False) as claim:
+        write(claim, 1.0)  # writes the run and installs it
+    after = os.stat(os.getcwd())
+    assert (before.st_dev, before.st_ino) == (after.st_dev, after.st_ino)
+    assert sorted(os.listdir(".")) == sorted(RUN_FILES), os.listdir(".")
+    assert load_weights(Path(".")).params.W[0, 0] == 1.0
