@@ -270,7 +270,7 @@ def table(results: dict) -> str:
             if "test_accuracy" in r
             else "—"
         )
-        note = NOTES.get(base(name), "ours, softmax")
+        note = NOTES.get(base(name), "ours, softmax").format_map(r)
         lines.append(
             f"{name:<30}{ms:>10.1f} ms{ratio:>8.2f}×{acc:>17}{rss(r):>10}  {note}"
         )
