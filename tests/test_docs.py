@@ -75,14 +75,19 @@ def test_the_link_check_can_fail(tmp_path):
     assert relative_links(page) == ["nowhere.md", "img/none.png"]
 
 
-def test_make_help_lists_what_the_readme_names():
-    out = subprocess.run(
+def make_help() -> str:
+    """What `make help` prints, as a user's top-level make (not a sub-make of make test)."""
+    return subprocess.run(
         ["make", "-s", "--no-print-directory", "help"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+
+
+def test_make_help_lists_what_the_readme_names():
+    out = make_help()
     targets = re.findall(r"make (\w[\w-]*)", out)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for target in ("train", "test", "bench", "docs"):
@@ -98,13 +103,7 @@ def test_one_style_for_defaults_in_every_help():
 
 
 def test_make_help_and_the_readme_agree_on_the_bench_time_and_the_dev_extras():
-    out = subprocess.run(
-        ["make", "-s", "--no-print-directory", "help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = make_help()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     minutes = re.search(r"~(\d+) min", out).group(1)
     assert f"about {minutes} minutes" in readme.replace("three", "3"), minutes
