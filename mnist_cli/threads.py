@@ -11,8 +11,8 @@ threads its products get:
     "sgd"     1          each step's Θ Ũᵀ and dZᵀ Ũ, 10 × 100 × 785 multiply-adds a row: each
                          fits OpenBLAS's small-matrix kernels, and the batches thread needs the
                          other core
-    "score"   1          X Wᵀ over chunks of 2,000 rows, (2000, 785) × (785, 10): the cast of
-                         the chunk to float32 costs more than the product, which barely splits
+    "score"   1          Ũ Θᵀ over chunks of 1,000 rows, (1000, 785) × (785, 10): too small to
+                         split; fused_scores.py shares the chunks out among threads instead
     "solve"   all cores  the exact solver's Gram matrix ŨᵀŨ, 60000 × 785 × 785: large enough
                          to split across every core
 
