@@ -38,15 +38,17 @@ def resolve_run(
     file_values: Mapping[str, Any],
     options: Mapping[str, Any],
     start: Weights | None = None,
+    start_loss: str | None = None,
 ) -> TrainConfig:
     """The run's configuration from `options` (the command line; None where not given),
-    `file_values` (read_config_file) and `start`, the loaded weights of start_path (if any).
+    `file_values` (read_config_file) and `start`, the loaded weights of start_path (if any),
+    with `start_loss` the loss of the run they come from (None for a bare weights file).
 
     A dataset other than the file's drops the file's mirrors (they hold the file's dataset).
     """
     given = {key: v for key, v in options.items() if v is not None}
     init_from = start_path(given, file_values)
-    implied = implied_defaults(given, file_values, start)
+    implied = implied_defaults(given, file_values, start, start_loss)
     from_file = {key: v for key, v in file_values.items() if key != "init_from"}
     dataset = given.get("dataset", implied.get("dataset"))
     if dataset and dataset != from_file.get("dataset", TrainConfig.dataset):
@@ -76,14 +78,20 @@ def check_paths(config: TrainConfig) -> None:
 
 
 def implied_defaults(
-    given: Mapping[str, Any], file_values: Mapping[str, Any], start: Weights | None
+    given: Mapping[str, Any],
+    file_values: Mapping[str, Any],
+    start: Weights | None,
+    start_loss: str | None = None,
 ) -> dict[str, Any]:
     """Defaults implied by other choices, when neither the command line nor the config file
     sets them: the model, dataset and (mlp) hidden widths and activation of the --init-from
-    weights, and linear for --solver exact (the only model with a closed-form optimum)."""
+    weights, and the loss of the run they come from (a run continues on its own loss), and
+    linear for --solver exact (the only model with a closed-form optimum)."""
     implied = {}
     if start:
         inherited = [("model", start.kind), ("dataset", start.dataset)]
+        if start_loss:
+            inherited.append(("loss", start_loss))
         if start.kind == "mlp":
             net = start.network
             inherited += [("hidden", net.hidden), ("activation", net.activation)]

@@ -19,6 +19,7 @@ from typing import Any
 from .artifacts import METRICS
 from .data import normalize_mirror
 from .errors import MetricsError
+from .mlp import LOSSES
 
 MAX_METRICS_BYTES = 4 * 2**20  # a 10-epoch run writes ~6 KB; 4 MiB is ~25,000 epochs
 MAX_MIRRORS = 16
@@ -194,3 +195,23 @@ def timestamp(v: str | None) -> datetime | None:
         return None
     t = datetime.fromisoformat(v)
     return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def run_loss(run_dir: Path) -> str | None:
+    """The loss the run in `run_dir` was trained on (loss_of its metrics.json), or None when its
+    metrics.json cannot tell."""
+    try:
+        return loss_of(read_metrics(run_dir))
+    except MetricsError:
+        return None
+
+
+def loss_of(metrics: dict) -> str | None:
+    """A run's loss from its metrics.json: config.loss, "squared" for runs from before the key,
+    None if it is not a loss this mnist-cli knows."""
+    try:
+        config = get(metrics, "config", dict, "an object", {})
+        loss = get(config, "loss", is_name, "a loss name", "squared", "config.")
+    except MetricsError:
+        return None
+    return loss if loss in LOSSES else None

@@ -22,6 +22,7 @@ from .run_metrics import (
     is_seconds,
     is_sizes,
     is_timestamp,
+    loss_of,
     read_history,
     read_metrics,
     timestamp,
@@ -142,15 +143,22 @@ class Earlier:
         return {"run": self.run, "epochs": self.epochs}
 
 
-def earlier_training(run_dir: Path, model: str, monitor: str) -> Earlier | None:
+def earlier_training(
+    run_dir: Path, model: str, monitor: str, loss: str = "squared"
+) -> Earlier | None:
     """The epochs a run started from `run_dir` continues: its metrics.json's history, checked
     entry by entry (epochs 1, 2, ..., n; a finite train_loss; its monitored accuracy a fraction
     or null; seconds ≥ 0) and copied key by key. None when it has no epochs (an exact solve).
     Raises MetricsError when they cannot be continued: no readable metrics, another model, a
-    malformed entry, or another monitored split."""
+    malformed entry, another monitored split, or another loss (the history's train_loss would
+    not join up)."""
     m = read_metrics(run_dir)
     if get(m, "model", is_name, "a model name") != model:
         raise MetricsError(f"metrics.json is of a {m['model']} model, not {model}")
+    if (earlier_loss := loss_of(m)) != loss:
+        raise MetricsError(
+            f"its history is of the {earlier_loss or 'unknown'} loss, this run's is {loss}"
+        )
     entries = read_history(m, monitor)
     return Earlier(str(run_dir), entries) if entries else None
 
@@ -166,7 +174,7 @@ def continued_training(
     if not run_dir.is_dir():
         return None
     try:
-        return earlier_training(run_dir, config.model, monitor)
+        return earlier_training(run_dir, config.model, monitor, config.loss)
     except MetricsError as e:
         on_warning(
             f"--init-from {run_dir}: {e}; training starts from its weights "

@@ -176,6 +176,17 @@ def test_init_from_weights_imply_their_model_and_dataset():
     assert config.init_from == "/runs/a"
 
 
+def test_a_run_continues_on_its_own_loss_unless_told_otherwise():
+    start = weights("softmax", "mnist")
+    options = {"init_from": "/runs/a"}
+    assert resolve_run({}, options, start, "cross-entropy").loss == "cross-entropy"
+    assert resolve_run({}, options, start).loss == "squared", "a bare weights file"
+    given = {**options, "loss": "squared"}
+    assert resolve_run({}, given, start, "cross-entropy").loss == "squared"
+    from_file = resolve_run({"loss": "squared"}, options, start, "cross-entropy")
+    assert from_file.loss == "squared", "the config file's loss wins over the implied"
+
+
 @pytest.mark.parametrize("where", ["option", "file"])
 def test_weights_of_another_model_or_dataset_are_refused_not_overridden(where):
     for key, value, message in [

@@ -228,12 +228,13 @@ def test_init_from_an_mlp_run_continues_it_and_refuses_another_shape(
 ):
     run, _ = mlp_run
     more = tmp_path / "more"
-    args = ["--init-from", str(run), "--loss", "cross-entropy", *SMALL, "-q"]
+    args = ["--init-from", str(run), *SMALL, "-q"]  # the run's loss is implied
     result = CliRunner().invoke(
         train_command, [*args, "--epochs", "1", "--out", str(more), *data_args]
     )
     assert result.exit_code == 0, result.output
     m = json.loads((more / "metrics.json").read_text())
+    assert m["loss"] == m["config"]["loss"] == "cross-entropy", "the run's own loss"
     assert m["config"]["hidden"] == [16] and [h["epoch"] for h in m["history"]] == [
         1,
         2,
@@ -246,6 +247,22 @@ def test_init_from_an_mlp_run_continues_it_and_refuses_another_shape(
         "the weights are an mlp 784-16-10 relu, but this run trains an mlp 784-32-10 relu"
         in (refused.output)
     ), refused.output
+
+
+def test_another_loss_does_not_continue_the_history(mlp_run, data_args, tmp_path):
+    """A history of cross-entropy losses and one of squared losses do not join up: the run
+    starts from the weights at epoch 1, and says so."""
+    run, _ = mlp_run
+    out = tmp_path / "squared"
+    args = ["--init-from", str(run), "--loss", "squared", *SMALL, "--epochs", "1"]
+    result = CliRunner().invoke(train_command, [*args, "--out", str(out), *data_args])
+    assert result.exit_code == 0, result.output
+    assert (
+        "its history is of the cross-entropy loss, this run's is squared; training "
+        "starts from its weights at epoch 1" in result.output
+    ), result.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert [h["epoch"] for h in m["history"]] == [1] and m["started_from"] is None
 
 
 def test_mnist_runs_shows_the_hidden_width(mlp_run):

@@ -104,8 +104,8 @@ OPTIONS = [
         metavar="RUN_OR_WEIGHTS",
         help="Continue training from saved weights (a run directory or weights.npz) "
         "instead of --init. Model and dataset (and an mlp's --hidden and --activation) "
-        "default to theirs and must match. From a run "
-        "directory, epochs are numbered after its own (a 10-epoch run continued with --epochs 5 "
+        "default to theirs and must match. From a run directory, --loss defaults to the "
+        "run's, epochs are numbered after its own (a 10-epoch run continued with --epochs 5 "
         "prints epoch 11/15 to 15/15) and metrics.json's history starts with its epochs; from a "
         "weights.npz, at epoch 1.",
     ),

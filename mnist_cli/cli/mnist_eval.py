@@ -9,9 +9,15 @@ from ..artifacts import METRICS, WEIGHTS, load_weights
 from ..data import Dataset, load_split
 from ..errors import MetricsError
 from ..metrics import Evaluation, evaluate, format_confusion
-from ..mlp import LOSSES
 from ..network import Network
-from ..run_metrics import get, is_name, read_history, read_metrics, read_mirrors
+from ..run_metrics import (
+    get,
+    is_name,
+    read_history,
+    read_metrics,
+    read_mirrors,
+    run_loss,
+)
 from ..threads import blas_threads
 from .common import (
     command,
@@ -83,7 +89,7 @@ def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
     if with_plots:
         run_dir = path if path.is_dir() else path.parent
         history = run_history(path, kind)
-        loss = run_loss(path)
+        loss = run_loss(path if path.is_dir() else path.parent) or "squared"
         written = draw_plots(run_dir, network, result, history, dataset, split, loss)
         click.echo(wrote_line(written), err=as_json)  # stdout stays one JSON object
 
@@ -99,18 +105,6 @@ def run_mirrors(path: Path) -> tuple[str, ...] | None:
     except MetricsError as e:
         warn(f"{path}: {e}; using the built-in mirrors")
         return None
-
-
-def run_loss(path: Path) -> str:
-    """The loss the run PATH belongs to was trained on (its metrics.json's config.loss), to
-    label curves.png; "squared" when it cannot be told."""
-    try:
-        m = read_metrics(path if path.is_dir() else path.parent)
-        config = get(m, "config", dict, "an object", {})
-        loss = get(config, "loss", is_name, "a loss name", "squared", "config.")
-    except MetricsError:
-        return "squared"
-    return loss if loss in LOSSES else "squared"
 
 
 def report(

@@ -16,6 +16,7 @@ from ..data import get_dataset, load_dataset
 from ..errors import MnistCliError
 from ..resolve import check_val_size, resolve_run, start_path
 from ..run import fit, monitor_name
+from ..run_metrics import run_loss
 from ..rundir import claim_run_dir
 from ..runs import continued_training
 from .common import command, draw_plots, require_plots, warn, wrote_line
@@ -92,8 +93,11 @@ def train_command(
     file_values = read_config_file(config_file) if config_file else {}
     init_from = start_path(options, file_values)
     start = load_weights(Path(init_from)) if init_from else None
+    start_loss = (
+        run_loss(Path(init_from)) if init_from and Path(init_from).is_dir() else None
+    )
     options["mirrors"] = data.chosen_mirrors() or None
-    config = resolve_run(file_values, options, start)
+    config = resolve_run(file_values, options, start, start_loss)
     config_toml = to_toml(config)  # before training: resolve_run checked its paths
     earlier = continued_training(config, monitor_name(config), on_warning=warn)
     if with_plots:
