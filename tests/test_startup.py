@@ -5,7 +5,8 @@ starting: each one runs in a fresh process here and reports the modules it ended
 matplotlib (--plots), Pillow (reading a picture), requests (a download) and tqdm (a progress
 bar on a terminal) are imported only by the command and the moment that needs them, and a
 command does not import the training loop, the plots or another command's module. Nor does
-mnist-predict import numpy.ma (numpy.median and numpy.percentile would, ≈ 5 ms) or more of
+mnist-predict, which reads no dataset, import the data package's fetching code (only its
+catalogue, for the class names), or numpy.ma (numpy.median and numpy.percentile would, ≈ 5 ms) or more of
 Pillow's plugins than the picture's own (Image.init would import them all, ≈ 30 ms).
 """
 
@@ -25,6 +26,7 @@ EXTRAS = ("matplotlib", "PIL", "requests", "tqdm")
 NUMPY = ("numpy.ma",)
 PLUGINS = ("PIL.PngImagePlugin", "PIL.JpegImagePlugin", "PIL.EpsImagePlugin")
 OURS = ("mnist_cli.plots", "mnist_cli.train", "mnist_cli.run", "mnist_cli.gradcheck")
+FETCHING = ("mnist_cli.data.cache", "mnist_cli.data.fetch", "mnist_cli.data.splits")
 COMMANDS = (
     "mnist_eval",
     "mnist_gradcheck",
@@ -32,7 +34,14 @@ COMMANDS = (
     "mnist_runs",
     "mnist_train",
 )
-WATCHED = (*EXTRAS, *NUMPY, *PLUGINS, *OURS, *(f"mnist_cli.cli.{c}" for c in COMMANDS))
+WATCHED = (
+    *EXTRAS,
+    *NUMPY,
+    *PLUGINS,
+    *OURS,
+    *FETCHING,
+    *(f"mnist_cli.cli.{c}" for c in COMMANDS),
+)
 
 # runs `code` (which may call a command with `args`), then writes the watched modules it
 # imported to the file argv[1]; the command's output goes to stdout/stderr, not to that file
@@ -95,12 +104,17 @@ ALLOWED = {
         "mnist_cli.cli.mnist_train",
         "mnist_cli.run",
         "mnist_cli.train",
+        *FETCHING,
     },
-    "mnist-eval --help": {"mnist_cli.cli.mnist_eval"},
+    "mnist-eval --help": {"mnist_cli.cli.mnist_eval", *FETCHING},
     "mnist-predict --help": {"mnist_cli.cli.mnist_predict"},
-    "mnist-gradcheck --help": {"mnist_cli.cli.mnist_gradcheck", "mnist_cli.gradcheck"},
+    "mnist-gradcheck --help": {
+        "mnist_cli.cli.mnist_gradcheck",
+        "mnist_cli.gradcheck",
+        *FETCHING,
+    },
     "mnist-runs --help": {"mnist_cli.cli.mnist_runs"},
-    "mnist-eval RUN": {"mnist_cli.cli.mnist_eval"},
+    "mnist-eval RUN": {"mnist_cli.cli.mnist_eval", *FETCHING},
     "mnist-predict RUN IMAGE": {
         "mnist_cli.cli.mnist_predict",
         "PIL",

@@ -10,14 +10,10 @@ from pathlib import Path
 
 import click
 
-from ..data import (
-    DATASETS,
-    Dataset,
-    FetchPolicy,
-    default_cache_dir,
-    normalize_mirror,
-    parse_mirrors,
-)
+# the data package's fetching names are looked up when a command fetches (mnist_cli.data
+# imports them on first use): mnist-predict, which only names datasets, never imports them
+from .. import data as datasets
+from ..data import DATASETS, Dataset
 from ..errors import DownloadError
 from .common import warn
 from .progress import download_bar, show_bars
@@ -25,7 +21,7 @@ from .progress import download_bar, show_bars
 
 def mirror_values(ctx, param, values):
     try:
-        return tuple(normalize_mirror(v) for v in values)
+        return tuple(datasets.normalize_mirror(v) for v in values)
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
 
@@ -36,7 +32,7 @@ def env_mirrors() -> tuple[str, ...]:
     if not value:
         return ()
     try:
-        return parse_mirrors(value)
+        return datasets.parse_mirrors(value)
     except ValueError as e:
         raise click.UsageError(f"MNIST_MIRRORS: {e}") from None
 
@@ -52,13 +48,13 @@ def timeout_value(ctx, param, value):
     return value
 
 
-def fetch_policy(timeout: float | None) -> FetchPolicy:
+def fetch_policy(timeout: float | None) -> "datasets.FetchPolicy":
     """The default retries and timeouts, with --timeout as the read (and at most the connect)
     timeout."""
     if timeout is None:
-        return FetchPolicy()
-    default = FetchPolicy()
-    return FetchPolicy(
+        return datasets.FetchPolicy()
+    default = datasets.FetchPolicy()
+    return datasets.FetchPolicy(
         connect_timeout=min(default.connect_timeout, timeout), read_timeout=timeout
     )
 
@@ -81,7 +77,7 @@ class DataOptions:
         try:
             return loader(
                 *args,
-                cache_root=self.cache_dir or default_cache_dir(os.environ),
+                cache_root=self.cache_dir or datasets.default_cache_dir(os.environ),
                 mirrors=mirrors,
                 progress=download_bar if show_bars(quiet) else None,
                 on_warning=warn,

@@ -23,11 +23,41 @@ Inside, data flows one way:
     splits.py      two IDX files -> a checked Split; load_dataset; holdout
 """
 
-from .cache import default_cache_dir
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from .catalogue import DATASETS, MNIST, DataFile, Dataset, get_dataset
-from .mirrors import normalize_mirror, parse_mirrors
-from .policy import DEFAULT_POLICY, FetchPolicy, ProgressFactory
-from .splits import Split, holdout, load_dataset, load_split
+
+if TYPE_CHECKING:
+    from .cache import default_cache_dir
+    from .mirrors import normalize_mirror, parse_mirrors
+    from .policy import DEFAULT_POLICY, FetchPolicy, ProgressFactory
+    from .splits import Split, holdout, load_dataset, load_split
+
+# the door's other names, imported from their modules when first asked for: a command that
+# only needs the catalogue (mnist-predict, for class names) does not import the cache, the
+# manifest's hashing or the fetching code at start-up
+LAZY = {
+    "default_cache_dir": "cache",
+    "normalize_mirror": "mirrors",
+    "parse_mirrors": "mirrors",
+    "DEFAULT_POLICY": "policy",
+    "FetchPolicy": "policy",
+    "ProgressFactory": "policy",
+    "Split": "splits",
+    "holdout": "splits",
+    "load_dataset": "splits",
+    "load_split": "splits",
+}
+
+
+def __getattr__(name: str):
+    if name not in LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{LAZY[name]}", __name__), name)
+    globals()[name] = value  # asked once
+    return value
+
 
 __all__ = [
     "DATASETS",
