@@ -209,6 +209,22 @@ def test_transparent_background_is_paper(tmp_path):
     assert grey[0, 0] == 1.0 and grey[30, 20] == 0.0, (grey[0, 0], grey[30, 20])
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_turned_as_pillow_turns_it(tmp_path, orientation):
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(orientation)
+    picture = Image.fromarray(
+        rng.integers(0, 256, (7, 12), dtype=np.uint8)
+    )  # no symmetry
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    picture.save(tmp_path / "photo.png", exif=exif)
+    with Image.open(tmp_path / "photo.png") as reference:
+        expected = np.asarray(ImageOps.exif_transpose(reference), np.float64) / 255
+    np.testing.assert_array_equal(load_image(tmp_path / "photo.png"), expected)
+
+
 def test_photo_orientation_and_16_bit_pictures(tmp_path):
     photo = Image.new("L", (30, 10), 200)  # 30 wide, 10 tall
     exif = Image.Exif()

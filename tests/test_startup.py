@@ -24,7 +24,14 @@ from mnist_cli.network import Network
 
 EXTRAS = ("matplotlib", "PIL", "requests", "tqdm")
 NUMPY = ("numpy.ma",)
-PLUGINS = ("PIL.PngImagePlugin", "PIL.JpegImagePlugin", "PIL.EpsImagePlugin")
+# Pillow modules a picture of another format (or ImageOps: predict.upright turns photos)
+# would pull in
+PLUGINS = (
+    "PIL.PngImagePlugin",
+    "PIL.JpegImagePlugin",
+    "PIL.EpsImagePlugin",
+    "PIL.ImageOps",
+)
 OURS = ("mnist_cli.plots", "mnist_cli.train", "mnist_cli.run", "mnist_cli.gradcheck")
 FETCHING = ("mnist_cli.data.cache", "mnist_cli.data.fetch", "mnist_cli.data.splits")
 COMMANDS = (
