@@ -1,10 +1,17 @@
 """Helpers shared by the tests (imported as `from helpers import ...`)."""
 
+import gzip
+import hashlib
 from pathlib import Path
 
 import numpy as np
 
+from mnist_cli.data.catalogue import DataFile
 from mnist_cli.data.idx import DTYPES
+
+TINY = (
+    "tiny-labels-idx1-ubyte"  # a small labels file the fetch tests serve as a dataset's
+)
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -29,3 +36,14 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:
         f.write(header)
         f.write(data)
+
+
+def tiny_labels(folder: Path) -> tuple[DataFile, bytes, Path]:
+    """A small labels file TINY in `folder`: its DataFile (sha256 of the content), its
+    content, and a mirror folder holding TINY.gz (serve it, or give it as a local mirror)."""
+    write_idx(folder / "tiny", np.arange(100, dtype=np.uint8) % 10)
+    content = (folder / "tiny").read_bytes()
+    mirror = folder / "mirror"
+    mirror.mkdir()
+    (mirror / f"{TINY}.gz").write_bytes(gzip.compress(content))
+    return DataFile(TINY, hashlib.sha256(content).hexdigest()), content, mirror

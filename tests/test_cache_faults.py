@@ -2,8 +2,6 @@
 a lock that is a symlink, a file swapped behind the manifest's back, temp files left by a kill."""
 
 import fcntl
-import gzip
-import hashlib
 import json
 import os
 import threading
@@ -11,9 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-from helpers import write_idx
+from helpers import TINY, tiny_labels
 
 from mnist_cli.data import cache as caching
 from mnist_cli.data import manifest
@@ -22,19 +19,13 @@ from mnist_cli.data.fetch import fetch
 from mnist_cli.data.policy import FetchPolicy
 from mnist_cli.errors import DownloadError
 
-NAME = "tiny-labels-idx1-ubyte"
+NAME = TINY
 FAST = FetchPolicy(attempts=2, base_delay=0.01, max_delay=0.05, read_timeout=0.5)
 
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> tuple[DataFile, bytes, Path]:
-    """A small labels file: its DataFile, its content, and a mirror folder holding NAME.gz."""
-    write_idx(tmp_path / "tiny", np.arange(100, dtype=np.uint8) % 10)
-    content = (tmp_path / "tiny").read_bytes()
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    (mirror / f"{NAME}.gz").write_bytes(gzip.compress(content))
-    return DataFile(NAME, hashlib.sha256(content).hexdigest()), content, mirror
+    return tiny_labels(tmp_path)
 
 
 def within(seconds: float, work: Callable[[], object]) -> object:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import write_idx
+from helpers import TINY, tiny_labels, write_idx
 
 from mnist_cli import __version__
 from mnist_cli.data import fetch as fetching
@@ -25,21 +25,14 @@ from mnist_cli.data.mirrors import normalize_mirror, parse_mirrors
 from mnist_cli.data.policy import FetchPolicy
 from mnist_cli.errors import CacheError, DownloadError
 
-NAME = "tiny-labels-idx1-ubyte"
+NAME = TINY
 FAST = FetchPolicy(attempts=2, base_delay=0.01, max_delay=0.05, read_timeout=1.0)
 """Retries and timeouts small enough for tests; the defaults are tested in test_transport.py."""
 
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> tuple[DataFile, bytes, Path]:
-    """A small labels file: its DataFile (sha256 of the content), its content, and a folder
-    holding `NAME.gz` (serve it as a mirror)."""
-    write_idx(tmp_path / "tiny", np.arange(100, dtype=np.uint8) % 10)
-    content = (tmp_path / "tiny").read_bytes()
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    (mirror / f"{NAME}.gz").write_bytes(gzip.compress(content))
-    return DataFile(NAME, hashlib.sha256(content).hexdigest()), content, mirror
+    return tiny_labels(tmp_path)
 
 
 def dead_url() -> str:
