@@ -43,8 +43,8 @@ class EpochResult:
     train_loss: float  # mean of the epoch's batch losses, weighted by batch size
     monitor_accuracy: float | None  # accuracy on the monitored split after the epoch
     seconds: float  # wall time of the epoch's SGD steps (evaluation excluded)
-    # the monitored split's whole evaluation after the epoch (not in metrics.json's history):
-    # after the last epoch, the final weights' (run.fit reuses it instead of scoring again)
+    # the monitored split's whole evaluation after the last epoch, the final weights' (run.fit
+    # reuses it instead of scoring again); None in the earlier epochs' results
     evaluation: Evaluation | None = field(default=None, repr=False, compare=False)
 
     def to_json(self, monitor: str = "test") -> dict:
@@ -162,6 +162,8 @@ def train(
             result = EpochResult(
                 epoch, epochs, loss_sum / N, accuracy, seconds, evaluation
             )
+            if history:  # only the last epoch keeps its evaluation: the history stays lean
+                history[-1] = replace(history[-1], evaluation=None)
             history.append(result)
             if on_epoch:
                 on_epoch(result)

@@ -319,3 +319,24 @@ def test_memory_before_the_first_batch_does_not_grow_with_the_epochs(few_images)
     for epochs in (10**6, 10**12):  # in this order: 10¹² would not end on main
         more = peak_bytes(epochs) - one
         assert more < 100_000, f"{epochs} epochs: {more} bytes more than for 1 epoch"
+
+
+def test_only_the_last_epoch_keeps_its_evaluation(few_images):
+    """The history grows with the epochs: its entries hold numbers, and only the last one the
+    whole evaluation (confusion matrix, per-class accuracy) that run.fit reuses."""
+    images, labels = few_images
+    seen = []
+    _, history = train(
+        Network.one_layer("softmax", init_params("zeros", None)),
+        images,
+        labels,
+        epochs=3,
+        batch_size=100,
+        lr=LR["softmax"],
+        rng=np.random.default_rng(0),
+        monitor=(images, labels),
+        on_epoch=lambda r: seen.append(r.evaluation is not None),
+    )
+    assert seen == [True, True, True], "each epoch's callback sees its evaluation"
+    assert [r.evaluation is not None for r in history] == [False, False, True]
+    assert history[-1].evaluation.accuracy == history[-1].monitor_accuracy
