@@ -28,31 +28,10 @@ from .errors import RunDirectoryError, WeightsError
 from .mlp import ACTIVATIONS, MAX_HIDDEN_LAYERS, MAX_UNITS
 from .models import D, K, Params
 from .network import KINDS, Network
-from .rundir import CONFIG, METRICS, WEIGHTS, RunClaim, claim_run_dir, shown
+from .rundir import CONFIG, METRICS, WEIGHTS, RunClaim, shown
 
 FORMAT_VERSION = 2  # the newest this version reads and writes (mlp files)
 ONE_LAYER_VERSION = 1  # linear and softmax files: W, b
-
-
-def save_run(
-    out_dir: Path,
-    *,
-    network: Network,
-    metrics: dict,
-    config_toml: str,
-    dataset: str = "mnist",
-    force: bool = False,
-) -> None:
-    """Write weights.npz, metrics.json and config.toml into `out_dir`, all or nothing
-    (claimed, written and installed at once: the CLI claims before training, write_run)."""
-    with claim_run_dir(out_dir, force) as claim:
-        write_run(
-            claim,
-            network=network,
-            metrics=metrics,
-            config_toml=config_toml,
-            dataset=dataset,
-        )
 
 
 def write_run(

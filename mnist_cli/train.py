@@ -162,7 +162,9 @@ def train(
             result = EpochResult(
                 epoch, epochs, loss_sum / N, accuracy, seconds, evaluation
             )
-            if history:  # only the last epoch keeps its evaluation: the history stays lean
+            if (
+                history
+            ):  # only the last epoch keeps its evaluation: the history stays lean
                 history[-1] = replace(history[-1], evaluation=None)
             history.append(result)
             if on_epoch:

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_cli.artifacts import write_run
 from mnist_cli.data.catalogue import DataFile
 from mnist_cli.data.idx import DTYPES
+from mnist_cli.network import Network
+from mnist_cli.rundir import claim_run_dir
 
 TINY = (
     "tiny-labels-idx1-ubyte"  # a small labels file the fetch tests serve as a dataset's
@@ -47,3 +50,24 @@ def tiny_labels(folder: Path) -> tuple[DataFile, bytes, Path]:
     mirror.mkdir()
     (mirror / f"{TINY}.gz").write_bytes(gzip.compress(content))
     return DataFile(TINY, hashlib.sha256(content).hexdigest()), content, mirror
+
+
+def save_run(
+    out_dir: Path,
+    *,
+    network: Network,
+    metrics: dict,
+    config_toml: str,
+    dataset: str = "mnist",
+    force: bool = False,
+) -> None:
+    """A run directory written in one call, as mnist-train writes it (claimed, written and
+    installed: the command claims before training, then artifacts.write_run)."""
+    with claim_run_dir(out_dir, force) as claim:
+        write_run(
+            claim,
+            network=network,
+            metrics=metrics,
+            config_toml=config_toml,
+            dataset=dataset,
+        )

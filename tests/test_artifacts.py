@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import save_run
 
 from mnist_cli.artifacts import (
     FORMAT_VERSION,
     ONE_LAYER_VERSION,
     load_weights,
-    save_run,
 )
 from mnist_cli.atomic import replace_dir
 from mnist_cli.errors import RunDirectoryError, WeightsError

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import write_idx
+from helpers import save_run, write_idx
 
 from mnist_cli import atomic
-from mnist_cli.artifacts import save_run
 from mnist_cli.data.catalogue import DataFile
 from mnist_cli.data.fetch import fetch
 from mnist_cli.models import D, K, Params

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import save_run
 
-from mnist_cli.artifacts import save_run
 from mnist_cli.cli import mnist_train, train_command
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import D, K, Params

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import save_run
 
-from mnist_cli.artifacts import load_weights, save_run, write_run
+from mnist_cli.artifacts import load_weights, write_run
 from mnist_cli.errors import RunDirectoryError
 from mnist_cli.models import D, K, Params
 from mnist_cli.network import Network

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import save_run
 
-from mnist_cli.artifacts import save_run
 from mnist_cli.cli import runs_command
 from mnist_cli.config import TrainConfig, to_toml
 from mnist_cli.data import MNIST, Split
@@ -247,7 +247,7 @@ def test_a_run_without_weights_is_broken(tmp_path):
 
 def test_hidden_staging_directories_and_files_are_skipped(tmp_path):
     fake_run(tmp_path, "r", **MLP)
-    fake_run(tmp_path, ".r.abc123", **MLP)  # a run being written (artifacts.save_run)
+    fake_run(tmp_path, ".r.abc123", **MLP)  # a run being written (helpers.save_run)
     (tmp_path / "notes.txt").write_text("not a run")
     assert [r.name for r in list_runs(tmp_path)] == ["r"]
 

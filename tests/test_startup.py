@@ -16,9 +16,9 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import save_run
 from PIL import Image
 
-from mnist_cli.artifacts import save_run
 from mnist_cli.models import init_params
 from mnist_cli.network import Network
 
