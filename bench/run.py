@@ -178,6 +178,10 @@ def end_to_end(cache: Path, tmp: Path, rounds: int = 5, epochs: int = 10) -> dic
             **phases,
         },
         "scoring_vs_sgd": phases["scoring"] / sgd if sgd else None,
+        # the monitor's scorer, all epochs, mostly in its own thread beside the steps
+        "monitor_seconds": statistics.median(
+            p[0]["breakdown"]["monitor"] for p in parts
+        ),
     }
 
 

@@ -347,9 +347,11 @@ def warm_start(cache: Path) -> dict:
 def breakdown(cache: Path, epochs: int, out: Path) -> dict:
     """`mnist-train --epochs N --quiet` (softmax, the default config) run in this process, with
     the functions that do each phase wrapped in a timer: data load (the command's
-    load_dataset), SGD (train.train, less the monitor's scoring inside it), scoring (the
-    monitor after each epoch and the final scores), writing (the command's write_run). Imports
-    are not in here: bench/run.py times them in a fresh process."""
+    load_dataset), SGD (the epochs' steps, as train.train clocks them: the monitor of each
+    epoch but the last is scored beside the next one's steps), scoring (the rest of train.train
+    and run.fit's final scores: the last epoch's monitor, and the training split), writing
+    (the command's write_run). Imports are not in here: bench/run.py times them in a fresh
+    process. `monitor` is the time spent in the monitor's scorer, in whichever thread."""
     from collections import defaultdict
 
     import mnist_cli.cli.mnist_train as command
@@ -368,33 +370,31 @@ def breakdown(cache: Path, epochs: int, out: Path) -> dict:
 
         return wrapper
 
+    def train_clocked(*args, **kwargs):
+        network, history = train_module.train(*args, **kwargs)
+        spent["SGD"] += sum(r.seconds for r in history)
+        return network, history
+
     command.load_dataset = timed("data load", command.load_dataset)
     command.write_run = timed("writing", command.write_run)
-    run.train = timed("SGD and monitor", run.train)
-    for module, name in SCORERS:
-        module = {"train": train_module, "run": run}[module]
-        setattr(
-            module, name, timed(f"scoring: {module.__name__}", getattr(module, name))
-        )
+    run.train = timed("train", train_clocked)
+    run.evaluate_network = timed("final scores", run.evaluate_network)
+    train_module.score = timed("monitor", train_module.score)
     args = ["--epochs", str(epochs), "--quiet", "--force", "--out", str(out)]
     args += ["--cache-dir", str(cache), "--mirror", str(MIRROR)]
     start = time.perf_counter()
     command.train_command.main(args, standalone_mode=False)
     total = time.perf_counter() - start
-    monitor = spent.pop("scoring: mnist_cli.train", 0.0)
-    final = spent.pop("scoring: mnist_cli.run", 0.0)
     phases = {
         "data load": spent["data load"],
-        "SGD": spent["SGD and monitor"] - monitor,
-        "scoring": monitor + final,
+        "SGD": spent["SGD"],
+        "scoring": spent["train"] - spent["SGD"] + spent["final scores"],
         "writing": spent["writing"],
     }
     phases["other"] = total - sum(phases.values())  # options, config, the run directory
-    return {"breakdown": {"seconds": total, "phases": phases, "monitor": monitor}}
-
-
-# the scoring functions the trainer and run.fit call, by module: their time is "scoring"
-SCORERS = (("train", "score"), ("run", "evaluate_network"))
+    return {
+        "breakdown": {"seconds": total, "phases": phases, "monitor": spent["monitor"]}
+    }
 
 
 def main() -> None:

@@ -55,14 +55,15 @@ def score(
     labels: np.ndarray,
     kind: ModelKind | None = None,
     loss: Loss | None = None,
+    threads: int | None = None,
 ) -> Evaluation:
     """metrics.evaluate of the model `kind` with Θ = [W, b] / 255 (K, D + 1) on images (N, D)
     uint8 with true labels (N,): accuracy, per-class accuracy, the confusion matrix, and with
     `loss` the mean loss, (1/N) Σᵢ ‖ŷᵢ − yᵢ‖² or −(1/N) Σᵢ log Sᵢ,yᵢ.
 
-    The chunks are scored by scoring_threads(N) threads at once (numpy releases the GIL in
-    the cast and the product); each chunk's loss is kept apart and they are added in chunk
-    order, so the numbers are the same whatever the number of threads."""
+    The chunks are scored by `threads` threads at once, by default scoring_threads(N) (numpy
+    releases the GIL in the cast and the product); each chunk's loss is kept apart and they
+    are added in chunk order, so the numbers are the same whatever the number of threads."""
     if loss is not None and kind is None:
         raise ValueError("the loss needs the model kind")
     images = np.asarray(images)  # a plain view of a memmap: its slices are cheaper
@@ -82,7 +83,7 @@ def score(
             if loss is not None:
                 losses[i] = summed_loss(kind, loss, Z, labels[rows])
 
-    in_parallel(score_chunks, len(losses), scoring_threads(N))
+    in_parallel(score_chunks, len(losses), threads or scoring_threads(N))
     loss_sum = 0.0
     for chunk_loss in losses:  # in chunk order, as one thread adds them
         loss_sum += chunk_loss

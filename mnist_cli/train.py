@@ -3,17 +3,31 @@
 The loop owns no math and prints nothing: each batch is one call of a fused step (the equations
 of models.py and mlp.py, fused for speed: fused.streamed_sgd_step for linear and softmax,
 fused_mlp.streamed_mlp_step for the mlp, a batch larger than a chunk taken in pieces), the
-batches come from batches.shuffled_batches (gathered
-and cast ahead of time by a background thread), and after each batch it calls
-`on_batch(batch_size, loss)`, after each epoch `on_epoch(EpochResult)`, and `on_warning(text)`
-when training looks stuck; the CLI turns those into a progress bar, one line per epoch and a
-Warning line. bench/ measures it against the BLAS floor.
+batches come from batches.shuffled_batches (gathered and cast ahead of time by a background
+thread), and after each batch it calls `on_batch(batch_size, loss)`, after each epoch
+`on_epoch(EpochResult)`, and `on_warning(text)` when training looks stuck; the CLI turns those
+into a progress bar, one line per epoch and a Warning line. bench/ measures it against the
+BLAS floor.
+
+The monitored split is scored after every epoch on a copy of the weights, by a thread of its
+own while the next epoch trains (numpy releases the GIL in the cast and the product, and the
+step keeps one core busy, so the scoring takes what the batches thread leaves of the other):
+an epoch is reported as soon as its score is in, checked after each batch, so its line comes
+during the next epoch's first batches, and epochs are always reported in order. The last
+epoch's score, with nothing left to train beside it, is computed at once, on the threads
+fused_scores.py chooses. Measured on 2 cores (paired runs, 2026-12-01): `--config
+configs/mlp.toml` (its monitor, 10,000 × 784 × 256 multiply-adds an epoch, ~60 ms) took 6.3-6.6 s
+instead of 6.7-6.9 s; the softmax's monitor is small and its run gains little (~15 ms of
+0.43 s: its steps slow down by most of what the monitor no longer costs in line, as the
+scoring shares the second core with the batches thread).
 """
 
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import closing
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
@@ -22,7 +36,6 @@ import numpy as np
 from .batches import pieces_per_batch, shuffled_batches
 from .errors import TrainingDivergedError
 from .fused import Work, from_theta, streamed_sgd_step, to_theta
-from .fused_mlp import MlpWork, from_thetas, streamed_mlp_step, to_thetas
 from .fused_scores import score
 from .metrics import Evaluation, evaluate
 from .mlp import Loss
@@ -61,18 +74,22 @@ class EpochResult:
 
 # (pieces of a batch, each (Ũ (m, D + 1), Yᵀ (K, m)), its rows B) -> the batch loss
 Step = Callable[[Iterable[tuple[np.ndarray, np.ndarray]], int], float]
-# (images (N, D) uint8, labels (N,)) -> the Evaluation of the weights as they are now
-Scorer = Callable[[np.ndarray, np.ndarray], Evaluation]
+# (images (N, D) uint8, labels (N,), threads or None for fused_scores' choice) -> the
+# Evaluation of the weights the scorer was made from
+Scorer = Callable[[np.ndarray, np.ndarray, int | None], Evaluation]
 
 
 def fused_step(
     network: Network, loss: Loss, lr: float
-) -> tuple[Step, Callable[[], Network], Scorer]:
-    """(step, current, scorer): `step` updates a float32 copy of the network's weights in
+) -> tuple[Step, Callable[[], Network], Callable[[], Scorer]]:
+    """(step, current, frozen): `step` updates a float32 copy of the network's weights in
     place by one SGD step and returns the batch loss; `current()` is the network those weights
-    make now; `scorer` scores them (from Θ itself for linear and softmax: fused_scores.py).
-    The arrays are allocated once, each piece size cut into blocks at its first batch."""
+    make now; `frozen()` a Scorer of a copy of them as they are now, which training may go on
+    beside (from Θ itself for linear and softmax: fused_scores.py). The arrays are allocated
+    once, each piece size cut into blocks at its first batch."""
     if network.kind == "mlp":
+        from .fused_mlp import MlpWork, from_thetas, streamed_mlp_step, to_thetas
+
         thetas = to_thetas(network.layers)  # Θ_l, see fused_mlp.py
         mlp_work = MlpWork.for_batch(0, thetas)
 
@@ -81,9 +98,13 @@ def fused_step(
             return streamed_mlp_step(act, loss, thetas, pieces, B, lr, mlp_work)
 
         def current_mlp() -> Network:
-            return replace(network, layers=from_thetas(thetas))
+            return replace(network, layers=from_thetas(thetas))  # new arrays: a copy
 
-        return mlp_step, current_mlp, lambda X, y: evaluate(current_mlp(), X, y)
+        def frozen_mlp() -> Scorer:
+            now = current_mlp()
+            return lambda X, y, threads=None: evaluate(now, X, y)
+
+        return mlp_step, current_mlp, frozen_mlp
     theta = to_theta(network.params)  # (K, D + 1) Θ = [W, b] / 255, see fused.py
     work = Work.for_batch(0, D + 1)
 
@@ -93,7 +114,11 @@ def fused_step(
     def current() -> Network:
         return Network.one_layer(network.kind, from_theta(theta))
 
-    return step, current, lambda X, y: score(theta, X, y)
+    def frozen() -> Scorer:
+        now = theta.copy()
+        return lambda X, y, threads=None: score(now, X, y, threads=threads)
+
+    return step, current, frozen
 
 
 def train(
@@ -122,7 +147,7 @@ def train(
     a batch loss is not finite (the weights are dropped). The network passed in is left as
     it was.
     """
-    step, current, scorer = fused_step(network, loss, lr)
+    step, current, frozen = fused_step(network, loss, lr)
     images = np.asarray(images)  # a plain view of a memmap: gathers from it are faster
     Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
     N = len(labels)
@@ -132,14 +157,40 @@ def train(
     layout = [(B, pieces_per_batch(B, batch_size)) for B in sizes]
     history: list[EpochResult] = []
     warned = False
+    # epochs trained whose monitor score is still being computed, in epoch order
+    scoring: deque[tuple[EpochResult, Future[Evaluation]]] = deque()
+
+    def report(result: EpochResult) -> None:
+        """Add an epoch's result, with its score, to the history and tell the callbacks."""
+        nonlocal warned
+        if history:  # only the last epoch keeps its evaluation: the history stays lean
+            history[-1] = replace(history[-1], evaluation=None)
+        history.append(result)
+        if on_epoch:
+            on_epoch(result)
+        warning = stuck_warning(network, loss, history)
+        if warning and on_warning and not warned:
+            on_warning(warning)
+            warned = True
+
+    def report_scored(wait: bool = False) -> None:
+        """Report the epochs whose score is in (with `wait`, all of them), in order."""
+        while scoring and (wait or scoring[0][1].done()):
+            result, future = scoring.popleft()
+            report(scored(result, future.result()))
+
     batches = shuffled_batches(images, Yt_all, batch_size, epochs, rng)
     # the steps' BLAS threads (threads.py); overflow is not warned about: a loss that is not
     # finite stops training below
-    with (
-        closing(batches),
-        blas_threads("sgd"),
-        np.errstate(over="ignore", invalid="ignore"),
-    ):
+    with ExitStack() as stack:
+        stack.enter_context(closing(batches))
+        stack.enter_context(blas_threads("sgd"))
+        stack.enter_context(np.errstate(over="ignore", invalid="ignore"))
+        if (
+            monitor
+        ):  # leaving early waits for the score being computed, drops the others
+            scorer = ThreadPoolExecutor(1, thread_name_prefix="mnist-cli monitor")
+            stack.callback(scorer.shutdown, wait=True, cancel_futures=True)
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             loss_sum = 0.0
@@ -153,27 +204,25 @@ def train(
                 loss_sum += batch_loss * B
                 if on_batch:
                     on_batch(B, batch_loss)
+                if scoring and scoring[0][1].done():
+                    report_scored()
             seconds = time.perf_counter() - start
-            evaluation = None
-            if monitor:
+            result = EpochResult(epoch, epochs, loss_sum / N, None, seconds)
+            if not monitor:
+                report(result)
+            elif epoch < epochs:  # scored beside the next epoch, on one thread
+                scoring.append((result, scorer.submit(frozen(), *monitor, 1)))
+            else:  # the last: scored now, by as many threads as fused_scores chooses
+                report_scored(wait=True)
                 with blas_threads("score"):
-                    evaluation = scorer(*monitor)
-            accuracy = evaluation.accuracy if evaluation else None
-            result = EpochResult(
-                epoch, epochs, loss_sum / N, accuracy, seconds, evaluation
-            )
-            if (
-                history
-            ):  # only the last epoch keeps its evaluation: the history stays lean
-                history[-1] = replace(history[-1], evaluation=None)
-            history.append(result)
-            if on_epoch:
-                on_epoch(result)
-            warning = stuck_warning(network, loss, history)
-            if warning and on_warning and not warned:
-                on_warning(warning)
-                warned = True
+                    evaluation = frozen()(*monitor, None)
+                report(scored(result, evaluation))
     return current(), history
+
+
+def scored(result: EpochResult, evaluation: Evaluation) -> EpochResult:
+    """An epoch's result with the score of its monitored split."""
+    return replace(result, monitor_accuracy=evaluation.accuracy, evaluation=evaluation)
 
 
 def stuck_warning(

@@ -116,9 +116,9 @@ def test_fit_scores_each_split_once(val_size, test_images, monkeypatch):
     scored, and the test result is what scoring it again gives."""
     calls = []
 
-    def counted(theta, images, labels, kind=None, loss=None):
+    def counted(theta, images, labels, kind=None, loss=None, threads=None):
         calls.append(len(labels))
-        return score(theta, images, labels, kind, loss)
+        return score(theta, images, labels, kind, loss, threads)
 
     monkeypatch.setattr(fused_scores, "score", counted)  # run.fit's, at the end
     monkeypatch.setattr(mnist_cli.train, "score", counted)  # the monitor's

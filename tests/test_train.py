@@ -7,14 +7,19 @@ models.sgd_step, on the same shuffles.
 """
 
 import threading
+import time
 import tracemalloc
 from contextlib import closing
 
 import numpy as np
 import pytest
 
+import mnist_cli.train
 from mnist_cli.batches import shuffled_batches
+from mnist_cli.errors import TrainingDivergedError
 from mnist_cli.fused import BLOCK_ROWS, Work, from_theta, fused_sgd_step, to_theta
+from mnist_cli.fused_scores import score
+from mnist_cli.metrics import evaluate
 from mnist_cli.models import (
     MODEL_KINDS,
     D,
@@ -340,3 +345,91 @@ def test_only_the_last_epoch_keeps_its_evaluation(few_images):
     assert seen == [True, True, True], "each epoch's callback sees its evaluation"
     assert [r.evaluation is not None for r in history] == [False, False, True]
     assert history[-1].evaluation.accuracy == history[-1].monitor_accuracy
+
+
+# --- the monitor, scored beside the next epoch ------------------------------------------
+
+
+def monitored_train(kind, few_images, epochs, **kwargs):
+    images, labels = few_images
+    network = init_network(kind, "normal", np.random.default_rng(3), (16,), "relu")
+    return train(
+        network, images, labels, epochs=epochs, batch_size=100,
+        lr=0.5 if kind != "linear" else LR["linear"], rng=np.random.default_rng(3),
+        monitor=(images[:700], labels[:700]), **kwargs,
+    )  # fmt: skip
+
+
+def scoring_threads_alive() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("mnist-cli")]
+
+
+@pytest.mark.parametrize("kind", ["softmax", "mlp"])
+def test_each_epoch_is_scored_on_the_weights_it_ended_with(kind, few_images):
+    """The monitor of epoch e, computed while epoch e + 1 trains, is the score of the weights
+    epoch e ended with (those of a run of e epochs on the same seed), not of weights that
+    went on changing: its whole confusion matrix, epoch by epoch, in order."""
+    reported = []
+    _, history = monitored_train(kind, few_images, 3, on_epoch=reported.append)
+    assert [r.epoch for r in reported] == [1, 2, 3]
+    for result in reported:
+        shorter, _ = monitored_train(kind, few_images, result.epoch)
+        again = evaluate(shorter, *(a[:700] for a in few_images))
+        np.testing.assert_array_equal(
+            result.evaluation.confusion_matrix, again.confusion_matrix
+        )
+        assert result.monitor_accuracy == again.accuracy
+    assert [r.monitor_accuracy for r in history] == [
+        r.monitor_accuracy for r in reported
+    ]
+
+
+def test_epochs_are_reported_in_order_when_a_score_is_slow(few_images, monkeypatch):
+    """Epoch 1's score is slow to come: epoch 2's, ready first, waits for it; every epoch is
+    reported once, in order, before train returns."""
+    calls = []
+
+    def slow_first(theta, images, labels, kind=None, loss=None, threads=None):
+        calls.append(threads)
+        if len(calls) == 1:
+            time.sleep(0.3)
+        return score(theta, images, labels, kind, loss, threads)
+
+    monkeypatch.setattr(mnist_cli.train, "score", slow_first)
+    reported = []
+    monitored_train(
+        "softmax", few_images, 4, on_epoch=lambda r: reported.append(r.epoch)
+    )
+    assert reported == [1, 2, 3, 4]
+    # the first three beside the next epoch, on one thread; the last at once, on
+    # fused_scores' choice of threads
+    assert calls == [1, 1, 1, None]
+
+
+def test_an_error_in_the_monitor_reaches_the_caller_and_no_thread_is_left(
+    few_images, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise MemoryError("no room for the scores")
+
+    monkeypatch.setattr(mnist_cli.train, "score", broken)
+    with pytest.raises(MemoryError, match="no room"):
+        monitored_train("softmax", few_images, 3)
+    assert scoring_threads_alive() == []
+
+
+def test_a_diverged_run_leaves_no_monitor_thread(few_images, monkeypatch):
+    """Training stops at the first loss that is not finite, here in epoch 2's fourth batch,
+    with epoch 1's score perhaps still being computed: the error comes, and the scoring
+    thread is gone."""
+    steps = []
+    real_step = mnist_cli.train.streamed_sgd_step
+
+    def diverging(*args, **kwargs):
+        steps.append(real_step(*args, **kwargs))
+        return float("nan") if len(steps) == 15 else steps[-1]  # 11 batches an epoch
+
+    monkeypatch.setattr(mnist_cli.train, "streamed_sgd_step", diverging)
+    with pytest.raises(TrainingDivergedError, match="in epoch 2"):
+        monitored_train("softmax", few_images, 3)
+    assert scoring_threads_alive() == []

@@ -29,7 +29,10 @@ def download_bar(desc: str, total: int | None):
 
 
 class TrainProgress:
-    """Per-epoch progress bar (on_batch) and one fixed-format line per epoch (on_epoch)."""
+    """A progress bar per training epoch (on_batch) and one fixed-format line per epoch
+    (on_epoch). An epoch's line comes when its monitor score is in, during the next epoch's
+    first batches (train.py): the bar ends with its epoch's images, and a line that comes
+    while the next bar is drawn is printed above it."""
 
     def __init__(self, n_train: int, monitor: str, lines: bool, err: bool = False):
         self.n_train, self.monitor, self.lines = n_train, monitor, lines
@@ -48,17 +51,22 @@ class TrainProgress:
         self.seen += batch_size
         self.bar.update(batch_size)
         self.bar.set_postfix_str(f"loss {self.loss_sum / self.seen:.4f}", refresh=False)
-
-    def on_epoch(self, r: "EpochResult") -> None:
-        if self.bar is not None:
+        if self.seen >= self.n_train:  # the epoch's last batch
             self.bar.close()
             self.bar, self.loss_sum, self.seen = None, 0.0, 0
-        if self.lines:
-            click.echo(
-                f"epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  "
-                f"{self.monitor} acc {100 * r.monitor_accuracy:.2f}%  {r.seconds:.2f} s",
-                err=self.err,
-            )
+
+    def on_epoch(self, r: "EpochResult") -> None:
+        if not self.lines:
+            return
+        if self.bar is not None:
+            self.bar.clear()  # the line goes above the bar, which is drawn again below it
+        click.echo(
+            f"epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  "
+            f"{self.monitor} acc {100 * r.monitor_accuracy:.2f}%  {r.seconds:.2f} s",
+            err=self.err,
+        )
+        if self.bar is not None:
+            self.bar.refresh()
 
 
 def summary_line(
