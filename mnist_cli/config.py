@@ -7,7 +7,6 @@ together, and what the --init-from weights imply, is resolve.py.
 """
 
 import math
-import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -138,6 +137,8 @@ def check_value(key: str, value: Any) -> Any:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """The validated values of a TOML config file. Mirror paths are made relative to the file."""
+    import tomllib  # here: a run without --config does not parse TOML (~2 ms of start-up)
+
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)

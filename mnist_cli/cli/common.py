@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,8 +19,10 @@ from .. import __version__
 from ..artifacts import Weights
 from ..data import DATASETS, Dataset, get_dataset
 from ..errors import MnistCliError, OptionsError, WeightsError
-from ..metrics import Evaluation
-from ..network import Network
+
+if TYPE_CHECKING:  # for the hints: mnist-predict starts without the scoring modules
+    from ..metrics import Evaluation
+    from ..network import Network
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -91,8 +94,8 @@ def require_plots() -> None:
 
 def draw_plots(
     run_dir: Path,
-    network: Network,
-    result: Evaluation,
+    network: "Network",
+    result: "Evaluation",
     history: list[dict] | None,
     dataset: Dataset,
     split: str = "test",
