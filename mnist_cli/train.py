@@ -195,7 +195,9 @@ def train(
             start = time.perf_counter()
             loss_sum = 0.0
             for B, pieces in layout:  # each piece Ũ (m, D + 1), Yᵀ (K, m)
-                batch_loss = step(islice(batches, pieces), B)
+                # a batch is one item of `batches`, or `pieces` of them when streamed
+                items = (next(batches),) if pieces == 1 else islice(batches, pieces)
+                batch_loss = step(items, B)
                 if not math.isfinite(batch_loss):
                     raise TrainingDivergedError(
                         f"the loss became {batch_loss} in epoch {epoch} (lr {lr}): "
