@@ -13,9 +13,11 @@ step computes the same numbers with as few calls as it can, in a layout chosen f
   so plain SGD, [W, b] ← [W, b] − lr [∂L/∂W, ∂L/∂b], divided by 255 on both sides, is
       Θ ← Θ − (lr / 255²) dZᵀ Ũ.
 - Transposed. Every (B, K) array of models.py is held as its (K, B) transpose, so the sums
-  over the K classes of a sample run down the columns: K vectorised passes over B numbers,
-  and a sum over classes is one product with a vector of ones (np.dot: for a vector it
-  costs less per call than np.matmul).
+  over the K classes of a sample run down the columns: K vectorised passes over B numbers.
+  A sum over classes that is then divided or subtracted column by column is one product
+  with a (K, K) matrix of ones, which puts each column's sum in all of its K rows: the
+  division or subtraction is then between two (K, B) arrays, cheaper than broadcasting a
+  (B,) row (the whole step 1.32 → 1.25 × its two products, measured on 600 batches of 100).
 - In blocks of at most 100 rows. OpenBLAS multiplies small matrices (M·N·K up to about 10⁶
   here) with kernels made for them, 2-3× faster per row than its general ones: 10 × 100 × 785
   is small, 10 × 128 × 785 is not. So a larger batch is worked through in blocks of
