@@ -142,8 +142,10 @@ def train(
     the batches thread draws them, so `rng` is the run's alone until train() returns),
     and for each batch computes x = pixels / 255, the loss and its analytic gradient, and steps
     W_l ← W_l − lr ∂L/∂W_l, b_l ← b_l − lr ∂L/∂b_l. The last, smaller batch of an epoch is used,
-    not dropped. `monitor` = (images, labels) is scored after every epoch, and `on_warning`
-    told once if training looks stuck (stuck_warning). Raises TrainingDivergedError as soon as
+    not dropped. `monitor` = (images, labels) is scored after every epoch (beside the next
+    epoch's steps, on a copy of the weights: see above), each epoch's result is given to
+    `on_epoch` when its score is in, in epoch order, and `on_warning` is told once if
+    training looks stuck (stuck_warning). Raises TrainingDivergedError as soon as
     a batch loss is not finite (the weights are dropped). The network passed in is left as
     it was.
     """
@@ -186,9 +188,7 @@ def train(
         stack.enter_context(closing(batches))
         stack.enter_context(blas_threads("sgd"))
         stack.enter_context(np.errstate(over="ignore", invalid="ignore"))
-        if (
-            monitor
-        ):  # leaving early waits for the score being computed, drops the others
+        if monitor:  # leaving early waits for the score being computed, drops the rest
             scorer = ThreadPoolExecutor(1, thread_name_prefix="mnist-cli monitor")
             stack.callback(scorer.shutdown, wait=True, cancel_futures=True)
         for epoch in range(1, epochs + 1):
