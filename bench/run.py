@@ -143,8 +143,8 @@ def end_to_end(cache: Path, tmp: Path, rounds: int = 7, epochs: int = 10) -> dic
     and the command one after the other; the ratio is the
     median of the rounds' ratios. The breakdown (workers.py breakdown: the command in one
     process, its phases timed) is the median of `rounds` runs, phase by phase."""
-    # everything mnist-train imports before it trains (the command module imports the run,
-    # the training loop and the artifacts; mnist_cli.cli alone imports none of them)
+    # everything mnist-train imports before it trains: the command module, which imports the
+    # run, the training loop and the artifacts
     imports = [sys.executable, "-c", "import mnist_cli.cli.mnist_train"]
     runs: dict[str, list[float]] = {
         k: [] for k in ("bare", "imports", "floor", "wall", "cpu")
