@@ -39,6 +39,11 @@ from typing import TypeVar
 
 import numpy as np
 
+# the step's numpy functions by their own names: it makes ~15 calls a batch, 600 batches an
+# epoch, and an `np.` attribute lookup costs ~0.1 µs of the 0.4-1 µs each small call takes
+# (measured: the step 1.25 → 1.22 × its two products at batch 100, 1.50 → 1.42 × at 32)
+from numpy import add, divide, dot, exp, log, matmul, maximum, multiply, subtract, vdot
+
 from .mlp import Loss
 from .models import K, ModelKind, Params
 
@@ -174,9 +179,9 @@ def streamed_sgd_step(
                 kind, theta, U1[rows], Yt[:, rows], work.c, scratch, out, loss
             )
             if not first:
-                np.add(work.total, work.grad, out=work.total)  # Σ over the blocks
+                add(work.total, work.grad, out=work.total)  # Σ over the blocks
             first = False
-    np.add(theta, work.total, out=theta)  # Θ ← Θ − (lr/255²) dZᵀ Ũ  (models.sgd_step)
+    add(theta, work.total, out=theta)  # Θ ← Θ − (lr/255²) dZᵀ Ũ  (models.sgd_step)
     return total / B  # (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² or −(1/B) Σᵢ log Sᵢ,yᵢ
 
 
@@ -196,33 +201,31 @@ def scaled_gradient(
     """
     s = scratch
     Zt, Gt, Tt, Rt, ones, rs = s.Zt, s.Gt, s.Tt, s.Rt, s.ones, s.row
-    np.matmul(theta, U1.T, out=Zt)  # (K, m) Zᵀ = Θ Ũᵀ = W Xᵀ + b 1ᵀ  (models.logits)
+    matmul(theta, U1.T, out=Zt)  # (K, m) Zᵀ = Θ Ũᵀ = W Xᵀ + b 1ᵀ  (models.logits)
     if kind == "softmax":  # (K, m) Sᵀ                              (models.softmax)
-        np.maximum.reduce(Zt, axis=0, out=rs)  # (m,) row max of Z: exp cannot overflow
-        np.subtract(Zt, rs, out=Zt)  # (K, m) Z − max, every entry ≤ 0
+        maximum.reduce(Zt, axis=0, out=rs)  # (m,) row max of Z: exp cannot overflow
+        subtract(Zt, rs, out=Zt)  # (K, m) Z − max, every entry ≤ 0
         if loss == "cross-entropy":
-            picked = float(np.vdot(Yt, Zt))  # Σᵢ (zᵢ,yᵢ − maxᵢ)
-        np.exp(Zt, out=Zt)  # (K, m) in (0, 1]
-        np.dot(ones, Zt, out=Rt)  # (K, m) Σₖ exp in every row, ≥ 1
+            picked = float(vdot(Yt, Zt))  # Σᵢ (zᵢ,yᵢ − maxᵢ)
+        exp(Zt, out=Zt)  # (K, m) in (0, 1]
+        dot(ones, Zt, out=Rt)  # (K, m) Σₖ exp in every row, ≥ 1
         if loss == "cross-entropy":  # −log Sᵢ,yᵢ = log Σₖ exp(zₖ − max) − (zᵢ,yᵢ − max)
-            np.log(
-                Rt[0], out=rs
-            )  # (m,) ≥ 0: never log 0               (mlp.log_softmax)
+            log(Rt[0], out=rs)  # (m,) ≥ 0: never log 0               (mlp.log_softmax)
             entropy = float(rs.sum()) - picked
-        np.divide(Zt, Rt, out=Zt)  # (K, m) Sᵀ, columns sum to 1
-    np.subtract(Zt, Yt, out=Gt)  # (K, m) (Ŷ − Y)ᵀ
+        divide(Zt, Rt, out=Zt)  # (K, m) Sᵀ, columns sum to 1
+    subtract(Zt, Yt, out=Gt)  # (K, m) (Ŷ − Y)ᵀ
     if (
         loss == "cross-entropy"
     ):  # dZ = (S − Y)/B: no ⟨G, S⟩ term  (mlp.cross_entropy_grad_logits)
-        np.multiply(Gt, c, out=Gt)  # (K, m) −(lr/255²) dZᵀ
-        np.matmul(Gt, U1, out=out)  # (K, D + 1) −(lr/255²) dZᵀ Ũ
+        multiply(Gt, c, out=Gt)  # (K, m) −(lr/255²) dZᵀ
+        matmul(Gt, U1, out=out)  # (K, D + 1) −(lr/255²) dZᵀ Ũ
         return entropy
-    squares = float(np.vdot(Gt, Gt))  # Σᵢ ‖ŷᵢ − yᵢ‖²
+    squares = float(vdot(Gt, Gt))  # Σᵢ ‖ŷᵢ − yᵢ‖²
     if kind == "softmax":  # dZ = S ⊙ (G − ⟨G, S⟩)  (models.softmax_backward)
-        np.multiply(Gt, Zt, out=Tt)  # (K, m)
-        np.dot(ones, Tt, out=Rt)  # (K, m) ⟨ŷᵢ − yᵢ, sᵢ⟩ in every row
-        np.subtract(Gt, Rt, out=Gt)  # (K, m)
-        np.multiply(Gt, Zt, out=Gt)  # (K, m) (B/2) dZᵀ
-    np.multiply(Gt, c, out=Gt)  # (K, m) c (B/2) dZᵀ = −(lr/255²) dZᵀ
-    np.matmul(Gt, U1, out=out)  # (K, D + 1) −(lr/255²) dZᵀ Ũ  (models.param_grads)
+        multiply(Gt, Zt, out=Tt)  # (K, m)
+        dot(ones, Tt, out=Rt)  # (K, m) ⟨ŷᵢ − yᵢ, sᵢ⟩ in every row
+        subtract(Gt, Rt, out=Gt)  # (K, m)
+        multiply(Gt, Zt, out=Gt)  # (K, m) (B/2) dZᵀ
+    multiply(Gt, c, out=Gt)  # (K, m) c (B/2) dZᵀ = −(lr/255²) dZᵀ
+    matmul(Gt, U1, out=out)  # (K, D + 1) −(lr/255²) dZᵀ Ũ  (models.param_grads)
     return squares
