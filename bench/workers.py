@@ -8,8 +8,9 @@ bench/run.py starts these and reads their peak RSS from os.wait4. The contenders
     interleaved  our trainer (softmax, linear, and softmax at other batch sizes), each in one
                  multi-epoch run as mnist-train runs it, with one epoch of the BLAS floor
                  between two of its epochs, so machine noise hits both alike; `--only` picks
-                 them. Two more rows take the trainer apart, measured between the softmax
-                 run's epochs: its step alone on the floor's batches, its gather + cast alone
+                 them. Two more rows take the trainer apart, measured between the epochs of a
+                 softmax run of their own: its step alone on the floor's batches, its gather
+                 + cast alone
     mlp          the same for the mlp (784-256-10 relu, batch 100), with each loss, against its
                  own floor (the five products of a batch), and its step alone; `--only` picks
     outer        the per-sample `np.outer` loop, timed on a slice of the epoch
@@ -106,8 +107,9 @@ def trainer(name: str) -> tuple[str, int]:
 def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
     """Each trainer of `only` (softmax, linear, "batch N" for softmax at batch size N) trained
     for `epochs` epochs in one train() run; after each of its epochs (train's on_epoch, outside
-    the epoch's clock) one epoch of the floor, and in the first run one of each part. A
-    trainer row keeps the floor epochs measured between its own; the floor row has them all."""
+    the epoch's clock) one epoch of the floor. The parts, if asked for, are measured first,
+    between the epochs of a softmax run of their own that no row reports. A trainer row keeps
+    the floor epochs measured between its own; the floor row has them all."""
     train_split, test_split = load(cache)
     images, labels = train_split.images, train_split.labels
     n = len(labels) - len(labels) % BATCH
@@ -139,8 +141,12 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
     if not trainers:  # the floor alone (bench/run.py: for its peak RSS)
         for _ in range(epochs):
             out["floor"]["epoch_seconds"].append(floor_epoch(batches, W, Z, gW, dZ))
-    for name in trainers:
-        kind, batch_size = trainer(name)
+    # the parts are measured between the epochs of a softmax run of their own, not reported:
+    # between a reported row's epochs they seemed to slow it (0.01-0.10 × of the floor in
+    # three paired runs), their 376 MB of pre-made batches passing through the caches
+    runs = ([None] if parts else []) + trainers
+    for name in runs:
+        kind, batch_size = trainer(name or "softmax")
         floors: list[float] = []
 
         def between(_, floors=floors, parts=parts) -> None:
@@ -153,17 +159,21 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
             epochs=epochs, batch_size=batch_size, lr=LR[kind],
             rng=np.random.default_rng(0), on_epoch=between,
         )  # fmt: skip
-        accuracy = evaluate(params, test_split.images, test_split.labels).accuracy
         out["floor"]["epoch_seconds"] += floors
+        if name is None:  # the parts' run: paired with its floors; then their data goes
+            for part in parts:
+                out[part]["floor_epoch_seconds"] = floors
+            gathered.close()
+            augmented.clear()
+            parts = {}
+            continue
+        accuracy = evaluate(params, test_split.images, test_split.labels).accuracy
         out[name] = {
             "epoch_seconds": [r.seconds for r in history],
             "floor_epoch_seconds": floors,
             "test_accuracy": accuracy,
             "epochs": epochs,
         }
-        if parts:
-            gathered.close()  # stops its thread
-            parts = {}  # the parts only between the first run's epochs
     return out
 
 
