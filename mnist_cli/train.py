@@ -13,15 +13,19 @@ The monitored split is scored after every epoch on a copy of the weights, by a t
 own while the next epoch trains (numpy releases the GIL in the cast and the product, and the
 step keeps one core busy, so the scoring takes what the batches thread leaves of the other):
 an epoch is reported as soon as its score is in, checked after each batch, so its line comes
-during the next epoch's first batches, and epochs are always reported in order. The last
+during the next epoch (softmax at batch 100: after ~80-100 of its 600 batches), or after it
+when an epoch is a single batch; epochs are always reported in order, and what the callbacks
+take is not counted in an epoch's seconds. The last
 epoch's score, with nothing left to train beside it, is computed at once, on the threads
 fused_scores.py chooses. Measured on 2 cores (paired runs, 2026-12-01): `--config
 configs/mlp.toml` (its monitor, 10,000 × 784 × 256 multiply-adds an epoch, ~60 ms) took 6.3-6.6 s
-instead of 6.7-6.9 s; the softmax's monitor is small and `mnist-train --epochs 10` gains 3-5 %
-(20 alternating pairs): its steps slow down by most of what the monitor no longer costs in
-line, as the scoring shares the second core with the batches thread.
+instead of 6.7-6.9 s; the softmax's monitor is small and `mnist-train --epochs 10` shows no
+clear change (20 alternating pairs: median 0.95 ×, 12 of them faster): its steps slow down by
+most of what the monitor no longer costs in line, as the scoring shares the second core with
+the batches thread.
 """
 
+import contextvars
 import math
 import time
 from collections import deque
@@ -193,6 +197,9 @@ def train(
             stack.callback(scorer.shutdown, wait=True, cancel_futures=True)
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
+            reporting = (
+                0.0  # time in the earlier epochs' callbacks, off this epoch's clock
+            )
             loss_sum = 0.0
             for B, pieces in layout:  # each piece Ũ (m, D + 1), Yᵀ (K, m)
                 # a batch is one item of `batches`, or `pieces` of them when streamed
@@ -207,13 +214,19 @@ def train(
                 if on_batch:
                     on_batch(B, batch_loss)
                 if scoring and scoring[0][1].done():
+                    reported = time.perf_counter()
                     report_scored()
-            seconds = time.perf_counter() - start
+                    reporting += time.perf_counter() - reported
+            seconds = time.perf_counter() - start - reporting
             result = EpochResult(epoch, epochs, loss_sum / N, None, seconds)
             if not monitor:
                 report(result)
-            elif epoch < epochs:  # scored beside the next epoch, on one thread
-                scoring.append((result, scorer.submit(frozen(), *monitor, 1)))
+            elif epoch < epochs:  # scored beside the next epoch, on one thread, in this
+                # thread's context (numpy's error state is a context variable: a new thread
+                # would start from numpy's defaults)
+                in_context = contextvars.copy_context().run
+                job = scorer.submit(in_context, frozen(), *monitor, 1)
+                scoring.append((result, job))
             else:  # the last: scored now, by as many threads as fused_scores chooses
                 report_scored(wait=True)
                 with blas_threads("score"):

@@ -40,3 +40,20 @@ def test_without_lines_nothing_is_printed(capsys: pytest.CaptureFixture[str]):
     progress = TrainProgress(n_train=100, monitor="val", lines=False)
     progress.on_epoch(result(1))
     assert capsys.readouterr() == ("", "")
+
+
+def test_a_warning_during_a_bar_goes_above_it(capsys: pytest.CaptureFixture[str]):
+    progress = TrainProgress(n_train=300, monitor="test", lines=True)
+    progress.on_batch(100, 0.5)  # a bar is drawn
+    bar = progress.bar
+    progress.on_warning("training looks stuck")
+    assert progress.bar is bar and bar.n == 100, "the bar goes on"
+    err = capsys.readouterr().err
+    assert "\nWarning: training looks stuck\n" in err.replace("\r", "\n")
+
+
+def test_leaving_early_closes_the_bar_before_the_error_is_printed():
+    with pytest.raises(RuntimeError), TrainProgress(300, "test", True) as progress:
+        progress.on_batch(100, 0.5)
+        raise RuntimeError("the loss became inf")
+    assert progress.bar is None

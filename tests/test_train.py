@@ -433,3 +433,27 @@ def test_a_diverged_run_leaves_no_monitor_thread(few_images, monkeypatch):
     with pytest.raises(TrainingDivergedError, match="in epoch 2"):
         monitored_train("softmax", few_images, 3)
     assert scoring_threads_alive() == []
+
+
+def test_time_in_the_callbacks_is_not_an_epochs_time(few_images):
+    """An epoch's result reaches on_epoch during the next epoch: what the callback takes is
+    not counted in that next epoch's seconds (a 0.5 s callback against ~10 ms epochs)."""
+    _, history = monitored_train(
+        "softmax", few_images, 3, on_epoch=lambda r: time.sleep(0.5)
+    )
+    assert all(r.seconds < 0.4 for r in history), [r.seconds for r in history]
+
+
+def test_the_monitor_thread_scores_in_the_training_error_state(few_images, monkeypatch):
+    """numpy's error state is per context, and a new thread starts from numpy's defaults:
+    the monitor's thread runs in the training loop's (overflow and invalid ignored, as a
+    score in line was), so it prints no RuntimeWarning the loop would not."""
+    states = []
+
+    def recording(theta, images, labels, kind=None, loss=None, threads=None):
+        states.append(np.geterr())
+        return score(theta, images, labels, kind, loss, threads)
+
+    monkeypatch.setattr(mnist_cli.train, "score", recording)
+    monitored_train("softmax", few_images, 3)
+    assert [(s["over"], s["invalid"]) for s in states] == [("ignore", "ignore")] * 3

@@ -114,18 +114,18 @@ def train_command(
         )
         check_val_size(config, len(train_split))
         n_train, monitor = len(train_split) - config.val_size, monitor_name(config)
-        progress = TrainProgress(n_train, monitor, not quiet, err=as_json)
-        result = fit(
-            config,
-            dataset,
-            train_split,
-            test_split,
-            start=start.network if start else None,
-            earlier=earlier,
-            on_batch=progress.on_batch if show_bars(quiet) else None,
-            on_epoch=progress.on_epoch,
-            on_warning=warn,
-        )
+        with TrainProgress(n_train, monitor, not quiet, err=as_json) as progress:
+            result = fit(
+                config,
+                dataset,
+                train_split,
+                test_split,
+                start=start.network if start else None,
+                earlier=earlier,
+                on_batch=progress.on_batch if show_bars(quiet) else None,
+                on_epoch=progress.on_epoch,
+                on_warning=progress.on_warning,
+            )
         metrics = result.metrics
         write_run(
             claim,

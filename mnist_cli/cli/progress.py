@@ -3,7 +3,7 @@ epoch; and the lines mnist-train prints: one per epoch, and the run's summary.""
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import click
 
@@ -29,16 +29,28 @@ def download_bar(desc: str, total: int | None):
 
 
 class TrainProgress:
-    """A progress bar per training epoch (on_batch) and one fixed-format line per epoch
-    (on_epoch). An epoch's line comes when its monitor score is in, during the next epoch's
-    first batches (train.py): the bar ends with its epoch's images, and a line that comes
-    while the next bar is drawn is printed above it."""
+    """A progress bar per training epoch (on_batch), one fixed-format line per epoch
+    (on_epoch) and Warning lines (on_warning). An epoch's line comes when its monitor score is
+    in, during the next epoch (train.py): the bar ends with its epoch's images, and a line that
+    comes while the next bar is drawn is printed above it. Used as a context manager, it
+    closes a bar left open when training stops early, before the error is printed."""
 
     def __init__(self, n_train: int, monitor: str, lines: bool, err: bool = False):
         self.n_train, self.monitor, self.lines = n_train, monitor, lines
         self.bar = None
         self.loss_sum, self.seen = 0.0, 0
         self.err = err  # epoch lines to stderr (--json keeps stdout for the JSON line)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close_bar()
+
+    def close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar, self.loss_sum, self.seen = None, 0.0, 0
 
     def on_batch(self, batch_size: int, loss: float) -> None:
         if self.bar is None:
@@ -52,19 +64,24 @@ class TrainProgress:
         self.bar.update(batch_size)
         self.bar.set_postfix_str(f"loss {self.loss_sum / self.seen:.4f}", refresh=False)
         if self.seen >= self.n_train:  # the epoch's last batch
-            self.bar.close()
-            self.bar, self.loss_sum, self.seen = None, 0.0, 0
+            self.close_bar()
 
     def on_epoch(self, r: "EpochResult") -> None:
-        if not self.lines:
-            return
+        if self.lines:
+            self.echo(
+                f"epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  "
+                f"{self.monitor} acc {100 * r.monitor_accuracy:.2f}%  {r.seconds:.2f} s",
+                err=self.err,
+            )
+
+    def on_warning(self, message: str) -> None:
+        self.echo(f"Warning: {message}", err=True)
+
+    def echo(self, line: str, err: bool) -> None:
+        """`line` on its own line, above the bar if one is drawn (which is drawn again)."""
         if self.bar is not None:
-            self.bar.clear()  # the line goes above the bar, which is drawn again below it
-        click.echo(
-            f"epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  "
-            f"{self.monitor} acc {100 * r.monitor_accuracy:.2f}%  {r.seconds:.2f} s",
-            err=self.err,
-        )
+            self.bar.clear()
+        click.echo(line, err=err)
         if self.bar is not None:
             self.bar.refresh()
 
