@@ -437,11 +437,11 @@ def test_a_diverged_run_leaves_no_monitor_thread(few_images, monkeypatch):
 
 def test_time_in_the_callbacks_is_not_an_epochs_time(few_images):
     """An epoch's result reaches on_epoch during the next epoch: what the callback takes is
-    not counted in that next epoch's seconds (a 0.5 s callback against ~10 ms epochs)."""
+    not counted in that next epoch's seconds (a 0.3 s callback against ~10 ms epochs)."""
     _, history = monitored_train(
-        "softmax", few_images, 3, on_epoch=lambda r: time.sleep(0.5)
+        "softmax", few_images, 3, on_epoch=lambda r: time.sleep(0.3)
     )
-    assert all(r.seconds < 0.4 for r in history), [r.seconds for r in history]
+    assert all(r.seconds < 0.2 for r in history), [r.seconds for r in history]
 
 
 def test_the_monitor_thread_scores_in_the_training_error_state(few_images, monkeypatch):
