@@ -10,7 +10,9 @@ that is an error, a broken run, or a warning.
 
 import json
 import math
+import os
 import re
+import stat
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,14 +27,19 @@ MAX_METRICS_BYTES = 4 * 2**20  # a 10-epoch run writes ~6 KB; 4 MiB is ~25,000 e
 MAX_MIRRORS = 16
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")  # model, dataset, loss, solver
 SPLITS = ("test", "val")  # what a history entry may monitor
+TIME = "a time (ISO 8601, years 1 to 9999 in UTC)"  # what `created` must be
 
 
 def read_metrics(run_dir: Path) -> dict:
     """metrics.json of `run_dir` as a dict, or MetricsError saying in a few words why not."""
     path = run_dir / METRICS
-    if not path.exists():
-        raise MetricsError(f"no {METRICS}")
-    if not path.is_file():  # a directory, a FIFO (reading would block), a device
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise MetricsError(f"no {METRICS}") from None
+    except OSError as e:  # a run folder another user made unreadable (mode 000)
+        raise MetricsError(f"{METRICS}: {e.strerror}") from None
+    if not stat.S_ISREG(mode):  # a directory, a FIFO (reading would block), a device
         raise MetricsError(f"{METRICS} is not a regular file")
     try:
         with open(path, "rb") as f:
@@ -183,18 +190,21 @@ def is_strings(v: Any) -> bool:
 
 
 def is_timestamp(v: Any) -> bool:
+    """An ISO 8601 time of at most 40 characters that exists in UTC too (year 1 at +05:00
+    does not: it would be in year 0)."""
     try:
-        return isinstance(v, str) and len(v) <= 40 and bool(datetime.fromisoformat(v))
-    except ValueError:
+        return isinstance(v, str) and len(v) <= 40 and bool(timestamp(v))
+    except (ValueError, OverflowError):
         return False
 
 
 def timestamp(v: str | None) -> datetime | None:
-    """An ISO 8601 time as an aware datetime (UTC when it names no zone)."""
+    """An ISO 8601 time in UTC (taken as UTC when it names no zone). ValueError if it is not
+    one, OverflowError if it falls outside years 1 to 9999 in UTC."""
     if v is None:
         return None
     t = datetime.fromisoformat(v)
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def run_loss(run_dir: Path) -> str | None:

@@ -15,6 +15,7 @@ from .artifacts import WEIGHTS
 from .config import TrainConfig
 from .errors import MetricsError, RunDirectoryError
 from .run_metrics import (
+    TIME,
     get,
     is_count,
     is_fraction,
@@ -122,10 +123,12 @@ def summarize(run_dir: Path) -> RunSummary:
             test_accuracy=get(m, "test_accuracy", is_fraction, "a fraction"),
             val_accuracy=get(m, "val_accuracy", is_fraction, "a fraction", None),
             seconds=get(m, "seconds", is_seconds, "a number of seconds", None),
-            created=timestamp(get(m, "created", is_timestamp, "a time", None)),
+            created=timestamp(get(m, "created", is_timestamp, TIME, None)),
         )
     except MetricsError as e:
         return RunSummary(name=run_dir.name, path=run_dir, error=str(e))
+    except OSError as e:  # a folder that cannot be entered: broken, the others listed
+        return RunSummary(name=run_dir.name, path=run_dir, error=str(e.strerror or e))
 
 
 @dataclass(frozen=True)
