@@ -148,12 +148,19 @@ def _new_file(path: Path) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
 
 
+NAME_MAX = 255  # bytes in one file name (Linux, macOS, most filesystems)
+
+
 def _unique(target: Path, suffix: str, create: Callable[[Path], object]) -> Path:
-    """`create` a path `.<target name>.<random><suffix>` beside `target` that did not exist."""
+    """`create` a path `.<target name>.<random><suffix>` beside `target` that did not exist;
+    the target's name is cut short (at a byte) when the whole would pass NAME_MAX, so that
+    every name the filesystem accepts for `target` gets a temporary."""
     # os.urandom(4).hex() is secrets.token_hex(4), without importing secrets (and hmac,
     # hashlib, random) at every command's start
     for _ in range(100):
-        path = target.parent / f".{target.name}.{os.urandom(4).hex()}{suffix}"
+        tail = f".{os.urandom(4).hex()}{suffix}"
+        head = os.fsencode(f".{target.name}")[: NAME_MAX - len(os.fsencode(tail))]
+        path = target.parent / (os.fsdecode(head) + tail)
         try:
             create(path)
         except FileExistsError:

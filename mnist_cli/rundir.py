@@ -111,6 +111,16 @@ def _check_path(out_dir: Path, target: Path) -> None:
         raise RunDirectoryError(
             f"--out {shown(out_dir)} is not valid UTF-8; choose a name that is"
         )
+    try:
+        _check_kind(out_dir, target)
+    except OSError as e:  # a name or path too long, a folder that cannot be entered
+        advice = "a shorter" if e.errno == errno.ENAMETOOLONG else "another"
+        raise RunDirectoryError(
+            f"--out {out_dir}: cannot use it ({e.strerror}); choose {advice} --out"
+        ) from None
+
+
+def _check_kind(out_dir: Path, target: Path) -> None:
     if target.is_symlink():
         raise RunDirectoryError(
             f"--out {out_dir} is a symbolic link (to {os.readlink(target)}); "

@@ -86,7 +86,11 @@ def normalize_mirror(mirror: str, base_dir: Path | None = None) -> str:
         directory = Path(text)
         if not directory.is_absolute():
             directory = (base_dir if base_dir is not None else Path.cwd()) / directory
-    if not directory.is_dir():
+    try:
+        is_dir = directory.is_dir()
+    except OSError as e:  # a path too long, a folder that cannot be entered
+        raise ValueError(f"mirror {mirror!r}: {e.strerror}") from None
+    if not is_dir:
         raise ValueError(f"mirror {mirror!r}: {directory} is not an existing directory")
     return str(directory.resolve())
 
