@@ -7,6 +7,8 @@ together, and what the --init-from weights imply, is resolve.py.
 """
 
 import math
+import os
+import stat
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -135,17 +137,22 @@ def check_value(key: str, value: Any) -> Any:
     raise ValueError(f"unknown key (expected one of: {', '.join(KEYS)})")
 
 
+MAX_CONFIG_BYTES = 64 * 1024  # a config file's bound: the shipped ones are under 1 KiB
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
-    """The validated values of a TOML config file. Mirror paths are made relative to the file."""
+    """The validated values of a TOML config file: a regular file of at most
+    MAX_CONFIG_BYTES of UTF-8. Mirror paths are made relative to the file."""
     import tomllib  # here: a run without --config does not parse TOML (~2 ms of start-up)
 
     try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from None
+        raw = tomllib.loads(config_text(path))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    except RecursionError:  # arrays nested hundreds deep
+        raise ConfigError(
+            f"{path}: nested too deeply to read (a config holds flat values)"
+        ) from None
     values = {}
     for key, value in raw.items():
         try:
@@ -162,6 +169,31 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if "init_from" in values:
         values["init_from"] = str((path.parent / values["init_from"]).resolve())
     return values
+
+
+def config_text(path: Path) -> str:
+    """The text of config file `path`, or ConfigError: opened without waiting (a FIFO with no
+    writer would block), then refused unless a regular file of at most MAX_CONFIG_BYTES
+    (only so many bytes are read) that is valid UTF-8."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConfigError(f"{path}: not a regular file; give a TOML file")
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB, the most a config file "
+            "may be (the shipped ones, configs/*.toml, are under 1 KiB)"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8"
+        ) from None
 
 
 def resolve(file_values: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:

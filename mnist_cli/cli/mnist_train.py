@@ -55,7 +55,8 @@ OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS, MKL_NUM_THREADS) to choose them yourse
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TOML run configuration (see configs/). Options given here override it.",
+    help="TOML run configuration (see configs/; UTF-8, at most 64 KiB). Options given "
+    "here override it.",
 )
 @config_options
 @data_options
