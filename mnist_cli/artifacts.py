@@ -123,9 +123,7 @@ WEIGHTS_SPEC = {
     "activation": npz.string(),
 }
 for _l in range(1, MAX_HIDDEN_LAYERS + 2):
-    WEIGHTS_SPEC[f"W{_l}"] = npz.float32(
-        MAX_UNITS * (D if _l == 1 else MAX_UNITS), ndim=2
-    )
+    WEIGHTS_SPEC[f"W{_l}"] = npz.float32(MAX_UNITS * (D if _l == 1 else MAX_UNITS), 2)
     WEIGHTS_SPEC[f"b{_l}"] = npz.float32(MAX_UNITS, ndim=1)
 
 
@@ -157,7 +155,31 @@ def load_weights(path: Path) -> Weights:
         network = mlp_network(file, arrays, version)
     else:
         network = one_layer_network(file, arrays, kind)
+    check_scores_finite(file, network)
     return Weights(network, dataset, version)
+
+
+MAX_SCORE = (
+    float(np.finfo(np.float32).max) / 2
+)  # so that Z − max Z (softmax) is finite too
+
+
+def check_scores_finite(file: Path, network: Network) -> None:
+    """Refuse weights that some picture would make overflow (W = 3e38 gave NaN): for inputs in
+    [0, 1], |z| ≤ m_l = max_k Σ_j |W_kj| m_{l−1} + |b_k| in layer l (m_0 = 1; m = 1 after a
+    sigmoid or tanh), computed in float64; each m_l must be at most MAX_SCORE."""
+    m = 1.0
+    for l, p in enumerate(network.layers, start=1):
+        bounds = np.abs(p.W).astype(np.float64) @ np.full(p.W.shape[1], m)  # (n_l,)
+        m = float((bounds + np.abs(p.b)).max())
+        if not m <= MAX_SCORE:
+            key = "W" if len(network.layers) == 1 else f"W{l}"
+            raise WeightsError(
+                f"{file}: {key} is too large: some picture would give layer {l} scores up to "
+                f"{m:.3g}, beyond float32 ({MAX_SCORE:.3g}); give weights mnist-train wrote"
+            )
+        if network.activation in ("sigmoid", "tanh"):
+            m = 1.0
 
 
 def checked_array(file: Path, arrays: dict, key: str, shape: tuple) -> np.ndarray:

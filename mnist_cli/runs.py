@@ -28,6 +28,7 @@ from .run_metrics import (
     read_metrics,
     timestamp,
 )
+from .rundir import shown
 
 SORTS = ("date", "accuracy", "name")
 
@@ -53,8 +54,8 @@ class RunSummary:
 
     def to_json(self) -> dict:
         return {
-            "name": self.name,
-            "path": str(self.path),
+            "name": shown(self.name),  # not UTF-8: \xNN escapes, as in every output
+            "path": shown(self.path),
             "model": self.model,
             "hidden": list(self.hidden),
             "dataset": self.dataset,

@@ -81,7 +81,8 @@ def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
                     **result.to_json(),
                     "dataset": dataset.name,
                     "class_names": list(dataset.class_names),
-                }
+                },
+                allow_nan=False,
             )
         )
     else:

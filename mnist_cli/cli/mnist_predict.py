@@ -8,6 +8,7 @@ import numpy as np
 
 from ..artifacts import load_weights
 from ..predict import VALUE_NAMES, as_text, classify, prepare
+from ..rundir import shown
 from .common import command, weights_dataset
 from .options import dataset_option
 
@@ -69,8 +70,9 @@ def predict_command(weights, images, as_json, show, dataset):
         zip(images, digits.tolist(), values.tolist())
     ):
         if as_json:
-            click.echo(json.dumps({"image": image, "digit": digit, value_name: value}))
+            line = {"image": shown(image), "digit": digit, value_name: value}
+            click.echo(json.dumps(line, allow_nan=False))
         else:
-            click.echo(f"{image}: {names[digit]}  {value_name} {value:.4f}")
+            click.echo(f"{shown(image)}: {names[digit]}  {value_name} {value:.4f}")
         if show:
             click.echo(as_text(pixels[i]))

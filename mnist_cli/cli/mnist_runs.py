@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
+from ..rundir import shown
 from ..runs import SORTS, RunSummary, list_runs
 from .common import CONTEXT, reports_errors
 
@@ -65,7 +66,7 @@ def runs_command(directory, sort, as_json):
     """
     runs = list_runs(directory, sort)
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in runs], indent=2))
+        click.echo(json.dumps([r.to_json() for r in runs], indent=2, allow_nan=False))
     elif runs:
         click.echo(table(runs))
     else:
@@ -90,7 +91,7 @@ def table(runs: list[RunSummary]) -> str:
 
 
 def cells(r: RunSummary) -> dict[str, str]:
-    name = printable(r.name)
+    name = printable(shown(r.name))
     if r.error:
         return {"run": name, "error": printable(r.error)}
     epochs = "?" if r.epochs is None else str(r.epochs)

@@ -155,4 +155,4 @@ def train_command(
             if not quiet:
                 say(wrote_line(written))
         if as_json:
-            click.echo(json.dumps(metrics))
+            click.echo(json.dumps(metrics, allow_nan=False))
