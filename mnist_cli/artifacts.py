@@ -155,8 +155,19 @@ def load_weights(path: Path) -> Weights:
         network = mlp_network(file, arrays, version)
     else:
         network = one_layer_network(file, arrays, kind)
+    check_members(file, arrays, network)
     check_scores_finite(file, network)
     return Weights(network, dataset, version)
+
+
+def check_members(file: Path, arrays: dict, network: Network) -> None:
+    """Refuse members the writer would not write for this model (a b3 without W3, a stray W
+    in an mlp file): npz.py lets through every name some model uses."""
+    if stray := sorted(set(arrays) - set(weight_arrays(network, "mnist"))):
+        raise WeightsError(
+            f"{file}: unexpected member {', '.join(stray)} for a {network.describe()} "
+            "model; give a weights.npz mnist-train wrote"
+        )
 
 
 MAX_SCORE = (
