@@ -6,6 +6,7 @@ preprocess.py (pure numpy); the classification is the models' own forward pass.
 """
 
 import importlib
+import math
 import os
 import re
 import stat
@@ -68,7 +69,9 @@ SUFFIXES: dict[str, str] = {
 # The most pixels decoded from one picture (Pillow warns at 89 M and refuses 179 M, which
 # take gigabytes here): a digit needs a few thousand, a 24-megapixel photo is still read.
 MAX_PIXELS = 25_000_000
+MAX_SIDE = 20_000  # and the longest side: a 1 × 20,000,000 picture shows no digit
 READ_SIDE = 640  # a large picture is read reduced, its shorter side kept ≥ READ_SIDE
+READ_PIXELS = 2_000_000  # ... and to at most this many (a thin 25 MP cost 1 GB before)
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -78,9 +81,10 @@ def load_image(path: str | Path) -> np.ndarray:
     Only a regular file is opened, and only as one of FORMATS, so that no other Pillow plugin
     (EPS would start Ghostscript) ever sees it. Its size is checked from the header before it
     is decoded: a JPEG is decoded reduced (1/2 to 1/8, its shorter side kept ≥ READ_SIDE),
-    and more than MAX_PIXELS pixels to decode is refused. A picture whose shorter side is at
-    least twice READ_SIDE is then reduced by an integer factor (mean of k × k blocks), which
-    the digit, scaled to 20 px in the end, does not miss.
+    and more than MAX_PIXELS pixels to decode, or a side longer than MAX_SIDE, is refused.
+    A picture whose shorter side is at least twice READ_SIDE, or of more than READ_PIXELS
+    pixels, is then reduced by an integer factor (mean of k × k blocks), which the digit,
+    scaled to 20 px in the end, does not miss.
 
     The EXIF orientation of photos is applied; transparent pixels are taken as white paper
     (a drawing exported with a transparent background); 16-bit and float pictures are scaled
@@ -211,24 +215,32 @@ def check_regular(path: str | Path) -> None:
 
 
 def check_pixels(path: str | Path, size: tuple[int, int]) -> None:
-    """Raise ImageError if a picture of size (width, height) is more than MAX_PIXELS pixels."""
+    """Raise ImageError if a picture of size (width, height) has more than MAX_PIXELS pixels
+    or a side longer than MAX_SIDE."""
     if size[0] * size[1] > MAX_PIXELS:
-        raise too_large(path, size[0] * size[1], f"{size[0]} x {size[1]} pixels, ")
+        raise too_large(path, size[0] * size[1], f"{size[0]} x {size[1]} = ")
+    if max(size) > MAX_SIDE:
+        raise ImageError(
+            f"{path}: too long to read ({size[0]} x {size[1]} pixels; the longest side a "
+            f"picture may have is {MAX_SIDE:,})"
+        )
 
 
 def too_large(path: str | Path, pixels: int | None, size: str = "") -> ImageError:
     """The error for a picture of `pixels` pixels (None: unknown, beyond Pillow's bound)."""
-    count = f"{pixels / 1e6:.1f} megapixels" if pixels else "beyond Pillow's own bound"
+    count = f"{pixels:,} pixels" if pixels else "beyond Pillow's own bound"
     return ImageError(
         f"{path}: too large to read ({size}{count}; "
-        f"the most a picture may have is {MAX_PIXELS / 1e6:.0f} megapixels)"
+        f"the most a picture may have is {MAX_PIXELS:,})"
     )
 
 
 def reduced(image: "PIL.Image.Image") -> "PIL.Image.Image":
     """`image` reduced k times along each axis (each pixel the mean of a k × k block), with k
-    the largest integer that keeps the shorter side ≥ READ_SIDE; `image` itself if k < 2."""
-    k = min(image.size) // READ_SIDE
+    the largest integer that keeps the shorter side ≥ READ_SIDE, or the smallest that leaves
+    at most READ_PIXELS pixels if that is larger; `image` itself if k < 2."""
+    fit = math.ceil(math.sqrt(image.size[0] * image.size[1] / READ_PIXELS))
+    k = max(min(image.size) // READ_SIDE, fit)
     return image.reduce(k) if k >= 2 else image
 
 
