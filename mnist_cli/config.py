@@ -46,6 +46,9 @@ class TrainConfig:
 
 
 SOLVERS = ("sgd", "exact")
+# The most epochs a run's history holds, continued runs' included: its metrics.json then stays
+# within what run_metrics reads back (MAX_METRICS_BYTES; tests/test_hostile_runs.py checks)
+MAX_EPOCHS = 10_000
 
 
 # Defaults that depend on the model, chosen so that each converges in 10 epochs. Linear needs a
@@ -91,7 +94,13 @@ def check_value(key: str, value: Any) -> Any:
         if value not in choices:
             raise ValueError(f"must be one of {', '.join(choices)}, not {value!r}")
         return value
-    if key in ("epochs", "batch_size"):
+    if key == "epochs":
+        if not is_int(value) or not 1 <= value <= MAX_EPOCHS:
+            raise ValueError(
+                f"must be an integer from 1 to {MAX_EPOCHS:,}, not {value!r}"
+            )
+        return value
+    if key == "batch_size":
         if not is_int(value) or value < 1:
             raise ValueError(f"must be an integer ≥ 1, not {value!r}")
         return value

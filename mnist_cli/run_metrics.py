@@ -23,7 +23,9 @@ from .data import normalize_mirror
 from .errors import MetricsError
 from .mlp import LOSSES
 
-MAX_METRICS_BYTES = 4 * 2**20  # a 10-epoch run writes ~6 KB; 4 MiB is ~25,000 epochs
+MAX_METRICS_BYTES = (
+    4 * 2**20
+)  # 10 epochs: ~6 KB; the most a run has (MAX_EPOCHS): ~1.9 MB
 MAX_MIRRORS = 16
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,39}")  # model, dataset, loss, solver
 SPLITS = ("test", "val")  # what a history entry may monitor

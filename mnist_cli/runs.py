@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .artifacts import WEIGHTS
-from .config import TrainConfig
-from .errors import MetricsError, RunDirectoryError
+from .config import MAX_EPOCHS, TrainConfig
+from .errors import MetricsError, OptionsError, RunDirectoryError
 from .run_metrics import (
     TIME,
     get,
@@ -178,10 +178,20 @@ def continued_training(
     if not run_dir.is_dir():
         return None
     try:
-        return earlier_training(run_dir, config.model, monitor, config.loss)
+        earlier = earlier_training(run_dir, config.model, monitor, config.loss)
     except MetricsError as e:
         on_warning(
             f"--init-from {run_dir}: {e}; training starts from its weights "
             "at epoch 1, without its history"
         )
         return None
+    if earlier and earlier.epochs + config.epochs > MAX_EPOCHS:
+        room = MAX_EPOCHS - earlier.epochs
+        raise OptionsError(
+            f"{run_dir} has trained {earlier.epochs:,} epochs: {config.epochs:,} more "
+            f"would pass the {MAX_EPOCHS:,} a run may have; "
+            + (f"give at most {room:,}, or " if room > 0 else "give ")
+            + f"its {WEIGHTS} to start a history of its own",
+            param="--epochs",
+        )
+    return earlier

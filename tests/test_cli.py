@@ -155,7 +155,7 @@ def test_divergence_is_an_error_and_saves_nothing(tmp_path, data_args):
         (["--lr", "-1"], "Invalid value for '--lr'"),
         (
             ["--epochs", "0"],
-            "Invalid value for '--epochs': must be an integer ≥ 1, not 0",
+            "Invalid value for '--epochs': must be an integer from 1 to 10,000, not 0",
         ),
         (["--batch-size", "0"], "Invalid value for '--batch-size'"),
         (["--model", "cnn"], "Invalid value for '--model'"),

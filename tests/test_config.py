@@ -62,8 +62,11 @@ def test_model_option_picks_that_models_defaults():
     "text, message",
     [
         ("learning_rate = 0.1", "key 'learning_rate' unknown key"),
-        ('epochs = "ten"', "key 'epochs' must be an integer ≥ 1, not 'ten'"),
-        ("epochs = 0", "key 'epochs' must be an integer ≥ 1, not 0"),
+        (
+            'epochs = "ten"',
+            "key 'epochs' must be an integer from 1 to 10,000, not 'ten'",
+        ),
+        ("epochs = 0", "key 'epochs' must be an integer from 1 to 10,000, not 0"),
         ("batch_size = -5", "key 'batch_size' must be an integer ≥ 1"),
         ("lr = 0", "key 'lr' must be a finite number > 0, not 0"),
         ("lr = nan", "key 'lr' must be a finite number > 0, not nan"),

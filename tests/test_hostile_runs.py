@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mnist_cli.cli import runs_command
+from mnist_cli.cli import runs_command, train_command
+from mnist_cli.config import MAX_EPOCHS
+from mnist_cli.run_metrics import (
+    MAX_METRICS_BYTES,
+    MAX_MIRRORS,
+    read_history,
+    read_metrics,
+)
+from mnist_cli.runs import list_runs
+from mnist_cli.train import EpochResult
 
 GOOD = {
     "model": "softmax",
@@ -63,7 +72,16 @@ def test_created_is_shown_in_utc_in_both_outputs(tmp_path):
 # (the interpreter may live under /root, which nobody cannot enter)
 LIST_AS_NOBODY = """
 import os, sys
-from mnist_cli.cli import runs_command
+from mnist_cli.cli import runs_command, train_command
+from mnist_cli.config import MAX_EPOCHS
+from mnist_cli.run_metrics import (
+    MAX_METRICS_BYTES,
+    MAX_MIRRORS,
+    read_history,
+    read_metrics,
+)
+from mnist_cli.runs import list_runs
+from mnist_cli.train import EpochResult
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 runs_command(sys.argv[1:])
 """
@@ -96,3 +114,73 @@ def test_a_run_folder_that_cannot_be_entered_is_one_broken_run(tmp_path):
         (root / "locked").chmod(0o755)
         if root != tmp_path:
             shutil.rmtree(root)
+
+
+# The longest a history entry's values can print: -x.xxxxxxxxxxxxxxxxe-xxx (24 characters)
+LONGEST_FLOAT = -1.2345678901234567e-300
+
+
+def longest_entry(epoch: int) -> dict:
+    entry = EpochResult(
+        epoch, MAX_EPOCHS, LONGEST_FLOAT, 0.1234567890123456, -LONGEST_FLOAT
+    )
+    return entry.to_json("test")
+
+
+def test_the_largest_legal_run_is_read_back(trained_runs, tmp_path):
+    """The writer (indent 2, as write_run) and the reader agree: a run of MAX_EPOCHS epochs,
+    each entry at its longest, with the longest mirrors, is within MAX_METRICS_BYTES and
+    listed; one epoch more could not be trained."""
+    run = tmp_path / "largest"
+    shutil.copytree(trained_runs["mini-linear"][0], run)
+    m = json.loads((run / "metrics.json").read_text())
+    m["history"] = [longest_entry(i) for i in range(1, MAX_EPOCHS + 1)]
+    m["config"]["mirrors"] = ["/" + "m" * 4095] * MAX_MIRRORS
+    text = json.dumps(m, indent=2) + "\n"
+    assert len(text) <= MAX_METRICS_BYTES, f"{len(text):,} > {MAX_METRICS_BYTES:,}"
+    (run / "metrics.json").write_text(text)
+    [summary] = list_runs(tmp_path)
+    assert summary.error is None and summary.epochs == 1, summary
+    assert len(read_history(read_metrics(run))) == MAX_EPOCHS
+
+
+@pytest.mark.parametrize("where", ["option", "config"])
+def test_epochs_beyond_the_bound_are_refused(tmp_path, where):
+    config = tmp_path / "c.toml"
+    config.write_text(f"epochs = {MAX_EPOCHS + 1}\n")
+    args = ["--config", str(config)] if where == "config" else ["--epochs", "10001"]
+    result = CliRunner().invoke(train_command, args)
+    message = "must be an integer from 1 to 10,000, not 10001"
+    if where == "option":
+        assert result.exit_code == 2, result.output
+        last = result.output.splitlines()[-1]
+        assert last == f"Error: Invalid value for '--epochs': {message}", last
+    else:
+        assert result.exit_code == 1, result.output
+        assert result.output == f"Error: {config}: key 'epochs' {message}\n"
+
+
+@pytest.mark.parametrize("earlier, more", [(9_995, 10), (MAX_EPOCHS, 1)])
+def test_a_continued_run_may_not_pass_the_bound(trained_runs, tmp_path, earlier, more):
+    run = tmp_path / "long"
+    shutil.copytree(trained_runs["mini-linear"][0], run)
+    m = json.loads((run / "metrics.json").read_text())
+    m["history"] = [{**m["history"][0], "epoch": i} for i in range(1, earlier + 1)]
+    (run / "metrics.json").write_text(json.dumps(m))
+    args = [
+        "--init-from",
+        str(run),
+        "--epochs",
+        str(more),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    result = CliRunner().invoke(train_command, args)
+    assert result.exit_code == 2, result.output
+    advice = "give at most 5, or" if earlier < MAX_EPOCHS else "give"
+    assert result.output.splitlines()[-1] == (
+        f"Error: Invalid value for --epochs: {run} has trained {earlier:,} epochs: "
+        f"{more} more would pass the 10,000 a run may have; {advice} its weights.npz "
+        "to start a history of its own"
+    )
+    assert not (tmp_path / "o").exists()
