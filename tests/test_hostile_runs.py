@@ -184,3 +184,25 @@ def test_a_continued_run_may_not_pass_the_bound(trained_runs, tmp_path, earlier,
         "to start a history of its own"
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_every_column_of_the_table_is_bounded(tmp_path):
+    """seconds 1e308 or 16 hidden layers of 10⁸ widened the table to 561 characters."""
+    fake_run(tmp_path, "fine")
+    fake_run(
+        tmp_path,
+        "w" * 255,
+        seconds=1e308,
+        dataset="d" * 40,
+        config={"hidden": [10**8] * 16, "epochs": 10**9 - 1, "loss": "l" * 40},
+        started_from={"epochs": 10**9 - 1},
+    )
+    lines, [_, wide] = listing(tmp_path)
+    # run 40, model 24, dataset and loss 14, epochs 11, test and val 7, seconds 9,
+    # created 16, and two spaces between each
+    assert max(map(len, lines)) <= 158, lines
+    cells = lines[2].split()
+    assert cells[:3] == ["w" * 39 + "…", "softmax", "100000000,10000…"], cells
+    assert cells[3:6] == ["d" * 13 + "…", "l" * 13 + "…", "999999999+…"], cells
+    assert cells[6:9] == ["90.00%", "-", "1e+308"], cells
+    assert wide["seconds"] == 1e308 and wide["hidden"] == [10**8] * 16, wide

@@ -23,6 +23,9 @@ COLUMNS = (
     "created",
 )
 RIGHT = {"epochs", "test", "val", "seconds"}  # numbers, aligned on the right
+# the widest each column may be: a longer cell is cut, ending in "…" (a metrics.json with 16
+# hidden layers of 10⁸ units, or seconds 1e308, widened the table to 561 characters)
+WIDTHS = {"run": 40, "model": 24, "dataset": 14, "loss": 14, "epochs": 11, "seconds": 9}
 
 
 @click.command(
@@ -76,6 +79,7 @@ def runs_command(directory, sort, as_json):
 def table(runs: list[RunSummary]) -> str:
     """The runs as fixed-width columns under a header; a broken run shows its reason."""
     rows = [dict(zip(COLUMNS, COLUMNS, strict=True))] + [cells(r) for r in runs]
+    rows = [{c: clip(text, WIDTHS.get(c)) for c, text in row.items()} for row in rows]
     widths = {c: max(len(row.get(c, "")) for row in rows) for c in COLUMNS}
     lines = []
     for row in rows:
@@ -107,11 +111,23 @@ def cells(r: RunSummary) -> dict[str, str]:
         "epochs": epochs,
         "test": percent(r.test_accuracy),
         "val": percent(r.val_accuracy),
-        "seconds": "-" if r.seconds is None else f"{r.seconds:.1f}",
+        "seconds": duration(r.seconds),
         "created": r.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
         if r.created
         else "-",
     }
+
+
+def clip(text: str, width: int | None) -> str:
+    """`text` cut to `width` characters, the last one "…", if it is longer."""
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds to one decimal, or as 1.2e+07 from a million on: at most 9 characters."""
+    if seconds is None:
+        return "-"
+    return f"{seconds:.1f}" if seconds < 999_999.95 else f"{seconds:.2g}"
 
 
 def percent(fraction: float | None) -> str:
