@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fused import PIXEL, block_layout
-from .mlp import Activation, Layers, Loss
-from .models import K, Params
+from mnist_cli.fused import PIXEL, block_layout
+from mnist_cli.mlp import Activation, Layers, Loss
+from mnist_cli.models import K, Params
 
 
 def to_thetas(layers: Layers) -> tuple[np.ndarray, ...]:

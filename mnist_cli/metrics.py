@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mlp import Loss
-from .models import K, Params, inputs, one_hot
-from .network import Network
+from mnist_cli.mlp import Loss
+from mnist_cli.models import K, Params, inputs, one_hot
+from mnist_cli.network import Network
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from typing import Literal
 
 import numpy as np
 
-from .models import (
+from mnist_cli.models import (
     D,
     K,
     Params,

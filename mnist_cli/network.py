@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .mlp import (
+from mnist_cli.mlp import (
     ACTIVATIONS,
     Activation,
     Layers,
@@ -28,7 +28,7 @@ from .mlp import (
     layer_logits,
     layer_sizes,
 )
-from .models import MODEL_KINDS, Params, init_params, softmax, squared_loss
+from mnist_cli.models import MODEL_KINDS, Params, init_params, softmax, squared_loss
 
 Kind = Literal["linear", "softmax", "mlp"]
 KINDS: tuple[Kind, ...] = (*MODEL_KINDS, "mlp")

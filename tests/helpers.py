@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cli.artifacts import write_run
 from mnist_cli.data.catalogue import DataFile
 from mnist_cli.data.idx import DTYPES
 from mnist_cli.network import Network
-from mnist_cli.rundir import claim_run_dir
+from mnist_cli.rundir.claim import claim_run_dir
+from mnist_cli.rundir.weights import write_run
 
 TINY = (
     "tiny-labels-idx1-ubyte"  # a small labels file the fetch tests serve as a dataset's

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 from helpers import save_run
 
-from mnist_cli.artifacts import (
-    FORMAT_VERSION,
-    ONE_LAYER_VERSION,
-    load_weights,
-)
-from mnist_cli.atomic import replace_dir
 from mnist_cli.errors import RunDirectoryError, WeightsError
 from mnist_cli.mlp import MAX_HIDDEN_LAYERS, MAX_UNITS, init_layers
 from mnist_cli.models import D, K, Params
 from mnist_cli.network import Network
+from mnist_cli.rundir.atomic import replace_dir
+from mnist_cli.rundir.weights import (
+    FORMAT_VERSION,
+    ONE_LAYER_VERSION,
+    load_weights,
+)
 
 
 def params(seed=0):
@@ -80,7 +80,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("mnist_cli.atomic.os.fsync", broken)
+    monkeypatch.setattr("mnist_cli.rundir.atomic.os.fsync", broken)
     with pytest.raises(RunDirectoryError, match="cannot write the run to .*disk full"):
         save(tmp_path / "run")
     assert list(tmp_path.iterdir()) == [], "a failed save left files behind"

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from helpers import save_run, write_idx
 
-from mnist_cli import atomic
 from mnist_cli.data.catalogue import DataFile
 from mnist_cli.data.fetch import fetch
 from mnist_cli.models import D, K, Params
 from mnist_cli.network import Network
+from mnist_cli.rundir import atomic
 
 
 def mode(path: Path) -> str:

@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 from helpers import write_idx
 
-from mnist_cli import rundir
-from mnist_cli import train as train_module
 from mnist_cli.cli import train_command
 from mnist_cli.cli.options import timeout_value
 from mnist_cli.data.catalogue import DATASETS, DataFile, Dataset
+from mnist_cli.rundir import claim as rundir
+from mnist_cli.training import loop as train_module
 
 BIN = Path(sys.executable).parent
 

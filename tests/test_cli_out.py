@@ -18,7 +18,7 @@ from mnist_cli.cli import mnist_train, train_command
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import D, K, Params
 from mnist_cli.network import Network
-from mnist_cli.run import RunResult
+from mnist_cli.training.run import RunResult
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_cli.artifacts import FORMAT_VERSION, Weights
-from mnist_cli.config import (
+from mnist_cli.config.resolve import check_val_size, resolve_run, start_path
+from mnist_cli.config.settings import (
     MODEL_DEFAULTS,
     TrainConfig,
     read_config_file,
@@ -17,7 +17,7 @@ from mnist_cli.config import (
 from mnist_cli.errors import ConfigError, OptionsError
 from mnist_cli.models import D, K, Params
 from mnist_cli.network import Network
-from mnist_cli.resolve import check_val_size, resolve_run, start_path
+from mnist_cli.rundir.weights import FORMAT_VERSION, Weights
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mnist_cli.exact import least_squares
 from mnist_cli.models import D, K, Params, inputs, loss_and_gradients, one_hot
+from mnist_cli.nn.exact import least_squares
 
 N = 1200  # more samples than the D + 1 = 785 unknowns per class: a unique optimum
 

@@ -24,7 +24,7 @@ from mnist_cli.models import (
     softmax,
 )
 from mnist_cli.network import Network
-from mnist_cli.predict import classify
+from mnist_cli.predict.images import classify
 
 LR = {"softmax": 0.5, "linear": 0.005}
 

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from test_fused import far_logits, far_logits_batch, reference_softmax
 
-import mnist_cli.run
-import mnist_cli.train
-from mnist_cli import fused_scores
-from mnist_cli.config import TrainConfig
+import mnist_cli.training.loop
+import mnist_cli.training.run
+from mnist_cli.config.settings import TrainConfig
 from mnist_cli.data import MNIST, Split, load_split
+from mnist_cli.fast import scoring as fused_scores
+from mnist_cli.fast.scoring import evaluate_network, score
 from mnist_cli.fused import to_theta
-from mnist_cli.fused_scores import evaluate_network, score
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import D, K, Params, init_params
 from mnist_cli.network import Network
@@ -121,13 +121,15 @@ def test_fit_scores_each_split_once(val_size, test_images, monkeypatch):
         return score(theta, images, labels, kind, loss, threads)
 
     monkeypatch.setattr(fused_scores, "score", counted)  # run.fit's, at the end
-    monkeypatch.setattr(mnist_cli.train, "score", counted)  # the monitor's
+    monkeypatch.setattr(mnist_cli.training.loop, "score", counted)  # the monitor's
     images, labels = test_images
     train_split, test_split = Split(images[:2000], labels[:2000]), Split(*test_images)
     config = TrainConfig(epochs=2, val_size=val_size)
     start = init_params("zeros", None)
     start = Network.one_layer("softmax", start)
-    result = mnist_cli.run.fit(config, MNIST, train_split, test_split, start=start)
+    result = mnist_cli.training.run.fit(
+        config, MNIST, train_split, test_split, start=start
+    )
     monitored = val_size or 3000
     expected = [monitored, monitored, 2000 - val_size] + ([3000] if val_size else [])
     assert calls == expected, f"scored {calls}, expected {expected}"

@@ -15,16 +15,18 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mnist_cli import gradcheck, gradcheck_cases, mlp, models
+from mnist_cli import mlp, models
 from mnist_cli.cli import gradcheck_command
-from mnist_cli.gradcheck import (
+from mnist_cli.gradcheck import cases as gradcheck_cases
+from mnist_cli.gradcheck import check as gradcheck
+from mnist_cli.gradcheck.cases import MARGIN, random_layers, sample_batch
+from mnist_cli.gradcheck.check import (
     H,
     Subject,
     central_difference,
     check_gradients,
     relative_error,
 )
-from mnist_cli.gradcheck_cases import MARGIN, random_layers, sample_batch
 from mnist_cli.models import D, K, Params
 
 BIN = Path(sys.executable).parent

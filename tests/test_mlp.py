@@ -3,7 +3,7 @@ against that math, on real MNIST images.
 
 Every layer's gradient against central differences, for each activation and loss, and the
 slips the check must catch (a dropped activation derivative, a transposed weight, a missing
-bias gradient): tests/test_gradcheck.py, through mnist_cli.gradcheck itself.
+bias gradient): tests/test_gradcheck.py, through mnist_cli.gradcheck.check itself.
 """
 
 import numpy as np

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mnist_cli.artifacts import FORMAT_VERSION, Weights
 from mnist_cli.cli import train_command
-from mnist_cli.config import MODEL_DEFAULTS, read_config_file, resolve, to_toml
+from mnist_cli.config.resolve import resolve_run
+from mnist_cli.config.settings import MODEL_DEFAULTS, read_config_file, resolve, to_toml
 from mnist_cli.errors import ConfigError, OptionsError
 from mnist_cli.mlp import MAX_HIDDEN_LAYERS, MAX_UNITS, init_layers
 from mnist_cli.network import Network
-from mnist_cli.resolve import resolve_run
+from mnist_cli.rundir.weights import FORMAT_VERSION, Weights
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from PIL import Image
 
 from mnist_cli import plots
-from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import eval_command, predict_command, runs_command, train_command
 from mnist_cli.data import load_split
 from mnist_cli.data.catalogue import MNIST
@@ -19,8 +18,9 @@ from mnist_cli.metrics import evaluate
 from mnist_cli.mlp import loss_and_layer_grads, sgd_update
 from mnist_cli.models import Params, inputs, one_hot, softmax
 from mnist_cli.network import Network, init_network
-from mnist_cli.predict import classify
-from mnist_cli.train import EpochResult, stuck_warning, train
+from mnist_cli.predict.images import classify
+from mnist_cli.rundir.weights import load_weights
+from mnist_cli.training.loop import EpochResult, stuck_warning, train
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import EpsImagePlugin, Image
 
-from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import predict_command
 from mnist_cli.data.idx import read_idx
 from mnist_cli.errors import ImageError
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import inputs, logits, softmax
-from mnist_cli.predict import classify, load_image
+from mnist_cli.predict.images import classify, load_image
+from mnist_cli.rundir.weights import load_weights
 
 N = 50  # test-set digits written as pictures
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from helpers import save_run
 
-from mnist_cli.artifacts import load_weights, write_run
 from mnist_cli.errors import RunDirectoryError
 from mnist_cli.models import D, K, Params
 from mnist_cli.network import Network
-from mnist_cli.rundir import RUN_FILES, claim_run_dir
+from mnist_cli.rundir.claim import RUN_FILES, claim_run_dir
+from mnist_cli.rundir.weights import load_weights, write_run
 
 
 def params(value: float) -> Params:

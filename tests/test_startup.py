@@ -32,7 +32,12 @@ PLUGINS = (
     "PIL.EpsImagePlugin",
     "PIL.ImageOps",
 )
-OURS = ("mnist_cli.plots", "mnist_cli.train", "mnist_cli.run", "mnist_cli.gradcheck")
+OURS = (
+    "mnist_cli.plots",
+    "mnist_cli.training.loop",
+    "mnist_cli.training.run",
+    "mnist_cli.gradcheck.check",
+)
 FETCHING = ("mnist_cli.data.cache", "mnist_cli.data.fetch", "mnist_cli.data.splits")
 COMMANDS = (
     "mnist_eval",
@@ -109,15 +114,15 @@ ALLOWED = {
     "import mnist_cli.cli": set(),
     "mnist-train --help": {
         "mnist_cli.cli.mnist_train",
-        "mnist_cli.run",
-        "mnist_cli.train",
+        "mnist_cli.training.run",
+        "mnist_cli.training.loop",
         *FETCHING,
     },
     "mnist-eval --help": {"mnist_cli.cli.mnist_eval", *FETCHING},
     "mnist-predict --help": {"mnist_cli.cli.mnist_predict"},
     "mnist-gradcheck --help": {
         "mnist_cli.cli.mnist_gradcheck",
-        "mnist_cli.gradcheck",
+        "mnist_cli.gradcheck.check",
         *FETCHING,
     },
     "mnist-runs --help": {"mnist_cli.cli.mnist_runs"},

@@ -14,11 +14,11 @@ from contextlib import closing
 import numpy as np
 import pytest
 
-import mnist_cli.train
-from mnist_cli.batches import shuffled_batches
+import mnist_cli.training.loop
 from mnist_cli.errors import TrainingDivergedError
+from mnist_cli.fast.batches import shuffled_batches
+from mnist_cli.fast.scoring import score
 from mnist_cli.fused import BLOCK_ROWS, Work, from_theta, fused_sgd_step, to_theta
-from mnist_cli.fused_scores import score
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import (
     MODEL_KINDS,
@@ -31,7 +31,7 @@ from mnist_cli.models import (
     sgd_step,
 )
 from mnist_cli.network import Network, init_network
-from mnist_cli.train import train
+from mnist_cli.training.loop import train
 
 LR = {"softmax": 0.5, "linear": 0.005}
 
@@ -117,11 +117,11 @@ def test_shuffled_batches_are_each_epochs_permutation_with_the_constant_column(
 def test_shuffled_batches_chunks_larger_than_a_batch(few_images, monkeypatch, buffers):
     """Batches span several chunks and chunks several batches; the gathered rows don't move,
     whether the thread fills a second buffer ahead or refills the one buffer in turn."""
-    import mnist_cli.batches
+    import mnist_cli.fast.batches
 
-    monkeypatch.setattr(mnist_cli.batches, "CHUNK_ROWS", 150)
+    monkeypatch.setattr(mnist_cli.fast.batches, "CHUNK_ROWS", 150)
     if buffers == 1:
-        monkeypatch.setattr(mnist_cli.batches, "DOUBLE_BUFFER_BYTES", 0)
+        monkeypatch.setattr(mnist_cli.fast.batches, "DOUBLE_BUFFER_BYTES", 0)
     images, labels = few_images
     Yt_all = np.ascontiguousarray(one_hot(labels).T)
     batches = shuffled_batches(images, Yt_all, 40, 3, np.random.default_rng(5))
@@ -250,7 +250,7 @@ def test_same_seed_same_weights_and_given_params_untouched(kind, few_images):
 def test_a_batch_larger_than_a_chunk_is_streamed_in_pieces(few_images, monkeypatch):
     """With batch_size > CHUNK_ROWS each batch comes as pieces of piece_rows() rows (whole
     blocks of the step), never past the batch's end, in the order of the permutation."""
-    from mnist_cli import batches
+    from mnist_cli.fast import batches
 
     monkeypatch.setattr(batches, "CHUNK_ROWS", 150)
     assert batches.piece_rows() == BLOCK_ROWS == 100
@@ -277,7 +277,7 @@ def test_a_streamed_batch_trains_the_same_weights_bit_for_bit(
     """Batches of 450 in one piece (chunks of 2048 rows) and streamed in pieces of 100
     (chunks of 150): the same blocks summed in the same order, so the same weights and
     losses exactly (the mlp's step streams its pieces as the one-layer step does)."""
-    from mnist_cli import batches
+    from mnist_cli.fast import batches
 
     images, labels = few_images
 
@@ -395,7 +395,7 @@ def test_epochs_are_reported_in_order_when_a_score_is_slow(few_images, monkeypat
             time.sleep(0.3)
         return score(theta, images, labels, kind, loss, threads)
 
-    monkeypatch.setattr(mnist_cli.train, "score", slow_first)
+    monkeypatch.setattr(mnist_cli.training.loop, "score", slow_first)
     reported = []
     monitored_train(
         "softmax", few_images, 4, on_epoch=lambda r: reported.append(r.epoch)
@@ -412,7 +412,7 @@ def test_an_error_in_the_monitor_reaches_the_caller_and_no_thread_is_left(
     def broken(*args, **kwargs):
         raise MemoryError("no room for the scores")
 
-    monkeypatch.setattr(mnist_cli.train, "score", broken)
+    monkeypatch.setattr(mnist_cli.training.loop, "score", broken)
     with pytest.raises(MemoryError, match="no room"):
         monitored_train("softmax", few_images, 3)
     assert scoring_threads_alive() == []
@@ -423,13 +423,13 @@ def test_a_diverged_run_leaves_no_monitor_thread(few_images, monkeypatch):
     with epoch 1's score perhaps still being computed: the error comes, and the scoring
     thread is gone."""
     steps = []
-    real_step = mnist_cli.train.streamed_sgd_step
+    real_step = mnist_cli.training.loop.streamed_sgd_step
 
     def diverging(*args, **kwargs):
         steps.append(real_step(*args, **kwargs))
         return float("nan") if len(steps) == 15 else steps[-1]  # 11 batches an epoch
 
-    monkeypatch.setattr(mnist_cli.train, "streamed_sgd_step", diverging)
+    monkeypatch.setattr(mnist_cli.training.loop, "streamed_sgd_step", diverging)
     with pytest.raises(TrainingDivergedError, match="in epoch 2"):
         monitored_train("softmax", few_images, 3)
     assert scoring_threads_alive() == []
@@ -454,6 +454,6 @@ def test_the_monitor_thread_scores_in_the_training_error_state(few_images, monke
         states.append(np.geterr())
         return score(theta, images, labels, kind, loss, threads)
 
-    monkeypatch.setattr(mnist_cli.train, "score", recording)
+    monkeypatch.setattr(mnist_cli.training.loop, "score", recording)
     monitored_train("softmax", few_images, 3)
     assert [(s["over"], s["invalid"]) for s in states] == [("ignore", "ignore")] * 3

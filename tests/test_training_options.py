@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import runs_command, train_command
 from mnist_cli.data import holdout
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import forward, inputs, one_hot, squared_loss
+from mnist_cli.rundir.weights import load_weights
 
 
 @pytest.fixture

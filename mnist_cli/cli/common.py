@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import __version__
-from ..artifacts import Weights
-from ..data import DATASETS, Dataset, get_dataset
-from ..errors import MnistCliError, OptionsError, WeightsError
+from mnist_cli import __version__
+from mnist_cli.data import DATASETS, Dataset, get_dataset
+from mnist_cli.errors import MnistCliError, OptionsError, WeightsError
+from mnist_cli.rundir.weights import Weights
 
 if TYPE_CHECKING:  # for the hints: mnist-predict starts without the scoring modules
-    from ..metrics import Evaluation
-    from ..network import Network
+    from mnist_cli.metrics import Evaluation
+    from mnist_cli.network import Network
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -87,7 +87,7 @@ def require_plots() -> None:
     """Raise MissingExtraError unless matplotlib can be imported (plots.require_matplotlib)."""
     # plots.py (and matplotlib inside it) only when --plots asks for it: a command without
     # --plots starts without them
-    from .. import plots
+    from mnist_cli import plots
 
     plots.require_matplotlib()
 
@@ -104,7 +104,7 @@ def draw_plots(
     """weights.png (the first layer), curves.png (with a history of `loss`) and the confusion
     matrix of `result`, the evaluation on `split`, into `run_dir` (plots.py); the paths
     written."""
-    from .. import plots  # only with --plots: see require_plots
+    from mnist_cli import plots  # only with --plots: see require_plots
 
     name = (
         "mlp " + ",".join(map(str, network.hidden)) if network.hidden else network.kind

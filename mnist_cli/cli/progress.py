@@ -10,10 +10,10 @@ import click
 if TYPE_CHECKING:
     # for the type hints alone: mnist-eval and mnist-runs import this module (for the
     # download bars) without the training loop
-    from ..config import TrainConfig
-    from ..run import RunResult
-    from ..runs import Earlier
-    from ..train import EpochResult
+    from mnist_cli.config.settings import TrainConfig
+    from mnist_cli.rundir.listing import Earlier
+    from mnist_cli.training.loop import EpochResult
+    from mnist_cli.training.run import RunResult
 
 
 def show_bars(quiet: bool) -> bool:

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import IdxFormatError
-from ..models import D
-from .catalogue import Dataset
-from .fetch import fetch
-from .idx import read_idx
-from .mirrors import MirrorLog
-from .policy import DEFAULT_POLICY, FetchPolicy, ProgressFactory
+from mnist_cli.data.catalogue import Dataset
+from mnist_cli.data.fetch import fetch
+from mnist_cli.data.idx import read_idx
+from mnist_cli.data.mirrors import MirrorLog
+from mnist_cli.data.policy import DEFAULT_POLICY, FetchPolicy, ProgressFactory
+from mnist_cli.errors import IdxFormatError
+from mnist_cli.models import D
 
 IMAGE_SHAPE = (28, 28)  # D = 28 * 28 = 784 inputs per image (models.py's notation)
 

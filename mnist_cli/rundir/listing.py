@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .artifacts import WEIGHTS
-from .config import TrainConfig
-from .errors import MetricsError, RunDirectoryError
-from .run_metrics import (
+from mnist_cli.config.settings import TrainConfig
+from mnist_cli.errors import MetricsError, RunDirectoryError
+from mnist_cli.rundir.record import (
     get,
     is_count,
     is_fraction,
@@ -27,6 +26,7 @@ from .run_metrics import (
     read_metrics,
     timestamp,
 )
+from mnist_cli.rundir.weights import WEIGHTS
 
 SORTS = ("date", "accuracy", "name")
 

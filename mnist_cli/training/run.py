@@ -12,16 +12,16 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from . import __version__
-from .config import TrainConfig
-from .data import Dataset, Split, holdout
-from .exact import least_squares
-from .fused_scores import evaluate_network
-from .metrics import Evaluation
-from .network import Network, init_network
-from .runs import Earlier
-from .threads import blas_threads
-from .train import EpochResult, train
+from mnist_cli import __version__
+from mnist_cli.config.settings import TrainConfig
+from mnist_cli.data import Dataset, Split, holdout
+from mnist_cli.fast.scoring import evaluate_network
+from mnist_cli.fast.threads import blas_threads
+from mnist_cli.metrics import Evaluation
+from mnist_cli.network import Network, init_network
+from mnist_cli.nn.exact import least_squares
+from mnist_cli.rundir.listing import Earlier
+from mnist_cli.training.loop import EpochResult, train
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import mlp, models
-from .mlp import Activation, Layers, Loss
-from .models import Params
+from mnist_cli import mlp, models
+from mnist_cli.mlp import Activation, Layers, Loss
+from mnist_cli.models import Params
 
 EPS = np.finfo(np.float64).eps  # 2.2e-16, the spacing of float64 numbers near 1
 H = EPS ** (1 / 3)  # ≈ 6.1e-6: balances truncation (∝ h²) against rounding (∝ ε/h)

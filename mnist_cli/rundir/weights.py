@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import npz
-from .atomic import fsync_files
-from .errors import RunDirectoryError, WeightsError
-from .mlp import ACTIVATIONS, MAX_HIDDEN_LAYERS, MAX_UNITS
-from .models import D, K, Params
-from .network import KINDS, Network
-from .rundir import CONFIG, METRICS, WEIGHTS, RunClaim, shown
+from mnist_cli.errors import RunDirectoryError, WeightsError
+from mnist_cli.mlp import ACTIVATIONS, MAX_HIDDEN_LAYERS, MAX_UNITS
+from mnist_cli.models import D, K, Params
+from mnist_cli.network import KINDS, Network
+from mnist_cli.rundir import npz
+from mnist_cli.rundir.atomic import fsync_files
+from mnist_cli.rundir.claim import CONFIG, METRICS, WEIGHTS, RunClaim, shown
 
 FORMAT_VERSION = 2  # the newest this version reads and writes (mlp files)
 ONE_LAYER_VERSION = 1  # linear and softmax files: W, b

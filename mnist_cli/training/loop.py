@@ -37,15 +37,15 @@ from itertools import islice
 
 import numpy as np
 
-from .batches import pieces_per_batch, shuffled_batches
-from .errors import TrainingDivergedError
-from .fused import Work, from_theta, streamed_sgd_step, to_theta
-from .fused_scores import score
-from .metrics import Evaluation, evaluate
-from .mlp import Loss
-from .models import D, K, one_hot
-from .network import Network
-from .threads import blas_threads
+from mnist_cli.errors import TrainingDivergedError
+from mnist_cli.fast.batches import pieces_per_batch, shuffled_batches
+from mnist_cli.fast.scoring import score
+from mnist_cli.fast.threads import blas_threads
+from mnist_cli.fused import Work, from_theta, streamed_sgd_step, to_theta
+from mnist_cli.metrics import Evaluation, evaluate
+from mnist_cli.mlp import Loss
+from mnist_cli.models import D, K, one_hot
+from mnist_cli.network import Network
 
 # an epoch that leaves the monitored accuracy below twice chance (1/K), its loss within 1 % of
 # the epoch before's, is stuck: a saturated output (e.g. sigmoid units, squared loss, large lr)
@@ -92,7 +92,12 @@ def fused_step(
     beside (from Θ itself for linear and softmax: fused_scores.py). The arrays are allocated
     once, each piece size cut into blocks at its first batch."""
     if network.kind == "mlp":
-        from .fused_mlp import MlpWork, from_thetas, streamed_mlp_step, to_thetas
+        from mnist_cli.fused_mlp import (
+            MlpWork,
+            from_thetas,
+            streamed_mlp_step,
+            to_thetas,
+        )
 
         thetas = to_thetas(network.layers)  # Θ_l, see fused_mlp.py
         mlp_work = MlpWork.for_batch(0, thetas)

@@ -27,8 +27,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from .fused import BLOCK_ROWS, PIXEL
-from .models import D
+from mnist_cli.fused import BLOCK_ROWS, PIXEL
+from mnist_cli.models import D
 
 CHUNK_ROWS = 2048  # rows gathered per hand-over: a few batches, 6.4 MB of float32
 # above this a chunk is filled while the step waits, to bound the memory

@@ -39,11 +39,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .fused import PIXEL, to_theta
-from .metrics import Evaluation, evaluate, summarize
-from .mlp import Loss
-from .models import D, ModelKind
-from .network import Network
+from mnist_cli.fused import PIXEL, to_theta
+from mnist_cli.metrics import Evaluation, evaluate, summarize
+from mnist_cli.mlp import Loss
+from mnist_cli.models import D, ModelKind
+from mnist_cli.network import Network
 
 CHUNK_ROWS = 1_000  # rows cast at a time: 3 MB of float32, in the cache for the product
 ROWS_PER_THREAD = 5_000  # a thread per this many rows: the test split gets two

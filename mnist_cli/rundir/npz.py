@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy
 
-from .errors import WeightsError
+from mnist_cli.errors import WeightsError
 
 MAX_HEADER = 10_000  # bytes of a .npy header: numpy's own bound (max_header_size)
 NPY_MAGIC = b"\x93NUMPY"

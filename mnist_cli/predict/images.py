@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import ImageError, MissingExtraError
-from .models import inputs
-from .network import Network
-from .preprocess import preprocess
+from mnist_cli.errors import ImageError, MissingExtraError
+from mnist_cli.models import inputs
+from mnist_cli.network import Network
+from mnist_cli.predict.preprocess import preprocess
 
 if TYPE_CHECKING:
     import PIL.Image

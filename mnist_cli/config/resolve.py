@@ -10,12 +10,12 @@ bad option value); --init-from weights of another model or dataset raise ConfigE
 from collections.abc import Mapping
 from typing import Any
 
-from .artifacts import Weights
-from .config import TrainConfig, resolve, toml_string
-from .errors import ConfigError, OptionsError
-from .mlp import layer_sizes
-from .network import Network
-from .rundir import shown
+from mnist_cli.config.settings import TrainConfig, resolve, toml_string
+from mnist_cli.errors import ConfigError, OptionsError
+from mnist_cli.mlp import layer_sizes
+from mnist_cli.network import Network
+from mnist_cli.rundir.claim import shown
+from mnist_cli.rundir.weights import Weights
 
 # What the exact solver has no use for: it solves for the optimum (no epochs, no starting point).
 SGD_ONLY = ("epochs", "batch_size", "lr", "init", "init_from")

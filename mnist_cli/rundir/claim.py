@@ -31,8 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import replace_dir, temp_dir
-from .errors import RunDirectoryError
+from mnist_cli.errors import RunDirectoryError
+from mnist_cli.rundir.atomic import replace_dir, temp_dir
 
 WEIGHTS = "weights.npz"
 METRICS = "metrics.json"

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .artifacts import METRICS
-from .data import normalize_mirror
-from .errors import MetricsError
-from .mlp import LOSSES
+from mnist_cli.data import normalize_mirror
+from mnist_cli.errors import MetricsError
+from mnist_cli.mlp import LOSSES
+from mnist_cli.rundir.weights import METRICS
 
 MAX_METRICS_BYTES = 4 * 2**20  # a 10-epoch run writes ~6 KB; 4 MiB is ~25,000 epochs
 MAX_MIRRORS = 16

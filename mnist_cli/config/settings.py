@@ -11,11 +11,11 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .data import DATASETS, normalize_mirror
-from .errors import ConfigError
-from .mlp import ACTIVATIONS, LOSSES, MAX_HIDDEN_LAYERS, MAX_UNITS
-from .models import INITS
-from .network import KINDS
+from mnist_cli.data import DATASETS, normalize_mirror
+from mnist_cli.errors import ConfigError
+from mnist_cli.mlp import ACTIVATIONS, LOSSES, MAX_HIDDEN_LAYERS, MAX_UNITS
+from mnist_cli.models import INITS
+from mnist_cli.network import KINDS
 
 
 @dataclass(frozen=True)

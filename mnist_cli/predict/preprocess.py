@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .errors import ImageError
+from mnist_cli.errors import ImageError
 
 FIELD = 28  # MNIST images are FIELD × FIELD
 BOX = 20  # the longer side of the digit, in pixels

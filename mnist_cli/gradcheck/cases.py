@@ -7,11 +7,11 @@ gradcheck.py does the comparing; this module chooses the point of parameter spac
 
 import numpy as np
 
-from . import mlp, models
-from .errors import OptionsError
-from .gradcheck import BlockCheck, Subject, check_gradients
-from .mlp import LOSSES, Activation, Layers, Loss
-from .models import MODEL_KINDS, K, Params, inputs, one_hot
+from mnist_cli import mlp, models
+from mnist_cli.errors import OptionsError
+from mnist_cli.gradcheck.check import BlockCheck, Subject, check_gradients
+from mnist_cli.mlp import LOSSES, Activation, Layers, Loss
+from mnist_cli.models import MODEL_KINDS, K, Params, inputs, one_hot
 
 MODELS = (*MODEL_KINDS, "mlp")
 DEFAULT_HIDDEN = (32,)  # small, so that a check takes a second or two
