@@ -15,8 +15,9 @@ from mnist_cli.config.settings import (
     to_toml,
 )
 from mnist_cli.errors import ConfigError, OptionsError
-from mnist_cli.models import D, K, Params
-from mnist_cli.network import Network
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import one_layer
+from mnist_cli.nn.layers import Params
 from mnist_cli.rundir.weights import FORMAT_VERSION, Weights
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -143,7 +144,7 @@ def test_newer_keys_round_trip_and_init_from_is_relative_to_the_file(tmp_path):
 
 def weights(kind="linear", dataset="kmnist"):
     params = Params(W=np.zeros((K, D), np.float32), b=np.zeros(K, np.float32))
-    return Weights(Network.one_layer(kind, params), dataset, FORMAT_VERSION)
+    return Weights(one_layer(kind, params), dataset, FORMAT_VERSION)
 
 
 def test_init_and_init_from_exclude_each_other():

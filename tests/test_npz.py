@@ -16,7 +16,7 @@ from numpy.lib import format as npy
 
 from mnist_cli.cli import eval_command, predict_command
 from mnist_cli.errors import WeightsError
-from mnist_cli.models import D, K
+from mnist_cli.nn import D, K
 from mnist_cli.rundir.weights import load_weights
 
 GOOD = {

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from mnist_cli.cli import eval_command
 from mnist_cli.errors import MetricsError
-from mnist_cli.models import D, K
+from mnist_cli.nn import D, K
 from mnist_cli.rundir.record import read_history, read_mirrors
 
 

@@ -16,11 +16,10 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import save_run
+from helpers import init_params, save_run
 from PIL import Image
 
-from mnist_cli.models import init_params
-from mnist_cli.network import Network
+from mnist_cli.nn.architecture import one_layer
 
 EXTRAS = ("matplotlib", "PIL", "requests", "tqdm")
 NUMPY = ("numpy.ma",)
@@ -81,7 +80,7 @@ def run_and_picture(tmp_path_factory, mnist_cache, mnist_server_url):
     """A saved softmax run (zero weights, no training needed), a 28×28 PNG and a JPEG."""
     root = tmp_path_factory.mktemp("startup")
     metrics = {"model": "softmax", "config": {"mirrors": [mnist_server_url]}}
-    network = Network.one_layer("softmax", init_params("zeros", None))
+    network = one_layer("softmax", init_params("zeros", None))
     save_run(root / "run", network=network, metrics=metrics, config_toml="")
     digit = np.zeros((28, 28), np.uint8)
     digit[6:22, 12:16] = 255  # a "1"

@@ -9,15 +9,16 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import init_params
 from threadpoolctl import threadpool_info
 
 import mnist_cli.training.loop
 import mnist_cli.training.run
+import mnist_cli.training.step
 from mnist_cli.config.settings import TrainConfig
 from mnist_cli.data import MNIST, Split
 from mnist_cli.fast import threads
-from mnist_cli.models import init_params
-from mnist_cli.network import Network
+from mnist_cli.nn.architecture import one_layer
 
 pytestmark = pytest.mark.skipif(
     not [i for i in threadpool_info() if i["user_api"] == "blas"],
@@ -80,17 +81,15 @@ def test_training_steps_and_scores_with_one_thread_and_solves_with_all(
         return wrapper
 
     monkeypatch.setattr(
-        mnist_cli.training.loop,
-        "streamed_sgd_step",
-        spy("step", mnist_cli.training.loop.streamed_sgd_step),
+        mnist_cli.training.step,
+        "gradients",
+        spy("step", mnist_cli.training.step.gradients),
     )
     monkeypatch.setattr(
-        mnist_cli.training.loop, "score", spy("score", mnist_cli.training.loop.score)
+        mnist_cli.training.step, "score", spy("score", mnist_cli.training.step.score)
     )
     monkeypatch.setattr(
-        mnist_cli.training.run,
-        "evaluate_network",
-        spy("score", mnist_cli.training.run.evaluate_network),
+        mnist_cli.training.run, "score", spy("score", mnist_cli.training.run.score)
     )
     monkeypatch.setattr(
         mnist_cli.training.run,
@@ -104,7 +103,7 @@ def test_training_steps_and_scores_with_one_thread_and_solves_with_all(
         config = TrainConfig(
             epochs=2, solver=solver, model="linear" if solver == "exact" else "softmax"
         )
-        start = Network.one_layer(config.model, init_params("zeros", None))
+        start = one_layer(config.model, init_params("zeros", None))
         mnist_cli.training.run.fit(config, MNIST, split, split, start=start)
     assert seen == {"step": {1}, "score": {1}, "solve": {os.cpu_count()}}, seen
 

@@ -8,9 +8,9 @@ import click
 
 from mnist_cli.cli.options import dataset_option
 from mnist_cli.config.settings import SOLVERS, check_value
-from mnist_cli.mlp import ACTIVATIONS, LOSSES, MAX_HIDDEN_LAYERS, MAX_UNITS
-from mnist_cli.models import INITS
-from mnist_cli.network import KINDS
+from mnist_cli.nn.architecture import INITS, KINDS, MAX_HIDDEN_LAYERS, MAX_UNITS
+from mnist_cli.nn.layers import ACTIVATIONS
+from mnist_cli.nn.losses import LOSSES
 
 
 def option_value(key: str):

@@ -9,7 +9,8 @@ from mnist_cli.cli.options import data_options, dataset_option
 from mnist_cli.data import get_dataset, load_split
 from mnist_cli.gradcheck.cases import MODELS, format_checks, run_checks, subjects
 from mnist_cli.gradcheck.check import H
-from mnist_cli.mlp import ACTIVATIONS, LOSSES
+from mnist_cli.nn.layers import ACTIVATIONS
+from mnist_cli.nn.losses import LOSSES
 
 
 def positive_tol(ctx, param, value):

@@ -96,7 +96,9 @@ def summary_line(
     if config.solver == "exact":
         how = "exact least squares" + (f", l2 {config.l2:g}" if config.l2 else "")
     val = f", val accuracy {100 * result.val.accuracy:.2f}%" if result.val else ""
-    model = result.network.describe()
+    from mnist_cli.nn.architecture import describe
+
+    model = describe(result.network)
     if config.loss != "squared":
         model += f", {config.loss}"
     return (

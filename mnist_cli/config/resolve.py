@@ -12,8 +12,9 @@ from typing import Any
 
 from mnist_cli.config.settings import TrainConfig, resolve, toml_string
 from mnist_cli.errors import ConfigError, OptionsError
-from mnist_cli.mlp import layer_sizes
-from mnist_cli.network import Network
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import activation_of, describe, hidden_of
+from mnist_cli.nn.network import Network
 from mnist_cli.rundir.claim import shown
 from mnist_cli.rundir.weights import Weights
 
@@ -94,7 +95,10 @@ def implied_defaults(
             inherited.append(("loss", start_loss))
         if start.kind == "mlp":
             net = start.network
-            inherited += [("hidden", net.hidden), ("activation", net.activation)]
+            inherited += [
+                ("hidden", hidden_of(net)),
+                ("activation", activation_of(net)),
+            ]
         for key, value in inherited:
             if key not in given and key not in file_values:
                 implied[key] = value
@@ -141,15 +145,15 @@ def check_combination(
 
 
 def architecture(config: TrainConfig) -> str:
-    """The mlp of `config` as Network.describe() names one: "mlp 784-256-10 relu"."""
-    return f"mlp {'-'.join(map(str, layer_sizes(config.hidden)))} {config.activation}"
+    """The mlp of `config` as architecture.describe names one: "mlp 784-256-10 relu"."""
+    return f"mlp {'-'.join(map(str, (D, *config.hidden, K)))} {config.activation}"
 
 
 def check_architecture(config: TrainConfig, start: Network) -> None:
     """--init-from mlp weights must have the hidden widths and activation of the run."""
-    if start.describe() != architecture(config):
+    if describe(start) != architecture(config):
         raise ConfigError(
-            f"--init-from {config.init_from}: the weights are an {start.describe()}, "
+            f"--init-from {config.init_from}: the weights are an {describe(start)}, "
             f"but this run trains an {architecture(config)}; give the weights' --hidden "
             "and --activation (or leave them out) or other weights"
         )

@@ -13,9 +13,10 @@ from typing import Any
 
 from mnist_cli.data import DATASETS, normalize_mirror
 from mnist_cli.errors import ConfigError
-from mnist_cli.mlp import ACTIVATIONS, LOSSES, MAX_HIDDEN_LAYERS, MAX_UNITS
-from mnist_cli.models import INITS
-from mnist_cli.network import KINDS
+from mnist_cli.nn.architecture import INITS, KINDS, MAX_HIDDEN_LAYERS, MAX_UNITS
+from mnist_cli.nn.layers import ACTIVATIONS
+from mnist_cli.nn.losses import LOSSES
+from mnist_cli.optim import OPTIMIZERS, SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,18 @@ class TrainConfig:
     loss: str = "squared"  # or "cross-entropy" −(1/B) Σ log ŷ_y (softmax outputs only)
     epochs: int = 10  # passes over the 60,000 training images
     batch_size: int = 100  # samples per SGD step; the last, smaller batch is used
-    lr: float = 0.5  # learning rate: W ← W − lr ∂L/∂W
+    lr: float = 0.5  # learning rate: W ← W − lr ∂L/∂W (plain sgd)
+    optimizer: str = (
+        "sgd"  # or "momentum", "nesterov", "adam" (optim.py, PyTorch's rules)
+    )
+    momentum: float = 0.9  # μ of momentum and nesterov: v ← μv + g
+    beta1: float = 0.9  # adam: m ← β₁m + (1 − β₁)g
+    beta2: float = 0.999  # adam: v ← β₂v + (1 − β₂)g²
+    eps: float = 1e-8  # adam: θ ← θ − lr m̂/(√v̂ + ε)
+    weight_decay: float = 0.0  # λ: g ← g + λθ for every parameter, biases included
+    schedule: str = (
+        "constant"  # or "cosine": lr_t = lr ½(1 + cos(π t/T)) over all T steps
+    )
     seed: int = 0  # seeds the shuffling (and --init normal): same seed, same weights
     # or "normal": N(0, 0.01²); mlp: N(0, 2/fan_in) relu, else 1/fan_in
     init: str = "zeros"
@@ -77,7 +89,9 @@ def check_value(key: str, value: Any) -> Any:
     def is_int(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
 
-    if key in ("model", "init", "dataset", "solver", "activation", "loss"):
+    if key in (
+        "model", "init", "dataset", "solver", "activation", "loss", "optimizer", "schedule"
+    ):  # fmt: skip
         choices = {
             "model": KINDS,
             "init": INITS,
@@ -85,6 +99,8 @@ def check_value(key: str, value: Any) -> Any:
             "solver": SOLVERS,
             "activation": ACTIVATIONS,
             "loss": LOSSES,
+            "optimizer": OPTIMIZERS,
+            "schedule": SCHEDULES,
         }[key]
         if value not in choices:
             raise ValueError(f"must be one of {', '.join(choices)}, not {value!r}")
@@ -103,7 +119,17 @@ def check_value(key: str, value: Any) -> Any:
         ):
             raise ValueError(f"must be a finite number > 0, not {value!r}")
         return float(value)
-    if key == "l2":
+    if key in ("momentum", "beta1", "beta2"):
+        if not (is_int(value) or isinstance(value, float)) or not 0 <= value < 1:
+            raise ValueError(f"must be a number in [0, 1), not {value!r}")
+        return float(value)
+    if key == "eps":
+        if not (is_int(value) or isinstance(value, float)) or not (
+            math.isfinite(value) and value > 0
+        ):
+            raise ValueError(f"must be a finite number > 0, not {value!r}")
+        return float(value)
+    if key in ("l2", "weight_decay"):
         if not (is_int(value) or isinstance(value, float)) or not (
             math.isfinite(value) and value >= 0
         ):

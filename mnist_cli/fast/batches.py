@@ -10,11 +10,12 @@ chunk while the current epoch ends. The batches, and so the weights, are the sam
 timing: the thread only copies, and draws each epoch's permutation from the run's generator in
 epoch order.
 
-A batch is Ũ = [U, 255] (B, D + 1) float32 (raw pixels, then the constant column of fused.py)
-and Yᵀ (K, B) float32 (one-hot targets, transposed), both views into the chunk's buffers.
+A batch is X̃ = [X, 1] (B, D + 1) float32 (the pixels divided by 255, in this thread, then the
+bias column of fast/dense.py) and Yᵀ (K, B) float32 (one-hot targets, transposed), both views
+into the chunk's buffers.
 A batch larger than a chunk (CHUNK_ROWS) is streamed: it arrives as consecutive pieces of
 piece_rows() rows (the last fewer), each gathered while the step works on the one before, and
-fused.streamed_sgd_step sums their gradients. So every batch size, up to the whole training
+fast.dense.gradients sums their gradients. So every batch size, up to the whole training
 set, needs two chunks of memory, not a float32 copy of its batch (188 MB at 60,000), and the
 gather of a large batch overlaps its step as a small batch's does.
 """
@@ -27,8 +28,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from mnist_cli.fused import BLOCK_ROWS, PIXEL
-from mnist_cli.models import D
+from mnist_cli.fast.dense import BLOCK_ROWS
+from mnist_cli.nn import D
 
 CHUNK_ROWS = 2048  # rows gathered per hand-over: a few batches, 6.4 MB of float32
 # above this a chunk is filled while the step waits, to bound the memory
@@ -37,7 +38,7 @@ DOUBLE_BUFFER_BYTES = 64 << 20
 
 def piece_rows() -> int:
     """Rows per piece of a streamed batch: CHUNK_ROWS rounded down to whole blocks of the
-    step (fused.BLOCK_ROWS), so that its blocks are those of the batch in one piece."""
+    step (fast.dense.BLOCK_ROWS), so that its blocks are those of the batch in one piece."""
     return max(BLOCK_ROWS, CHUNK_ROWS // BLOCK_ROWS * BLOCK_ROWS)
 
 
@@ -54,7 +55,7 @@ def shuffled_batches(
     epochs: int,
     rng: np.random.Generator,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The batches of `epochs` epochs, one epoch after the other: (Ũ (B, D + 1), Yᵀ (K, B))
+    """The batches of `epochs` epochs, one epoch after the other: (X̃ (B, D + 1), Yᵀ (K, B))
     for the images (N, D) uint8 and targets Yᵀ (K, N), each epoch in the order of a fresh
     rng.permutation(N), batch_size at a time; an epoch's last batch is smaller if batch_size
     does not divide N. With batch_size > CHUNK_ROWS each batch comes as pieces_per_batch
@@ -97,6 +98,7 @@ def shuffled_batches(
         # numpy writes straight into `out` instead of through a temporary copy (2x faster)
         np.take(images, idx, axis=0, out=gathered[:n], mode="clip")  # (n, D) uint8
         X[:n, :D] = gathered[:n]  # (n, D) cast to float32
+        np.divide(X[:n, :D], 255, out=X[:n, :D])  # (n, D) X = U / 255, as layers.inputs
         np.take(Yt_all, idx, axis=1, out=Yt[:, :n], mode="clip")  # (K, n)
         return n
 
@@ -107,7 +109,7 @@ def shuffled_batches(
 
 def _buffers(rows: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
     X = np.empty((rows, D + 1), np.float32)
-    X[:, D] = PIXEL  # the constant column of Ũ, written once
+    X[:, D] = 1.0  # the bias column of X̃, written once
     return X, np.empty((classes, rows), np.float32)
 
 

@@ -7,13 +7,15 @@ gradcheck.py does the comparing; this module chooses the point of parameter spac
 
 import numpy as np
 
-from mnist_cli import mlp, models
 from mnist_cli.errors import OptionsError
-from mnist_cli.gradcheck.check import BlockCheck, Subject, check_gradients
-from mnist_cli.mlp import LOSSES, Activation, Layers, Loss
-from mnist_cli.models import MODEL_KINDS, K, Params, inputs, one_hot
+from mnist_cli.gradcheck.check import BlockCheck, Layers, Subject, check_gradients
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import KINDS, dense_layers
+from mnist_cli.nn.layers import Activation, Params, activate, inputs
+from mnist_cli.nn.losses import LOSSES, Loss, one_hot
+from mnist_cli.nn.network import init_network
 
-MODELS = (*MODEL_KINDS, "mlp")
+MODELS = KINDS
 DEFAULT_HIDDEN = (32,)  # small, so that a check takes a second or two
 W_SCALE, B_SCALE = 0.1, 0.5  # random weights: logits of std ≈ 1 on MNIST (‖x‖ ≈ 9)
 OUT_GAIN = 3.0  # the mlp's output layer, × its init scale: logits of spread ≈ 1-3
@@ -63,14 +65,14 @@ def random_params(rng: np.random.Generator) -> Params:
     uniform (S ≈ 1/K: then ⟨g, S⟩ ≈ 0 for every sample, and a dropped −⟨g, S⟩ term would go
     unnoticed). MNIST inputs have ‖x‖ ≈ 9, so the logits Z = XWᵀ + b have a spread of about 1.
     """
-    W = W_SCALE * rng.standard_normal((K, models.D))  # (K, D)
+    W = W_SCALE * rng.standard_normal((K, D))  # (K, D)
     b = B_SCALE * rng.standard_normal(K)  # (K,)
     return Params(W=W, b=b)
 
 
 def random_layers(subject: Subject, X: np.ndarray, rng: np.random.Generator) -> Layers:
     """Random float64 weights: random_params for one layer; for the mlp, the initial W_l of
-    mlp.init_layers (each layer's pre-activations of variance ≈ 1), b_l ~ N(0, 0.5²) (units on
+    the initial Dense layers (each layer's pre-activations of variance ≈ 1), b_l ~ N(0, 0.5²) (units on
     both sides of relu's kink, in sigmoid's and tanh's curved part), and the output layer's W
     scaled by 3, for the same reason as random_params.
 
@@ -82,7 +84,14 @@ def random_layers(subject: Subject, X: np.ndarray, rng: np.random.Generator) -> 
     """
     if not subject.hidden:
         return (random_params(rng),)
-    layers = mlp.init_layers(subject.sizes, subject.activation, rng, np.float64)
+    network = init_network(
+        dense_layers(subject.hidden, subject.activation),
+        "softmax",
+        (D,),
+        rng,
+        np.float64,
+    )
+    layers = [Params(*p) for p in network.params if p]
     A, out = X, []  # A_{l−1}, the current layer's input (N, n_{l−1})
     for l, p in enumerate(layers, start=1):
         b = B_SCALE * rng.standard_normal(p.b.shape)  # (n_l,)
@@ -96,7 +105,7 @@ def random_layers(subject: Subject, X: np.ndarray, rng: np.random.Generator) -> 
                     break
                 b[k] = B_SCALE * rng.standard_normal()
         out.append(Params(W=p.W, b=b))
-        A = mlp.activate(subject.activation, XW + b)  # (N, n_l)
+        A = activate(subject.activation, XW + b)  # (N, n_l)
     return tuple(out)
 
 

@@ -12,9 +12,8 @@ catches a wrong entry anywhere in W_l, even where no coordinate was drawn). The 
 comes from the forward pass alone; the gradient from a function the caller can replace, so a test
 can hand in a deliberately wrong one.
 
-What is checked (a Subject): linear and softmax with the squared loss take models.py's gradient;
-softmax with cross-entropy and the mlp with either loss take mlp.py's backward pass (an mlp with
-no hidden layer is the softmax model: Z = X Wᵀ + b, S = softmax(Z)).
+What is checked (a Subject): a model and loss; the gradient is the network's own backward pass
+(nn/network.py: every layer's backward, from losses.grad_logits down).
 
 Numerical care. The central difference errs by h²|L'''|/6 (truncation) plus about ε|L|/h
 (each loss is rounded to ε|L|, ε = 2.2e-16, and the difference is divided by 2h). The sum is
@@ -29,9 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnist_cli import mlp, models
-from mnist_cli.mlp import Activation, Layers, Loss
-from mnist_cli.models import Params
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import from_dense
+from mnist_cli.nn.layers import Activation, Params
+from mnist_cli.nn.losses import Loss
+from mnist_cli.nn.network import Network
+
+Layers = tuple[Params, ...]  # (W_l, b_l) of each dense layer, l = 1…L
 
 EPS = np.finfo(np.float64).eps  # 2.2e-16, the spacing of float64 numbers near 1
 H = EPS ** (1 / 3)  # ≈ 6.1e-6: balances truncation (∝ h²) against rounding (∝ ε/h)
@@ -50,7 +53,7 @@ class Subject:
     @property
     def sizes(self) -> tuple[int, ...]:
         """(D, n₁, …, K): every layer's input and output size."""
-        return mlp.layer_sizes(self.hidden)
+        return (D, *self.hidden, K)
 
 
 @dataclass(frozen=True)
@@ -69,22 +72,25 @@ class BlockCheck:
 GradientFn = Callable[[Subject, Layers, np.ndarray, np.ndarray], Layers]
 
 
+def network_of(subject: Subject, layers: Layers) -> Network:
+    """The network of the subject's model with these dense layers."""
+    return from_dense(
+        subject.model, layers, subject.activation if subject.hidden else None
+    )
+
+
 def batch_loss(subject: Subject, layers: Layers, X: np.ndarray, Y: np.ndarray) -> float:
-    """L of the batch X (N, D), Y (N, K) from the forward pass alone: the squared error of
-    Z = X Wᵀ + b for linear, else mlp.batch_loss (softmax is its one-layer case)."""
-    if subject.model == "linear":
-        return models.squared_loss(models.logits(layers[0], X), Y)
-    return mlp.batch_loss(layers, subject.activation, subject.loss, X, Y)
+    """ℒ of the batch X (N, D), Y (N, K) from the forward pass alone."""
+    network = network_of(subject, layers)
+    return network.loss(subject.loss, network.logits(X), Y)
 
 
 def reference_gradient(
     subject: Subject, layers: Layers, X: np.ndarray, Y: np.ndarray
 ) -> Layers:
-    """(∂L/∂W_l, ∂L/∂b_l) for every layer: models.loss_and_gradients for linear and softmax
-    with the squared loss, mlp.loss_and_layer_grads for the rest."""
-    if subject.model != "mlp" and subject.loss == "squared":
-        return (models.loss_and_gradients(subject.model, layers[0], X, Y)[1],)
-    return mlp.loss_and_layer_grads(layers, subject.activation, subject.loss, X, Y)[1]
+    """(∂ℒ/∂W_l, ∂ℒ/∂b_l) for every layer, by the network's backward pass."""
+    grads = network_of(subject, layers).loss_and_grads(subject.loss, X, Y)[1]
+    return tuple(Params(*g) for g in grads if g)
 
 
 def relative_error(a: np.ndarray, n: np.ndarray, tiny: float) -> np.ndarray:

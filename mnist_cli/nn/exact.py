@@ -25,7 +25,9 @@ v ≠ 0), the solution unique, and one direct solve finds it.
 
 import numpy as np
 
-from mnist_cli.models import D, K, Params, inputs, one_hot
+from mnist_cli.nn import D, K
+from mnist_cli.nn.layers import Params, inputs
+from mnist_cli.nn.losses import one_hot
 
 CHUNK = 10_000  # rows of X̃ in memory at once: 10,000 × 785 float64 = 63 MB
 

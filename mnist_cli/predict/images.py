@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mnist_cli.errors import ImageError, MissingExtraError
-from mnist_cli.models import inputs
-from mnist_cli.network import Network
+from mnist_cli.nn.layers import inputs
+from mnist_cli.nn.network import Network
 from mnist_cli.predict.preprocess import preprocess
 
 if TYPE_CHECKING:
@@ -244,7 +244,7 @@ def prepare(path: str | Path) -> np.ndarray:
 def classify(network: Network, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(digits (N,), values (N,)) for images (N, D) uint8: the predicted digit argmaxₖ Ŷᵢₖ and
     Ŷ at that digit: the probability Sᵢₖ for softmax and mlp, the score Zᵢₖ for linear."""
-    Y_hat = network.output(network.logits(inputs(images)))  # (N, K)
+    Y_hat = network.predict(inputs(images))  # (N, K)
     digits = Y_hat.argmax(axis=1)  # (N,)
     return digits, Y_hat[np.arange(len(digits)), digits]  # (N,), (N,)
 

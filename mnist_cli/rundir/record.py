@@ -18,7 +18,7 @@ from typing import Any
 
 from mnist_cli.data import normalize_mirror
 from mnist_cli.errors import MetricsError
-from mnist_cli.mlp import LOSSES
+from mnist_cli.nn.losses import LOSSES
 from mnist_cli.rundir.weights import METRICS
 
 MAX_METRICS_BYTES = 4 * 2**20  # a 10-epoch run writes ~6 KB; 4 MiB is ~25,000 epochs

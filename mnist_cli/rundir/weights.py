@@ -23,9 +23,18 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cli.errors import RunDirectoryError, WeightsError
-from mnist_cli.mlp import ACTIVATIONS, MAX_HIDDEN_LAYERS, MAX_UNITS
-from mnist_cli.models import D, K, Params
-from mnist_cli.network import KINDS, Network
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import (
+    KINDS,
+    MAX_HIDDEN_LAYERS,
+    MAX_UNITS,
+    activation_of,
+    dense_params,
+    from_dense,
+    kind_of,
+)
+from mnist_cli.nn.layers import ACTIVATIONS, Params
+from mnist_cli.nn.network import Network
 from mnist_cli.rundir import npz
 from mnist_cli.rundir.atomic import fsync_files
 from mnist_cli.rundir.claim import CONFIG, METRICS, WEIGHTS, RunClaim, shown
@@ -67,9 +76,10 @@ def write_run(
 
 def weight_arrays(network: Network, dataset: str) -> dict[str, np.ndarray]:
     """What weights.npz holds: version 1 (W, b) for linear and softmax, 2 for the mlp."""
-    meta = {"model": np.array(network.kind), "dataset": np.array(dataset)}
-    if network.kind != "mlp":
-        p = network.params
+    kind = kind_of(network)
+    meta = {"model": np.array(kind), "dataset": np.array(dataset)}
+    if kind != "mlp":
+        (p,) = dense_params(network)
         return {
             "W": p.W.astype(np.float32),
             "b": p.b.astype(np.float32),
@@ -77,13 +87,13 @@ def weight_arrays(network: Network, dataset: str) -> dict[str, np.ndarray]:
             "format_version": np.array(ONE_LAYER_VERSION),
         }
     layers = {}
-    for l, p in enumerate(network.layers, start=1):
+    for l, p in enumerate(dense_params(network), start=1):
         layers[f"W{l}"] = p.W.astype(np.float32)
         layers[f"b{l}"] = p.b.astype(np.float32)
     return {
         **layers,
         **meta,
-        "activation": np.array(network.activation),
+        "activation": np.array(activation_of(network)),
         "format_version": np.array(FORMAT_VERSION),
     }
 
@@ -103,12 +113,12 @@ class Weights:
 
     @property
     def kind(self) -> str:
-        return self.network.kind
+        return kind_of(self.network)
 
     @property
     def params(self) -> Params:
-        """W (K, D), b (K,) of a linear or softmax model."""
-        return self.network.params
+        """W (K, D), b (K,) of a linear or softmax model (its one dense layer)."""
+        return dense_params(self.network)[0]
 
 
 # What a weights.npz may hold (npz.py checks each array's dtype and size before reading it;
@@ -181,7 +191,7 @@ def one_layer_network(file: Path, arrays: dict, kind: str) -> Network:
         )
     W = checked_array(file, arrays, "W", (K, D))
     b = checked_array(file, arrays, "b", (K,))
-    return Network.one_layer(kind, Params(W=W, b=b))
+    return from_dense(kind, [Params(W=W, b=b)])
 
 
 def mlp_network(file: Path, arrays: dict, version: int) -> Network:
@@ -214,4 +224,4 @@ def mlp_network(file: Path, arrays: dict, version: int) -> Network:
         b = checked_array(file, arrays, f"b{l}", (n,))
         layers.append(Params(W=W, b=b))
         fan_in = n
-    return Network("mlp", tuple(layers), activation)
+    return from_dense("mlp", layers, activation)

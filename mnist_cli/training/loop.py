@@ -1,35 +1,25 @@
-"""The training loop: mini-batch SGD over shuffled epochs, progress through callbacks.
+"""The training loop: mini-batch gradient descent over shuffled epochs, progress by callbacks.
 
-The loop owns no math and prints nothing: each batch is one call of a fused step (the equations
-of models.py and mlp.py, fused for speed: fused.streamed_sgd_step for linear and softmax,
-fused_mlp.streamed_mlp_step for the mlp, a batch larger than a chunk taken in pieces), the
-batches come from batches.shuffled_batches (gathered and cast ahead of time by a background
-thread), and after each batch it calls `on_batch(batch_size, loss)`, after each epoch
+The loop owns no math and prints nothing. Each batch is one step (training/step.py: the fast
+path's gradients handed to the optimizer, at the learning rate the schedule gives for step t);
+the batches come from fast/batches.py (gathered and cast ahead of time by a thread of their
+own); after each batch it calls `on_batch(batch_size, loss)`, after each epoch
 `on_epoch(EpochResult)`, and `on_warning(text)` when training looks stuck; the CLI turns those
-into a progress bar, one line per epoch and a Warning line. bench/ measures it against the
-BLAS floor.
+into a progress bar, one line per epoch and a Warning line.
 
 The monitored split is scored after every epoch on a copy of the weights, by a thread of its
-own while the next epoch trains (numpy releases the GIL in the cast and the product, and the
-step keeps one core busy, so the scoring takes what the batches thread leaves of the other):
-an epoch is reported as soon as its score is in, checked after each batch, so its line comes
-during the next epoch (softmax at batch 100: after ~80-100 of its 600 batches), or after it
-when an epoch is a single batch; epochs are always reported in order, and what the callbacks
-take is not counted in an epoch's seconds. The last
-epoch's score, with nothing left to train beside it, is computed at once, on the threads
-fused_scores.py chooses. Measured on 2 cores (paired runs, 2026-12-01): `--config
-configs/mlp.toml` (its monitor, 10,000 × 784 × 256 multiply-adds an epoch, ~60 ms) took 6.3-6.6 s
-instead of 6.7-6.9 s; the softmax's monitor is small and `mnist-train --epochs 10` shows no
-clear change (20 alternating pairs: median 0.95 ×, 12 of them faster): its steps slow down by
-most of what the monitor no longer costs in line, as the scoring shares the second core with
-the batches thread.
+own while the next epoch trains (numpy releases the GIL in the cast and the product): an epoch
+is reported as soon as its score is in, checked after each batch, so its line comes during the
+next epoch; epochs are always reported in order, and what the callbacks take is not counted in
+an epoch's seconds. The last epoch's score, with nothing left to train beside it, is computed
+at once, on the threads fast/scoring.py chooses.
 """
 
 import contextvars
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
@@ -39,13 +29,14 @@ import numpy as np
 
 from mnist_cli.errors import TrainingDivergedError
 from mnist_cli.fast.batches import pieces_per_batch, shuffled_batches
-from mnist_cli.fast.scoring import score
 from mnist_cli.fast.threads import blas_threads
-from mnist_cli.fused import Work, from_theta, streamed_sgd_step, to_theta
-from mnist_cli.metrics import Evaluation, evaluate
-from mnist_cli.mlp import Loss
-from mnist_cli.models import D, K, one_hot
-from mnist_cli.network import Network
+from mnist_cli.metrics import Evaluation
+from mnist_cli.nn import K
+from mnist_cli.nn.layers import Act
+from mnist_cli.nn.losses import Loss, one_hot
+from mnist_cli.nn.network import Network
+from mnist_cli.optim import OptimizerSpec, learning_rate
+from mnist_cli.training.step import trainer_for
 
 # an epoch that leaves the monitored accuracy below twice chance (1/K), its loss within 1 % of
 # the epoch before's, is stuck: a saturated output (e.g. sigmoid units, squared loss, large lr)
@@ -76,60 +67,6 @@ class EpochResult:
         }
 
 
-# (pieces of a batch, each (Ũ (m, D + 1), Yᵀ (K, m)), its rows B) -> the batch loss
-Step = Callable[[Iterable[tuple[np.ndarray, np.ndarray]], int], float]
-# (images (N, D) uint8, labels (N,), threads or None for fused_scores' choice) -> the
-# Evaluation of the weights the scorer was made from
-Scorer = Callable[[np.ndarray, np.ndarray, int | None], Evaluation]
-
-
-def fused_step(
-    network: Network, loss: Loss, lr: float
-) -> tuple[Step, Callable[[], Network], Callable[[], Scorer]]:
-    """(step, current, frozen): `step` updates a float32 copy of the network's weights in
-    place by one SGD step and returns the batch loss; `current()` is the network those weights
-    make now; `frozen()` a Scorer of a copy of them as they are now, which training may go on
-    beside (from Θ itself for linear and softmax: fused_scores.py). The arrays are allocated
-    once, each piece size cut into blocks at its first batch."""
-    if network.kind == "mlp":
-        from mnist_cli.fused_mlp import (
-            MlpWork,
-            from_thetas,
-            streamed_mlp_step,
-            to_thetas,
-        )
-
-        thetas = to_thetas(network.layers)  # Θ_l, see fused_mlp.py
-        mlp_work = MlpWork.for_batch(0, thetas)
-
-        def mlp_step(pieces, B: int) -> float:
-            act = network.activation
-            return streamed_mlp_step(act, loss, thetas, pieces, B, lr, mlp_work)
-
-        def current_mlp() -> Network:
-            return replace(network, layers=from_thetas(thetas))  # new arrays: a copy
-
-        def frozen_mlp() -> Scorer:
-            now = current_mlp()
-            return lambda X, y, threads=None: evaluate(now, X, y)
-
-        return mlp_step, current_mlp, frozen_mlp
-    theta = to_theta(network.params)  # (K, D + 1) Θ = [W, b] / 255, see fused.py
-    work = Work.for_batch(0, D + 1)
-
-    def step(pieces, B: int) -> float:
-        return streamed_sgd_step(network.kind, theta, pieces, B, lr, work, loss)
-
-    def current() -> Network:
-        return Network.one_layer(network.kind, from_theta(theta))
-
-    def frozen() -> Scorer:
-        now = theta.copy()
-        return lambda X, y, threads=None: score(now, X, y, threads=threads)
-
-    return step, current, frozen
-
-
 def train(
     network: Network,
     images: np.ndarray,
@@ -140,25 +77,27 @@ def train(
     lr: float,
     rng: np.random.Generator,
     loss: Loss = "squared",
+    optimizer: OptimizerSpec | None = None,
+    schedule: str = "constant",
     monitor: tuple[np.ndarray, np.ndarray] | None = None,
     on_batch: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
 ) -> tuple[Network, list[EpochResult]]:
-    """Train `network` on images (N, D) uint8 and labels (N,) with mini-batch SGD on `loss`.
+    """Train `network` on images (N, D) uint8 and labels (N,) by mini-batch gradient descent on
+    `loss`, with `optimizer` at the learning rate `schedule` gives (optim.learning_rate).
 
     Each epoch draws a fresh permutation from `rng` (the same seed gives the same weights;
     the batches thread draws them, so `rng` is the run's alone until train() returns),
-    and for each batch computes x = pixels / 255, the loss and its analytic gradient, and steps
-    W_l ← W_l − lr ∂L/∂W_l, b_l ← b_l − lr ∂L/∂b_l. The last, smaller batch of an epoch is used,
-    not dropped. `monitor` = (images, labels) is scored after every epoch (beside the next
+    and for each batch computes x = pixels / 255, the loss and its analytic gradient, and lets
+    the optimizer step. The last, smaller batch of an epoch is used, not dropped. `monitor` = (images, labels) is scored after every epoch (beside the next
     epoch's steps, on a copy of the weights: see above), each epoch's result is given to
     `on_epoch` when its score is in, in epoch order, and `on_warning` is told once if
     training looks stuck (stuck_warning). Raises TrainingDivergedError as soon as
     a batch loss is not finite (the weights are dropped). The network passed in is left as
     it was.
     """
-    step, current, frozen = fused_step(network, loss, lr)
+    trainer = trainer_for(network, loss, optimizer or OptimizerSpec())
     images = np.asarray(images)  # a plain view of a memmap: gathers from it are faster
     Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
     N = len(labels)
@@ -166,6 +105,8 @@ def train(
     # up each: one, or its pieces when batches are streamed (batches.py)
     sizes = [batch_size] * (N // batch_size) + [N % batch_size] * (N % batch_size > 0)
     layout = [(B, pieces_per_batch(B, batch_size)) for B in sizes]
+    T = epochs * len(sizes)  # the run's steps, over which the schedule runs
+    t = 0  # steps taken
     history: list[EpochResult] = []
     warned = False
     # epochs trained whose monitor score is still being computed, in epoch order
@@ -206,14 +147,16 @@ def train(
                 0.0  # time in the earlier epochs' callbacks, off this epoch's clock
             )
             loss_sum = 0.0
-            for B, pieces in layout:  # each piece Ũ (m, D + 1), Yᵀ (K, m)
+            for B, pieces in layout:  # each piece X̃ (m, D + 1), Yᵀ (K, m)
                 # a batch is one item of `batches`, or `pieces` of them when streamed
                 items = (next(batches),) if pieces == 1 else islice(batches, pieces)
-                batch_loss = step(items, B)
+                lr_t = learning_rate(schedule, lr, t, T)
+                batch_loss = trainer.step(items, B, lr_t)
+                t += 1
                 if not math.isfinite(batch_loss):
                     raise TrainingDivergedError(
-                        f"the loss became {batch_loss} in epoch {epoch} (lr {lr}): "
-                        "training diverged; try a smaller --lr"
+                        f"the loss became {batch_loss} in epoch {epoch} "
+                        f"(learning rate {lr_t:g}): training diverged"
                     )
                 loss_sum += batch_loss * B
                 if on_batch:
@@ -230,14 +173,14 @@ def train(
                 # thread's context (numpy's error state is a context variable: a new thread
                 # would start from numpy's defaults)
                 in_context = contextvars.copy_context().run
-                job = scorer.submit(in_context, frozen(), *monitor, 1)
+                job = scorer.submit(in_context, trainer.frozen(), *monitor, 1)
                 scoring.append((result, job))
             else:  # the last: scored now, by as many threads as fused_scores chooses
                 report_scored(wait=True)
                 with blas_threads("score"):
-                    evaluation = frozen()(*monitor, None)
+                    evaluation = trainer.frozen()(*monitor, None)
                 report(scored(result, evaluation))
-    return current(), history
+    return trainer.current(), history
 
 
 def scored(result: EpochResult, evaluation: Evaluation) -> EpochResult:
@@ -260,9 +203,9 @@ def stuck_warning(
     if abs(last.train_loss - before.train_loss) > STUCK_LOSS_CHANGE * before.train_loss:
         return None
     tries = ["a smaller --lr"]
-    if network.kind == "mlp" and network.activation != "relu":
+    if any(isinstance(la, Act) and la.name != "relu" for la in network.layers):
         tries.append("--activation relu")
-    if network.kind != "linear" and loss == "squared":
+    if network.output == "softmax" and loss == "squared":
         tries.append("--loss cross-entropy")
     return (
         f"training looks stuck at chance level: accuracy {100 * last.monitor_accuracy:.2f}% "

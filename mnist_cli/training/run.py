@@ -15,11 +15,13 @@ import numpy as np
 from mnist_cli import __version__
 from mnist_cli.config.settings import TrainConfig
 from mnist_cli.data import Dataset, Split, holdout
-from mnist_cli.fast.scoring import evaluate_network
+from mnist_cli.fast.scoring import score
 from mnist_cli.fast.threads import blas_threads
 from mnist_cli.metrics import Evaluation
-from mnist_cli.network import Network, init_network
+from mnist_cli.nn.architecture import build, from_dense
 from mnist_cli.nn.exact import least_squares
+from mnist_cli.nn.network import Network
+from mnist_cli.optim import OptimizerSpec
 from mnist_cli.rundir.listing import Earlier
 from mnist_cli.training.loop import EpochResult, train
 
@@ -65,7 +67,7 @@ def fit(
     if config.solver == "exact":
         with blas_threads("solve"):
             params = least_squares(fit_split.images, fit_split.labels, config.l2)
-        network = Network.one_layer(config.model, params)
+        network = from_dense(config.model, [params])
         history: list[EpochResult] = []
     else:
         done = earlier.epochs if earlier else 0
@@ -76,7 +78,7 @@ def fit(
         rng = np.random.default_rng(config.seed)
         init = (config.model, config.init, rng, config.hidden, config.activation)
         network, history = train(
-            start or init_network(*init),
+            start or build(*init),
             fit_split.images,
             fit_split.labels,
             epochs=config.epochs,
@@ -84,6 +86,8 @@ def fit(
             lr=config.lr,
             rng=rng,
             loss=config.loss,
+            optimizer=optimizer_spec(config),
+            schedule=config.schedule,
             monitor=(monitor.images, monitor.labels),
             on_batch=on_batch,
             on_epoch=None if on_epoch is None else (lambda r: on_epoch(renumber(r))),
@@ -94,13 +98,13 @@ def fit(
     monitor_eval = history[-1].evaluation if history else None
     with blas_threads("score"):
         fit = (fit_split.images, fit_split.labels)
-        train_eval = evaluate_network(network, *fit, config.loss)
+        train_eval = score(network, *fit, loss=config.loss)
         if monitor_eval is None:
-            monitor_eval = evaluate_network(network, monitor.images, monitor.labels)
+            monitor_eval = score(network, monitor.images, monitor.labels)
         test_eval, val_eval = monitor_eval, None
         if val_split is not None:
             test = (test_split.images, test_split.labels)
-            test_eval, val_eval = evaluate_network(network, *test), monitor_eval
+            test_eval, val_eval = score(network, *test), monitor_eval
     metrics = {
         "model": config.model,
         "loss": config.loss,
@@ -125,3 +129,15 @@ def fit(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return RunResult(network, metrics, test_eval, val_eval)
+
+
+def optimizer_spec(config: TrainConfig) -> OptimizerSpec:
+    """The optimizer's settings from the run's configuration."""
+    return OptimizerSpec(
+        name=config.optimizer,
+        momentum=config.momentum,
+        beta1=config.beta1,
+        beta2=config.beta2,
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+    )
