@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from mnist_cli.cli import train_command
-from mnist_cli.config import MAX_CONFIG_BYTES, read_config_file
+from mnist_cli.config.settings import MAX_CONFIG_BYTES, read_config_file
 from mnist_cli.errors import ConfigError
 
 
@@ -28,7 +28,7 @@ def long_comment(path: Path) -> None:
 @pytest.mark.parametrize(
     "make, message",
     [
-        (deep, "nested too deeply to read (a config holds flat values)"),
+        (deep, "nested too deeply to read (a config is flat)"),
         (latin1, "not UTF-8 text (byte 12); save it as UTF-8"),
         (
             long_comment,

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from mnist_cli.__main__ import COMMANDS
-from mnist_cli.artifacts import MAX_SCORE
 from mnist_cli.cli import eval_command, predict_command, runs_command, train_command
+from mnist_cli.rundir.weights import MAX_SCORE
 
 ROOT = Path(__file__).resolve().parents[1]
 SEVEN = ROOT / "docs" / "img" / "digits" / "seven.png"

@@ -8,17 +8,19 @@ import pytest
 from click.testing import CliRunner
 from helpers import save_run
 
-from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import train_command
-from mnist_cli.models import D, K, Params
-from mnist_cli.network import Network
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import one_layer
+from mnist_cli.nn.layers import Params
+from mnist_cli.nn.network import Network
+from mnist_cli.rundir.weights import load_weights
 
 NAME_MAX = 255  # bytes of one file name on the filesystems the tests run on
 
 
 def network(value: float) -> Network:
     W = np.full((K, D), value, np.float32)
-    return Network.one_layer("softmax", Params(W=W, b=np.zeros(K, np.float32)))
+    return one_layer("softmax", Params(W=W, b=np.zeros(K, np.float32)))
 
 
 @pytest.mark.parametrize(

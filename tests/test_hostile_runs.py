@@ -13,15 +13,15 @@ import pytest
 from click.testing import CliRunner
 
 from mnist_cli.cli import runs_command, train_command
-from mnist_cli.config import MAX_EPOCHS
-from mnist_cli.run_metrics import (
+from mnist_cli.config.settings import MAX_EPOCHS
+from mnist_cli.rundir.listing import list_runs
+from mnist_cli.rundir.record import (
     MAX_METRICS_BYTES,
     MAX_MIRRORS,
     read_history,
     read_metrics,
 )
-from mnist_cli.runs import list_runs
-from mnist_cli.train import EpochResult
+from mnist_cli.training.loop import EpochResult
 
 GOOD = {
     "model": "softmax",
@@ -73,15 +73,15 @@ def test_created_is_shown_in_utc_in_both_outputs(tmp_path):
 LIST_AS_NOBODY = """
 import os, sys
 from mnist_cli.cli import runs_command, train_command
-from mnist_cli.config import MAX_EPOCHS
-from mnist_cli.run_metrics import (
+from mnist_cli.config.settings import MAX_EPOCHS
+from mnist_cli.rundir.record import (
     MAX_METRICS_BYTES,
     MAX_MIRRORS,
     read_history,
     read_metrics,
 )
-from mnist_cli.runs import list_runs
-from mnist_cli.train import EpochResult
+from mnist_cli.rundir.listing import list_runs
+from mnist_cli.training.loop import EpochResult
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 runs_command(sys.argv[1:])
 """

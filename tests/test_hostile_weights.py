@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import predict_command
 from mnist_cli.errors import WeightsError
+from mnist_cli.nn.architecture import describe
+from mnist_cli.rundir.weights import load_weights
 
 
 def zeros(*shape: int) -> np.ndarray:
@@ -74,4 +75,4 @@ def test_a_member_the_model_does_not_use_is_refused(tmp_path, arrays, stray, mod
 def test_every_member_the_writer_writes_is_read(tmp_path, arrays, model):
     path = tmp_path / "w.npz"
     np.savez(path, **arrays)
-    assert load_weights(path).network.describe() == model
+    assert describe(load_weights(path).network) == model
