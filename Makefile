@@ -42,8 +42,9 @@ test: dev lint  ## the whole test suite (what CI runs)
 bench: dev  ## benchmark: epoch times vs the BLAS floor, peers, memory, start-up (~3 min); writes bench/results.json
 	$(BIN)/python bench/run.py
 
-docs: venv  ## regenerate docs/cli.md's option reference from the commands' --help
+docs: dev  ## regenerate docs/cli.md's option reference (--help) and every example output (runs them, ~2 min)
 	$(BIN)/python docs/generate_cli_md.py
+	$(BIN)/python docs/examples.py
 
 clean:  ## remove .venv and caches (keeps runs/)
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
