@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from helpers import save_run
 
-from mnist_cli.cli import train_command
+from mnist_cli.cli import eval_command, train_command
 from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import one_layer
 from mnist_cli.nn.layers import Params
@@ -65,3 +65,15 @@ def test_a_mirror_path_too_long_is_a_usage_error(tmp_path):
         result.output
     )
     assert "Traceback" not in result.output
+
+
+def test_an_error_naming_a_path_that_is_not_utf8_shows_it_as_xnn(tmp_path):
+    """Error lines showed `\\udcff` where --json and mnist-runs show `\\xff`: one escape."""
+    run = tmp_path / os.fsdecode(b"run\xff")
+    run.mkdir()
+    result = CliRunner().invoke(eval_command, [str(run)])
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: {tmp_path}/run\\xff/weights.npz: no such file; give a run directory "
+        "or a weights.npz\n"
+    )

@@ -24,6 +24,7 @@ from mnist_cli.errors import (
     WeightsError,
 )
 from mnist_cli.nn.architecture import dense_params, hidden_of, kind_of
+from mnist_cli.rundir.claim import shown
 from mnist_cli.rundir.weights import Weights
 
 if TYPE_CHECKING:  # for the hints: mnist-predict starts without the scoring modules
@@ -66,15 +67,15 @@ def reports_errors(command):
         try:
             return command(*args, **kwargs)
         except OptionsError as e:
-            if e.param:
-                raise click.BadParameter(str(e), param_hint=e.param) from None
-            raise click.UsageError(str(e)) from None
+            if e.param:  # names that are not UTF-8: \xNN, as everywhere (shown)
+                raise click.BadParameter(shown(str(e)), param_hint=e.param) from None
+            raise click.UsageError(shown(str(e))) from None
         except (
             TrainingDivergedError
         ) as e:  # the library says what; the CLI, which option
-            raise click.ClickException(f"{e}; try a smaller --lr") from None
+            raise click.ClickException(shown(f"{e}; try a smaller --lr")) from None
         except MnistCliError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(shown(str(e))) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)
@@ -90,7 +91,7 @@ def reports_errors(command):
 
 
 def warn(message: str) -> None:
-    click.echo(f"Warning: {message}", err=True)
+    click.echo(f"Warning: {shown(message)}", err=True)
 
 
 def require_plots() -> None:
