@@ -12,6 +12,7 @@ from .cli import (
     gradcheck_command,
     predict_command,
     runs_command,
+    serve_command,
     train_command,
 )
 from .cli.common import CONTEXT
@@ -22,6 +23,7 @@ COMMANDS = {
     "predict": predict_command,
     "gradcheck": gradcheck_command,
     "runs": runs_command,
+    "serve": serve_command,
 }
 
 

@@ -56,3 +56,12 @@ class ImageError(MnistCliError):
 
 class MetricsError(MnistCliError):
     """A run's metrics.json is missing, unreadable, or not what mnist-train writes."""
+
+
+class ServeError(MnistCliError):
+    """mnist-serve cannot listen where asked: `about` is "port" (in use, not allowed) or
+    "host" (no such address)."""
+
+    def __init__(self, message: str, about: str):
+        super().__init__(message)
+        self.about = about

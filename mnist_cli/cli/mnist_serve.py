@@ -1,0 +1,84 @@
+"""`mnist-serve`: a run's model behind a local page (mnist_cli/serve/): draw, see, and see why."""
+
+import webbrowser
+from pathlib import Path
+
+import click
+
+from ..artifacts import load_weights
+from ..data import load_split
+from ..errors import ServeError
+from ..serve.api import Api
+from ..serve.server import make_server
+from ..threads import blas_threads
+from .common import command, warn, weights_dataset
+from .mnist_eval import run_mirrors  # the mirrors a run was trained with, as mnist-eval
+from .options import data_options
+
+
+@command(
+    epilog="""\b
+Example:
+  mnist-serve runs/mlp
+  mnist-serve runs/softmax-20261126-101500 --port 8080 --open
+""",
+)
+@click.argument("run", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="The port to listen on; 0 picks a free one (the line printed says which).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address to listen on. Any address that is not a loopback one (such as "
+    "0.0.0.0) makes the page reachable from the network, with a warning.",
+)
+@click.option(
+    "--open", "open_browser", is_flag=True, help="Open the page in the default browser."
+)
+@click.option("--verbose", is_flag=True, help="Print a line per request (to stderr).")
+@data_options
+@click.option("-q", "--quiet", is_flag=True, help="No download progress bars.")
+def serve_command(run, port, host, open_browser, verbose, data, quiet):
+    """Serve a page where you draw a digit and watch the model of RUN decide, and why.
+
+    The page shows what the model sees (your drawing or picture made MNIST-like, as
+    mnist-predict does), its probabilities, and a heat map of each pixel's contribution to
+    a class, computed by the model's own backward pass; and the run's confusion matrix on
+    the test split, whose cells open their images. RUN is a run directory or a weights.npz.
+    Stop it with Ctrl-C.
+    """
+    weights = load_weights(run)
+    dataset = weights_dataset(run, weights, None)
+    mirrors = data.chosen_mirrors() or run_mirrors(run)
+    test = data.load(load_split, dataset, "test", mirrors=mirrors, quiet=quiet)
+    with blas_threads("score"):
+        api = Api.load(weights.network, dataset, test)
+    log = (lambda line: click.echo(line, err=True)) if verbose else None
+    try:
+        server = make_server(api, host, port, log=log, on_error=warn)
+    except ServeError as e:
+        advice = {
+            "port": "choose another --port (0 picks a free one)",
+            "host": "choose another --host",
+        }[e.about]
+        raise ServeError(f"{e}; {advice}", e.about) from None
+    try:
+        if not server.loopback:
+            warn(f"{server.url} is reachable from the network, not only this machine")
+        click.echo(
+            f"serving {weights.network.describe()} ({dataset.name}, test accuracy "
+            f"{100 * api.scores.accuracy:.2f}%) at {server.url}  (Ctrl-C stops)"
+        )
+        if open_browser and not webbrowser.open(server.url):
+            warn(f"no browser could be opened; open {server.url}")
+        server.serve_forever(poll_interval=0.25)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        server.server_close()

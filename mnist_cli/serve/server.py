@@ -1,0 +1,263 @@
+"""The HTTP side of mnist-serve: Python's ThreadingHTTPServer, held to what a local page needs.
+
+    GET  /  /app.js  /style.css     the page, from a fixed table of the package's assets/
+    GET  /api/model  /api/cell      api.py's answers, as JSON
+    POST /api/explain
+
+The standard library's server is enough for a one-user tool on the user's own machine, once
+its edges are held: no request path is ever a file name (the assets are read once, at start,
+by name from ASSETS: nothing else can be served, so there is no traversal to make); a body is
+read only with a Content-Length of at most MAX_BODY (413 before a byte of it is read);
+malformed JSON or pictures get 400 with a one-line reason, unknown paths 404, other methods
+405; every error is a JSON object {"error": "..."}. Each connection has its own thread and a
+socket timeout (client_timeout), so 20 clients are served at once and one that stalls or
+vanishes costs the others nothing: its thread ends at the timeout. Nothing is printed: request
+lines go to `log` when one is given (--verbose), unexpected errors to `on_error`.
+"""
+
+import errno
+import json
+import re
+import socket
+import socketserver
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from urllib.parse import parse_qs, urlsplit
+
+from ..errors import ServeError
+from .api import Api, ApiError
+
+MAX_BODY = (
+    2 * 1024 * 1024
+)  # bytes of a request body: a picture file of ~1.5 MB as base64
+CLIENT_TIMEOUT = 10.0  # seconds a connection may stay silent (a stalled or idle client)
+ASSETS = {  # request path -> (file in assets/, content type)
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/style.css": ("style.css", "text/css; charset=utf-8"),
+}
+API_GET = ("/api/model", "/api/cell")
+API_POST = ("/api/explain",)
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+LENGTH = re.compile(r"[0-9]{1,15}")
+
+
+def read_assets() -> dict[str, tuple[bytes, str]]:
+    """Every path of ASSETS -> (its bytes, its content type), read from the package."""
+    folder = resources.files(__package__) / "assets"
+    return {
+        path: ((folder / name).read_bytes(), kind)
+        for path, (name, kind) in ASSETS.items()
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection: its requests, one at a time (HTTP/1.1 keep-alive)."""
+
+    server: "Server"
+    protocol_version = "HTTP/1.1"
+
+    def version_string(self) -> str:
+        return "mnist-serve"  # the Server header: not Python's version
+
+    def setup(self) -> None:
+        self.timeout = (
+            self.server.client_timeout
+        )  # the socket's, for every read and write
+        super().setup()
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionError, TimeoutError):
+            pass  # the client went away or stalled: this thread ends, no other notices
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path in self.server.assets:
+            body, kind = self.server.assets[url.path]
+            self.reply(HTTPStatus.OK, body, kind)
+        elif url.path == "/api/model":
+            self.answer(self.server.api.model)
+        elif url.path == "/api/cell":
+            query = parse_qs(url.query, keep_blank_values=True)
+            self.answer(lambda: self.server.api.cell(query))
+        elif url.path in API_POST:
+            self.not_allowed("POST")
+        else:
+            self.fail(HTTPStatus.NOT_FOUND, f"nothing at {url.path[:100]!r}")
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        if path not in API_POST:
+            if path in API_GET or path in ASSETS:
+                return self.not_allowed("GET")
+            return self.fail(HTTPStatus.NOT_FOUND, f"nothing at {path[:100]!r}")
+        body = self.read_body()
+        if body is None:
+            return
+        try:
+            parsed = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            return self.fail(HTTPStatus.BAD_REQUEST, f"the body is not JSON ({e})")
+        self.answer(lambda: self.server.api.explain(parsed))
+
+    def do_other(self) -> None:
+        self.not_allowed("GET, POST")
+
+    do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_other
+    do_TRACE = do_CONNECT = do_other
+
+    def read_body(self) -> bytes | None:
+        """The request's body, or None once an error is sent (nothing of it is read)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self.fail(
+                HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length"
+            )
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
+            return self.fail(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
+        if len(lengths) > 1 or not LENGTH.fullmatch(lengths[0]):
+            return self.fail(
+                HTTPStatus.BAD_REQUEST, "Content-Length must be one number of bytes"
+            )
+        n = int(lengths[0])
+        if n > MAX_BODY:
+            return self.fail(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the body is {n:,} bytes; the most this server reads is {MAX_BODY:,}",
+            )
+        body = self.rfile.read(n)
+        if len(body) < n:  # the client closed before sending it all
+            self.close_connection = True
+            return None
+        return body
+
+    def answer(self, compute: Callable[[], dict]) -> None:
+        """200 with compute()'s dict as JSON, or its ApiError's status and reason."""
+        try:
+            result = compute()
+        except ApiError as e:
+            return self.fail(HTTPStatus(e.status), str(e))
+        except Exception as e:  # noqa: BLE001 (a bug: one line to the client, details to on_error)
+            self.server.on_error(f"{self.command} {self.path[:100]}: {e!r}")
+            return self.fail(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
+        self.reply(HTTPStatus.OK, json.dumps(result).encode(), "application/json")
+
+    def not_allowed(self, allowed: str) -> None:
+        self.fail(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            f"{self.command} is not allowed here; use {allowed}",
+            {"Allow": allowed},
+        )
+
+    def fail(
+        self, status: HTTPStatus, reason: str, headers: dict | None = None
+    ) -> None:
+        """An error as {"error": reason}; the connection is closed after it (a body the
+        request may have carried is not read)."""
+        self.close_connection = True
+        body = json.dumps({"error": reason}).encode()
+        extra = {**(headers or {}), "Connection": "close"}
+        self.reply(status, body, "application/json", extra)
+
+    def send_error(self, code: int, message: str | None = None, explain=None) -> None:
+        """The base class's own errors (a malformed request line, too long a header) in the
+        same JSON form, not its HTML page."""
+        self.fail(HTTPStatus(code), message or HTTPStatus(code).phrase)
+
+    def reply(
+        self, status: HTTPStatus, body: bytes, kind: str, headers: dict | None = None
+    ) -> None:
+        self.send_response(status)
+        for name, value in {**HEADERS, **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:
+        if self.server.log:
+            self.server.log(f"{self.address_string()} {format % args}")
+
+
+class Server(ThreadingHTTPServer):
+    """The server of one Api: a thread per connection, daemon threads (Ctrl-C does not wait
+    for a stalled client), the port refused if another program listens on it."""
+
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True  # a restart need not wait for the last run's TIME_WAIT
+    allow_reuse_port = False  # ... but a port another server listens on is refused
+    request_queue_size = 64  # connections waiting to be accepted: 20 clients at once
+
+    def __init__(
+        self,
+        address: tuple,
+        family: socket.AddressFamily,
+        api: Api,
+        client_timeout: float,
+        log: Callable[[str], None] | None,
+        on_error: Callable[[str], None],
+    ):
+        self.address_family = family
+        self.api, self.client_timeout = api, client_timeout
+        self.log, self.on_error = log, on_error
+        self.assets = read_assets()
+        super().__init__(address, Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer's would look the host's name up (socket.getfqdn), which can wait on DNS
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request, client_address) -> None:
+        self.on_error(f"a connection from {client_address[0]} failed")
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+    @property
+    def loopback(self) -> bool:
+        """Whether only this machine can reach the server (127.0.0.0/8, ::1)."""
+        import ipaddress
+
+        return ipaddress.ip_address(self.server_address[0].split("%")[0]).is_loopback
+
+
+def make_server(
+    api: Api,
+    host: str,
+    port: int,
+    *,
+    client_timeout: float = CLIENT_TIMEOUT,
+    log: Callable[[str], None] | None = None,
+    on_error: Callable[[str], None] = lambda message: None,
+) -> Server:
+    """A Server of `api` listening on host:port (port 0: any free one; see .url), not yet
+    serving: call serve_forever(). ServeError (one line) if it cannot listen there."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+        return Server(address, family, api, client_timeout, log, on_error)
+    except socket.gaierror as e:
+        raise ServeError(f"cannot listen on {host}: {e.strerror}", "host") from None
+    except OSError as e:
+        reason, about = {
+            errno.EADDRINUSE: ("the port is in use by another program", "port"),
+            errno.EACCES: ("permission denied (ports below 1024 need root)", "port"),
+            errno.EADDRNOTAVAIL: ("this machine has no such address", "host"),
+        }.get(e.errno, (e.strerror, "host"))
+        raise ServeError(f"cannot listen on {host}:{port}: {reason}", about) from None
