@@ -24,7 +24,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from ..errors import ServeError
 from .api import Api, ApiError
@@ -80,22 +80,22 @@ class Handler(BaseHTTPRequestHandler):
             pass  # the client went away or stalled: this thread ends, no other notices
 
     def do_GET(self) -> None:
-        url = urlsplit(self.path)
-        if url.path in self.server.assets:
-            body, kind = self.server.assets[url.path]
+        path, _, query = self.path.partition("?")
+        if path in self.server.assets:
+            body, kind = self.server.assets[path]
             self.reply(HTTPStatus.OK, body, kind)
-        elif url.path == "/api/model":
+        elif path == "/api/model":
             self.answer(self.server.api.model)
-        elif url.path == "/api/cell":
-            query = parse_qs(url.query, keep_blank_values=True)
-            self.answer(lambda: self.server.api.cell(query))
-        elif url.path in API_POST:
+        elif path == "/api/cell":
+            fields = parse_qs(query, keep_blank_values=True)
+            self.answer(lambda: self.server.api.cell(fields))
+        elif path in API_POST:
             self.not_allowed("POST")
         else:
-            self.fail(HTTPStatus.NOT_FOUND, f"nothing at {url.path[:100]!r}")
+            self.fail(HTTPStatus.NOT_FOUND, f"nothing at {path[:100]!r}")
 
     def do_POST(self) -> None:
-        path = urlsplit(self.path).path
+        path = self.path.partition("?")[0]
         if path not in API_POST:
             if path in API_GET or path in ASSETS:
                 return self.not_allowed("GET")
