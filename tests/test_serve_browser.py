@@ -159,7 +159,7 @@ def test_a_picture_file_is_predicted_as_mnist_predict_predicts_it(page, softmax)
     assert float(shown_probability) == pytest.approx(float(probability), abs=1.01e-4)
 
 
-def test_a_confusion_cell_shows_its_images_and_one_opens(page, softmax, request):
+def test_a_confusion_cell_shows_its_images_and_one_opens(page, softmax):
     _, api, _ = softmax
     count = int(api.scores.confusion[4, 9])
     page.click("#confusion button[data-true='4'][data-pred='9']")
@@ -175,6 +175,26 @@ def test_a_confusion_cell_shows_its_images_and_one_opens(page, softmax, request)
     pixels = page.evaluate("() => state.result.pixels")
     assert pixels == api.test.images[first].tolist()
     assert page.inner_text("#status") == f"test image {first}: true 4"
+
+
+SEVEN = [(70, 60), (210, 60), (160, 150), (120, 245)]
+
+
+def test_the_page_fits_a_laptop_screen_and_a_phone(page, request):
+    stroke(page, SEVEN)
+    assert shown(page) == "7"
+    page.click("#confusion button[data-true='7'][data-pred='2']")
+    page.wait_for_selector("#cell button")
+    size = "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+    assert page.evaluate(size) == [1280, 720], "one screen at 1280 × 720, no scrolling"
     screenshot = request.config.getoption("--screenshot")
     if screenshot:
         page.screenshot(path=screenshot)
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        width, _ = page.evaluate(size)
+        assert width == 390, "a phone scrolls down only, not sideways"
+        pad = page.locator("#pad").bounding_box()
+        assert pad["width"] >= 250 and pad["x"] + pad["width"] <= 390
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 720})

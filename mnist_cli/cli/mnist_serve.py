@@ -28,15 +28,15 @@ Example:
     "--port",
     type=click.IntRange(0, 65535),
     default=8000,
-    show_default=True,
-    help="The port to listen on; 0 picks a free one (the line printed says which).",
+    help="The port to listen on; 0 picks a free one (the line printed says which). "
+    "Default: 8000.",
 )
 @click.option(
     "--host",
     default="127.0.0.1",
-    show_default=True,
-    help="The address to listen on. Any address that is not a loopback one (such as "
-    "0.0.0.0) makes the page reachable from the network, with a warning.",
+    help="The address to listen on. One that is not a loopback address (such as 0.0.0.0) "
+    "makes the page reachable from the network, with a warning. Default: 127.0.0.1, this "
+    "machine only.",
 )
 @click.option(
     "--open", "open_browser", is_flag=True, help="Open the page in the default browser."
@@ -57,8 +57,16 @@ def serve_command(run, port, host, open_browser, verbose, data, quiet):
     dataset = weights_dataset(run, weights, None)
     mirrors = data.chosen_mirrors() or run_mirrors(run)
     test = data.load(load_split, dataset, "test", mirrors=mirrors, quiet=quiet)
-    with blas_threads("score"):
-        api = Api.load(weights.network, dataset, test)
+    with blas_threads(
+        "score"
+    ):  # one thread: scoring, and each request's small products
+        serve(
+            Api.load(weights.network, dataset, test), host, port, open_browser, verbose
+        )
+
+
+def serve(api: Api, host: str, port: int, open_browser: bool, verbose: bool) -> None:
+    """Listen, print the address, serve until Ctrl-C."""
     log = (lambda line: click.echo(line, err=True)) if verbose else None
     try:
         server = make_server(api, host, port, log=log, on_error=warn)
@@ -72,7 +80,7 @@ def serve_command(run, port, host, open_browser, verbose, data, quiet):
         if not server.loopback:
             warn(f"{server.url} is reachable from the network, not only this machine")
         click.echo(
-            f"serving {weights.network.describe()} ({dataset.name}, test accuracy "
+            f"serving {api.network.describe()} ({api.dataset.name}, test accuracy "
             f"{100 * api.scores.accuracy:.2f}%) at {server.url}  (Ctrl-C stops)"
         )
         if open_browser and not webbrowser.open(server.url):
