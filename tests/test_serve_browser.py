@@ -109,10 +109,17 @@ ZERO = [  # an upright ellipse, 16 segments
 ]
 
 
-def test_draw_a_one_then_clear(page):
+def test_draw_a_one_undo_a_stroke_then_clear(page):
     assert page.inner_text("#top-class") == ""  # nothing drawn: no prediction
     stroke(page, ONE)
     assert shown(page) == "1"
+    one = page.evaluate("() => state.result.pixels")
+    stroke(page, [(60, 200), (220, 200)])  # a bar across
+    shown(page)
+    assert page.evaluate("() => state.result.pixels") != one
+    page.click("#undo")
+    assert shown(page) == "1"
+    assert page.evaluate("() => state.result.pixels") == one
     page.click("#clear")
     assert page.get_attribute("body", "data-state") == "empty"
     assert page.inner_text("#top-class") == ""
