@@ -57,12 +57,10 @@ def serve_command(run, port, host, open_browser, verbose, data, quiet):
     dataset = weights_dataset(run, weights, None)
     mirrors = data.chosen_mirrors() or run_mirrors(run)
     test = data.load(load_split, dataset, "test", mirrors=mirrors, quiet=quiet)
-    with blas_threads(
-        "score"
-    ):  # one thread: scoring, and each request's small products
-        serve(
-            Api.load(weights.network, dataset, test), host, port, open_browser, verbose
-        )
+    # one BLAS thread: for the scoring, and for each request's small products
+    with blas_threads("score"):
+        api = Api.load(weights.network, dataset, test)
+        serve(api, host, port, open_browser, verbose)
 
 
 def serve(api: Api, host: str, port: int, open_browser: bool, verbose: bool) -> None:

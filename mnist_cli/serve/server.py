@@ -4,18 +4,17 @@
     GET  /api/model  /api/cell      api.py's answers, as JSON
     POST /api/explain
 
-The standard library's server is enough for a one-user tool on the user's own machine, once
-its edges are held: no request path is ever a file name (the assets are read once, at start,
-by name from ASSETS: nothing else can be served, so there is no traversal to make); a body is
-read only with a Content-Length of at most MAX_BODY (413 before a byte of it is read);
-malformed JSON or pictures get 400 with a one-line reason, unknown paths 404, other methods
-405; every error is a JSON object {"error": "..."}. Each connection has its own thread and a
-socket timeout (client_timeout), so 20 clients are served at once and one that stalls or
-vanishes costs the others nothing: its thread ends at the timeout. Nothing is printed: request
-lines go to `log` when one is given (--verbose), unexpected errors to `on_error`.
+The standard library's server is enough for a one-user tool on the user's machine, once its
+edges are held: no request path is ever a file name (the assets are read once, by name from
+ASSETS: there is no traversal to make); a body is read only with a Content-Length of at most
+MAX_BODY (413 before a byte of it is read); malformed JSON or pictures get 400 with a one-line
+reason, unknown paths 404, other methods 405, each as {"error": "..."}. A connection has its
+own thread and socket timeout, so 20 clients are served at once and one that stalls or leaves
+costs the others nothing. Nothing is printed: request lines go to `log` (--verbose), if given.
 """
 
 import errno
+import ipaddress
 import json
 import re
 import socket
@@ -29,9 +28,8 @@ from urllib.parse import parse_qs
 from ..errors import ServeError
 from .api import Api, ApiError
 
-MAX_BODY = (
-    2 * 1024 * 1024
-)  # bytes of a request body: a picture file of ~1.5 MB as base64
+# the most bytes a request body may have: a picture file of ~1.5 MB, as base64
+MAX_BODY = 2 * 1024 * 1024
 CLIENT_TIMEOUT = 10.0  # seconds a connection may stay silent (a stalled or idle client)
 ASSETS = {  # request path -> (file in assets/, content type)
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -49,15 +47,6 @@ HEADERS = {
 LENGTH = re.compile(r"[0-9]{1,15}")
 
 
-def read_assets() -> dict[str, tuple[bytes, str]]:
-    """Every path of ASSETS -> (its bytes, its content type), read from the package."""
-    folder = resources.files(__package__) / "assets"
-    return {
-        path: ((folder / name).read_bytes(), kind)
-        for path, (name, kind) in ASSETS.items()
-    }
-
-
 class Handler(BaseHTTPRequestHandler):
     """One connection: its requests, one at a time (HTTP/1.1 keep-alive)."""
 
@@ -71,9 +60,7 @@ class Handler(BaseHTTPRequestHandler):
         return "mnist-serve"  # the Server header: not Python's version
 
     def setup(self) -> None:
-        self.timeout = (
-            self.server.client_timeout
-        )  # the socket's, for every read and write
+        self.timeout = self.server.client_timeout  # the socket's, every read and write
         super().setup()
 
     def handle(self) -> None:
@@ -115,15 +102,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_other(self) -> None:
         self.not_allowed("GET, POST")
 
-    do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_other
-    do_TRACE = do_CONNECT = do_other
+    do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_other
 
     def read_body(self) -> bytes | None:
-        """The request's body, or None once an error is sent (nothing of it is read)."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self.fail(
-                HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length"
-            )
+        """The request's body, or None once an error is sent (nothing of it is read). A
+        chunked body (no Content-Length) is refused."""
         lengths = self.headers.get_all("Content-Length") or []
         if not lengths:
             return self.fail(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
@@ -138,10 +121,7 @@ class Handler(BaseHTTPRequestHandler):
                 f"the body is {n:,} bytes; the most this server reads is {MAX_BODY:,}",
             )
         body = self.rfile.read(n)
-        if len(body) < n:  # the client closed before sending it all
-            self.close_connection = True
-            return None
-        return body
+        return body if len(body) == n else None  # None: the client left before the end
 
     def answer(self, compute: Callable[[], dict]) -> None:
         """200 with compute()'s dict as JSON, or its ApiError's status and reason."""
@@ -161,15 +141,14 @@ class Handler(BaseHTTPRequestHandler):
             {"Allow": allowed},
         )
 
-    def fail(
-        self, status: HTTPStatus, reason: str, headers: dict | None = None
-    ) -> None:
+    def fail(self, status: HTTPStatus, reason: str, headers: dict | None = None):
         """An error as {"error": reason}; the connection is closed after it (a body the
         request may have carried is not read)."""
         self.close_connection = True
-        body = json.dumps({"error": reason}).encode()
-        extra = {**(headers or {}), "Connection": "close"}
-        self.reply(status, body, "application/json", extra)
+        headers = {**(headers or {}), "Connection": "close"}
+        self.reply(
+            status, json.dumps({"error": reason}).encode(), "application/json", headers
+        )
 
     def send_error(self, code: int, message: str | None = None, explain=None) -> None:
         """The base class's own errors (a malformed request line, too long a header) in the
@@ -215,7 +194,12 @@ class Server(ThreadingHTTPServer):
         self.address_family = family
         self.api, self.client_timeout = api, client_timeout
         self.log, self.on_error = log, on_error
-        self.assets = read_assets()
+        folder = (
+            resources.files(__package__) / "assets"
+        )  # read once: path -> (body, type)
+        self.assets = {
+            p: ((folder / f).read_bytes(), t) for p, (f, t) in ASSETS.items()
+        }
         super().__init__(address, Handler)
 
     def server_bind(self) -> None:
@@ -234,8 +218,6 @@ class Server(ThreadingHTTPServer):
     @property
     def loopback(self) -> bool:
         """Whether only this machine can reach the server (127.0.0.0/8, ::1)."""
-        import ipaddress
-
         return ipaddress.ip_address(self.server_address[0].split("%")[0]).is_loopback
 
 
