@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cli.data import MNIST, load_split
-from mnist_cli.network import init_network
+from mnist_cli.nn.architecture import build, describe
 from mnist_cli.serve.api import Api
 from mnist_cli.serve.server import make_server
 
@@ -77,13 +77,13 @@ def main() -> None:
     rng = np.random.default_rng(0)
     results = {}
     for network in (
-        init_network("softmax", "normal", rng),
-        init_network("mlp", "normal", rng, hidden=(256,), activation="relu"),
+        build("softmax", "normal", rng),
+        build("mlp", "normal", rng, hidden=(256,), activation="relu"),
     ):
         api = Api.load(network, MNIST, test)
         latencies(api, bodies[:20])  # warm-up: imports, caches
         ms = np.array(latencies(api, bodies)) * 1000
-        name = network.describe()
+        name = describe(network)
         p50, p95 = np.percentile(ms, [50, 95])
         results[name] = {"p50_ms": p50, "p95_ms": p95, "max_ms": ms.max()}
         target = TARGETS_MS.get(name)

@@ -6,8 +6,8 @@ works too); `python -m mnist_cli` alone lists the commands.
 
 import click
 
-from . import __version__
-from .cli import (
+from mnist_cli import __version__
+from mnist_cli.cli import (
     eval_command,
     gradcheck_command,
     predict_command,
@@ -15,7 +15,7 @@ from .cli import (
     serve_command,
     train_command,
 )
-from .cli.common import CONTEXT
+from mnist_cli.cli.common import CONTEXT
 
 COMMANDS = {
     "train": train_command,

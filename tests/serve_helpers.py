@@ -6,8 +6,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from mnist_cli.artifacts import load_weights
 from mnist_cli.data import MNIST
+from mnist_cli.rundir.weights import load_weights
 from mnist_cli.serve.api import Api
 from mnist_cli.serve.server import Server, make_server
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import init_layers
 
-from mnist_cli.artifacts import FORMAT_VERSION, Weights
 from mnist_cli.cli import train_command
-from mnist_cli.config import MODEL_DEFAULTS, read_config_file, resolve, to_toml
+from mnist_cli.config.resolve import resolve_run
+from mnist_cli.config.settings import MODEL_DEFAULTS, read_config_file, resolve, to_toml
 from mnist_cli.errors import ConfigError, OptionsError
-from mnist_cli.mlp import MAX_HIDDEN_LAYERS, MAX_UNITS, init_layers
-from mnist_cli.network import Network
-from mnist_cli.resolve import resolve_run
+from mnist_cli.nn.architecture import MAX_HIDDEN_LAYERS, MAX_UNITS, from_dense
+from mnist_cli.rundir.weights import FORMAT_VERSION, Weights
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -101,7 +101,7 @@ def test_settings_the_model_cannot_use_are_usage_errors(file_values, options, me
 
 def mlp_weights(hidden=(16,), activation="tanh") -> Weights:
     layers = init_layers((784, *hidden, 10), activation, np.random.default_rng(0))
-    return Weights(Network("mlp", layers, activation), "mnist", FORMAT_VERSION)
+    return Weights(from_dense("mlp", layers, activation), "mnist", FORMAT_VERSION)
 
 
 def test_init_from_mlp_weights_implies_their_architecture():

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from serve_helpers import post, request, run_api, serving
 
-from mnist_cli import mlp
 from mnist_cli.data import MNIST
 from mnist_cli.metrics import evaluate
-from mnist_cli.models import D, K, Params, inputs
-from mnist_cli.network import Network
-from mnist_cli.predict import classify, prepare
-from mnist_cli.preprocess import preprocess
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import build, dense_params, one_layer
+from mnist_cli.nn.layers import Params, inputs
+from mnist_cli.predict.images import classify, prepare
+from mnist_cli.predict.preprocess import preprocess
 from mnist_cli.serve.api import MAX_CELL, Api
 from mnist_cli.serve.server import MAX_BODY
 
@@ -77,7 +77,7 @@ def test_a_test_image_is_explained_exactly(server, api, mnist_splits):
     status, why = post(server, {"pixels": pixels.tolist()})
     assert status == 200
     x = inputs(pixels[None], np.float64)[0]
-    W, b = (a.astype(np.float64) for a in (api.network.params.W, api.network.params.b))
+    W, b = (a.astype(np.float64) for a in dense_params(api.network)[0])
     z = W @ x + b  # (K,)
     k = int(z.argmax())
     assert why["top"] == why["class"] == k == classify(api.network, pixels[None])[0][0]
@@ -145,8 +145,7 @@ def evaluate_predictions(api: Api) -> np.ndarray:
 
 def an_mlp_api(test_split) -> Api:
     rng = np.random.default_rng(0)
-    layers = mlp.init_layers(mlp.layer_sizes((32,)), "relu", rng)
-    return Api.load(Network("mlp", layers, "relu"), MNIST, test_split)
+    return Api.load(build("mlp", "normal", rng, (32,), "relu"), MNIST, test_split)
 
 
 def test_an_mlp_is_explained_by_gradient_times_input(mnist_splits):
@@ -407,7 +406,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(server):
 
 def test_float32_one_layer_weights_give_float64_explanations(mnist_splits):
     W = np.random.default_rng(0).standard_normal((K, D)).astype(np.float32)
-    network = Network.one_layer("linear", Params(W=W, b=np.ones(K, np.float32)))
+    network = one_layer("linear", Params(W=W, b=np.ones(K, np.float32)))
     linear = Api.load(network, MNIST, mnist_splits[1])
     why = linear.explain({"pixels": mnist_splits[1].images[0].tolist(), "class": 2})
     assert sum(why["contributions"]) + 1.0 == pytest.approx(why["logits"][2], abs=1e-9)

@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from serve_helpers import run_api, serving
 
 from mnist_cli.cli import predict_command
-from mnist_cli.models import inputs
+from mnist_cli.nn.architecture import dense_params
+from mnist_cli.nn.layers import inputs
 
 DIGITS = Path(__file__).resolve().parents[1] / "docs" / "img" / "digits"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -140,7 +141,7 @@ def test_draw_a_zero_and_the_heat_map_sums_to_the_logit(page, softmax):
     # ... and they are the model's: W_0 ⊙ x for the pixels the page shows, b_0, z_0
     pixels = np.array(page.evaluate("() => state.result.pixels"), np.uint8)
     x = inputs(pixels[None], np.float64)[0]
-    W, b = (a.astype(np.float64) for a in (api.network.params.W, api.network.params.b))
+    W, b = (a.astype(np.float64) for a in dense_params(api.network)[0])
     np.testing.assert_allclose(values, W[0] * x, atol=1e-12)
     assert bias == pytest.approx(b[0]) and logit == pytest.approx(W[0] @ x + b[0])
     assert "Exact" in page.inner_text("#legend")

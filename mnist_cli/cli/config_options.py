@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from ..config import SOLVERS, check_value
-from ..mlp import ACTIVATIONS, LOSSES, MAX_HIDDEN_LAYERS, MAX_UNITS
-from ..models import INITS
-from ..network import KINDS
-from .options import dataset_option
+from mnist_cli.cli.options import dataset_option
+from mnist_cli.config.settings import SOLVERS, check_value
+from mnist_cli.nn.architecture import INITS, KINDS, MAX_HIDDEN_LAYERS, MAX_UNITS
+from mnist_cli.nn.layers import ACTIVATIONS
+from mnist_cli.nn.losses import LOSSES
 
 
 def option_value(key: str):

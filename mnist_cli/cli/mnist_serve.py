@@ -5,15 +5,16 @@ from pathlib import Path
 
 import click
 
-from ..artifacts import load_weights
-from ..data import load_split
-from ..errors import ServeError
-from ..serve.api import Api
-from ..serve.server import make_server
-from ..threads import blas_threads
-from .common import command, warn, weights_dataset
-from .mnist_eval import run_mirrors  # the mirrors a run was trained with, as mnist-eval
-from .options import data_options
+from mnist_cli.cli.common import command, warn, weights_dataset
+from mnist_cli.cli.mnist_eval import run_mirrors  # the run's own mirrors, as mnist-eval
+from mnist_cli.cli.options import data_options
+from mnist_cli.data import load_split
+from mnist_cli.errors import ServeError
+from mnist_cli.fast.threads import blas_threads
+from mnist_cli.nn.architecture import describe
+from mnist_cli.rundir.weights import load_weights
+from mnist_cli.serve.api import Api
+from mnist_cli.serve.server import make_server
 
 
 @command(
@@ -78,7 +79,7 @@ def serve(api: Api, host: str, port: int, open_browser: bool, verbose: bool) -> 
         if not server.loopback:
             warn(f"{server.url} is reachable from the network, not only this machine")
         click.echo(
-            f"serving {api.network.describe()} ({api.dataset.name}, test accuracy "
+            f"serving {describe(api.network)} ({api.dataset.name}, test accuracy "
             f"{100 * api.scores.accuracy:.2f}%) at {server.url}  (Ctrl-C stops)"
         )
         if open_browser and not webbrowser.open(server.url):

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import click
 
-from ..artifacts import load_weights, write_run
-from ..config import read_config_file, to_toml
-from ..data import get_dataset, load_dataset
-from ..errors import MnistCliError
-from ..resolve import check_val_size, resolve_run, start_path
-from ..run import fit, monitor_name
-from ..run_metrics import run_loss
-from ..rundir import claim_run_dir
-from ..runs import continued_training
-from .common import command, draw_plots, require_plots, warn, wrote_line
-from .config_options import config_options
-from .options import data_options, plots_option
-from .progress import TrainProgress, show_bars, summary_line
+from mnist_cli.cli.common import command, draw_plots, require_plots, warn, wrote_line
+from mnist_cli.cli.config_options import config_options
+from mnist_cli.cli.options import data_options, plots_option
+from mnist_cli.cli.progress import TrainProgress, show_bars, summary_line
+from mnist_cli.config.resolve import check_val_size, resolve_run, start_path
+from mnist_cli.config.settings import read_config_file, to_toml
+from mnist_cli.data import get_dataset, load_dataset
+from mnist_cli.errors import MnistCliError
+from mnist_cli.rundir.claim import claim_run_dir
+from mnist_cli.rundir.listing import continued_training
+from mnist_cli.rundir.record import run_loss
+from mnist_cli.rundir.weights import load_weights, write_run
+from mnist_cli.training.run import fit, monitor_name
 
 
 def default_out_dir(model: str) -> Path:

@@ -24,14 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import Dataset, Split
-from ..errors import ImageError, MissingExtraError
-from ..metrics import chunked_logits, summarize
-from ..models import D, inputs
-from ..network import Network
-from ..predict import SUFFIXES, VALUE_NAMES, prepare
-from ..preprocess import preprocess
-from .explain import explain, in_float64, is_exact
+from mnist_cli.data import Dataset, Split
+from mnist_cli.errors import ImageError, MissingExtraError
+from mnist_cli.metrics import chunked_logits, summarize
+from mnist_cli.nn import D
+from mnist_cli.nn.architecture import describe, kind_of
+from mnist_cli.nn.layers import inputs
+from mnist_cli.nn.losses import predict
+from mnist_cli.nn.network import Network
+from mnist_cli.predict.images import SUFFIXES, VALUE_NAMES, prepare
+from mnist_cli.predict.preprocess import preprocess
+from mnist_cli.serve.explain import explain, in_float64, is_exact
 
 MAX_CELL = 100  # test images listed for one confusion cell
 PICTURES = ("drawing", "image", "pixels")
@@ -62,7 +65,7 @@ def score(network: Network, test: Split) -> TestScores:
     predicted = np.zeros(len(test.labels), np.int64)  # (N,)
     value = np.zeros(len(test.labels))  # (N,)
     for rows, Z in chunked_logits(network, test.images):  # Z (n, K)
-        Y_hat = network.output(Z)  # (n, K)
+        Y_hat = predict(network.output, Z)  # (n, K)
         predicted[rows] = Y_hat.argmax(axis=1)
         value[rows] = Y_hat[np.arange(len(Y_hat)), predicted[rows]]
     result = summarize(test.labels, predicted)
@@ -89,11 +92,11 @@ class Api:
     def model(self) -> dict:
         """GET /api/model."""
         return {
-            "model": self.network.describe(),
-            "kind": self.network.kind,
+            "model": describe(self.network),
+            "kind": kind_of(self.network),
             "dataset": self.dataset.name,
             "class_names": list(self.dataset.class_names),
-            "value_name": VALUE_NAMES[self.network.kind],
+            "value_name": VALUE_NAMES[kind_of(self.network)],
             "exact": is_exact(self.network),
             "test_images": len(self.test.labels),
             "accuracy": self.scores.accuracy,

@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs
 
-from ..errors import ServeError
-from .api import Api, ApiError
+from mnist_cli.errors import ServeError
+from mnist_cli.serve.api import Api, ApiError
 
 # the most bytes a request body may have: a picture file of ~1.5 MB, as base64
 MAX_BODY = 2 * 1024 * 1024
