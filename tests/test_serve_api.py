@@ -170,6 +170,7 @@ BAD_BODIES = [
     (b"{not json", "the body is not JSON"),
     (b"\xff\xfe", "the body is not JSON"),
     (b"[1, 2]", "the body must be a JSON object"),
+    (b"[" * 100_000, "the body is JSON nested too deeply"),
     (b"{}", "give exactly one picture: drawing, image, pixels"),
     ({"pixels": PIXELS, "image": "AA=="}, "give exactly one picture"),
     ({"pixels": PIXELS, "colour": 1}, "unknown field 'colour'"),
@@ -193,7 +194,11 @@ BAD_BODIES = [
     ),
     (
         {"drawing": {"width": 0, "height": 2, "grey": ""}},
-        "drawing width and height must be positive integers",
+        "drawing width and height must be integers from 1 to 2048",
+    ),
+    (
+        {"drawing": {"width": 1, "height": 2049, "grey": b64(b"\0" * 2049)}},
+        "drawing width and height must be integers from 1 to 2048",
     ),
     (
         {"drawing": {"width": 50, "height": 40, "grey": b64(b"\xff" * 2000)}},

@@ -37,6 +37,9 @@ from mnist_cli.predict.preprocess import preprocess
 from mnist_cli.serve.explain import explain, in_float64, is_exact
 
 MAX_CELL = 100  # test images listed for one confusion cell
+MAX_SIDE = (
+    2048  # pixels on a drawing's side (the page's pad is 280): bounds preprocess's work
+)
 PICTURES = ("drawing", "image", "pixels")
 
 
@@ -185,8 +188,10 @@ def read_drawing(value: object) -> np.ndarray:
     if not isinstance(value, dict) or set(value) != {"width", "height", "grey"}:
         raise ApiError("drawing must be an object with width, height and grey")
     w, h = value["width"], value["height"]
-    if not all(type(n) is int and n >= 1 for n in (w, h)):
-        raise ApiError("drawing width and height must be positive integers")
+    if not all(type(n) is int and 1 <= n <= MAX_SIDE for n in (w, h)):
+        raise ApiError(
+            f"drawing width and height must be integers from 1 to {MAX_SIDE}"
+        )
     grey = decode(value["grey"], "drawing grey")
     if len(grey) != w * h:
         raise ApiError(

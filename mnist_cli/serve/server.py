@@ -97,6 +97,10 @@ class Handler(BaseHTTPRequestHandler):
             parsed = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             return self.fail(HTTPStatus.BAD_REQUEST, f"the body is not JSON ({e})")
+        except RecursionError:
+            return self.fail(
+                HTTPStatus.BAD_REQUEST, "the body is JSON nested too deeply"
+            )
         self.answer(lambda: self.server.api.explain(parsed))
 
     def do_other(self) -> None:
@@ -135,11 +139,8 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(HTTPStatus.OK, json.dumps(result).encode(), "application/json")
 
     def not_allowed(self, allowed: str) -> None:
-        self.fail(
-            HTTPStatus.METHOD_NOT_ALLOWED,
-            f"{self.command} is not allowed here; use {allowed}",
-            {"Allow": allowed},
-        )
+        reason = f"{self.command} is not allowed here; use {allowed}"
+        self.fail(HTTPStatus.METHOD_NOT_ALLOWED, reason, {"Allow": allowed})
 
     def fail(self, status: HTTPStatus, reason: str, headers: dict | None = None):
         """An error as {"error": reason}; the connection is closed after it (a body the
