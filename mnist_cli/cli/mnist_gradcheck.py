@@ -6,11 +6,10 @@ import numpy as np
 from mnist_cli.cli.common import command
 from mnist_cli.cli.config_options import hidden_widths
 from mnist_cli.cli.options import data_options, dataset_option
+from mnist_cli.config.choices import ACTIVATIONS, LOSSES
 from mnist_cli.data import get_dataset, load_split
 from mnist_cli.gradcheck.cases import MODELS, format_checks, run_checks, subjects
 from mnist_cli.gradcheck.check import H
-from mnist_cli.nn.layers import ACTIVATIONS
-from mnist_cli.nn.losses import LOSSES
 
 
 def positive_tol(ctx, param, value):

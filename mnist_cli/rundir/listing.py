@@ -27,6 +27,7 @@ from mnist_cli.rundir.record import (
     timestamp,
 )
 from mnist_cli.rundir.weights import WEIGHTS
+from mnist_cli.training.run import Earlier
 
 SORTS = ("date", "accuracy", "name")
 
@@ -126,21 +127,6 @@ def summarize(run_dir: Path) -> RunSummary:
         )
     except MetricsError as e:
         return RunSummary(name=run_dir.name, path=run_dir, error=str(e))
-
-
-@dataclass(frozen=True)
-class Earlier:
-    """The training a continued run extends: the run directory and its per-epoch history."""
-
-    run: str
-    history: tuple[dict, ...]  # metrics.json's history entries, epochs 1..n
-
-    @property
-    def epochs(self) -> int:
-        return len(self.history)
-
-    def to_json(self) -> dict:
-        return {"run": self.run, "epochs": self.epochs}
 
 
 def earlier_training(
