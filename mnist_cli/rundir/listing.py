@@ -27,7 +27,7 @@ from mnist_cli.rundir.record import (
     timestamp,
 )
 from mnist_cli.rundir.weights import WEIGHTS
-from mnist_cli.training.run import Earlier
+from mnist_cli.training.continuing import Earlier
 
 SORTS = ("date", "accuracy", "name")
 

@@ -22,22 +22,8 @@ from mnist_cli.nn.architecture import build, from_dense
 from mnist_cli.nn.exact import least_squares
 from mnist_cli.nn.network import Network
 from mnist_cli.optim import OptimizerSpec
+from mnist_cli.training.continuing import Earlier
 from mnist_cli.training.loop import EpochResult, train
-
-
-@dataclass(frozen=True)
-class Earlier:
-    """The training a continued run extends: the run directory and its per-epoch history."""
-
-    run: str
-    history: tuple[dict, ...]  # metrics.json's history entries, epochs 1..n
-
-    @property
-    def epochs(self) -> int:
-        return len(self.history)
-
-    def to_json(self) -> dict:
-        return {"run": self.run, "epochs": self.epochs}
 
 
 @dataclass(frozen=True)
