@@ -10,7 +10,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mnist_cli"
 
 # lowest first; a part is a top-level module or folder of mnist_cli
 LAYERS = [
-    {"__init__", "errors", "atomic"},  # the version, typed errors, whole-or-nothing files
+    {
+        "__init__",
+        "errors",
+        "atomic",
+    },  # the version, typed errors, whole-or-nothing files
     {"data"},  # the dataset's files into arrays
     {"config"},  # the names a user picks, and the run's settings
     {"nn", "optim"},  # the reference math; the optimizers
