@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from helpers import save_run, write_idx
 
+from mnist_cli import atomic
 from mnist_cli.data.catalogue import DataFile
 from mnist_cli.data.fetch import fetch
 from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import one_layer
 from mnist_cli.nn.layers import Params
-from mnist_cli.rundir import atomic
 
 
 def mode(path: Path) -> str:

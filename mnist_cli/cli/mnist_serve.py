@@ -45,7 +45,7 @@ Example:
 @click.option("--verbose", is_flag=True, help="Print a line per request (to stderr).")
 @data_options
 @click.option("-q", "--quiet", is_flag=True, help="No download progress bars.")
-def serve_command(run, port, host, open_browser, verbose, data, quiet):
+def serve_command(run, port, host, open_browser, verbose, source, quiet):
     """Serve a page where you draw a digit and watch the model of RUN decide, and why.
 
     The page shows what the model sees (your drawing or picture made MNIST-like, as
@@ -56,8 +56,8 @@ def serve_command(run, port, host, open_browser, verbose, data, quiet):
     """
     weights = load_weights(run)
     dataset = weights_dataset(run, weights, None)
-    mirrors = data.chosen_mirrors() or run_mirrors(run)
-    test = data.load(load_split, dataset, "test", mirrors=mirrors, quiet=quiet)
+    mirrors = source.chosen_mirrors() or run_mirrors(run)
+    test = source.load(load_split, dataset, "test", mirrors=mirrors, quiet=quiet)
     # one BLAS thread: for the scoring, and for each request's small products
     with blas_threads("score"):
         api = Api.load(weights.network, dataset, test)

@@ -11,12 +11,20 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from mnist_cli.config.choices import (
+    ACTIVATIONS,
+    INITS,
+    KINDS,
+    LOSSES,
+    MAX_HIDDEN_LAYERS,
+    MAX_UNITS,
+    OPTIMIZER_SETTINGS,
+    OPTIMIZERS,
+    SCHEDULES,
+    SOLVERS,
+)
 from mnist_cli.data import DATASETS, normalize_mirror
 from mnist_cli.errors import ConfigError
-from mnist_cli.nn.architecture import INITS, KINDS, MAX_HIDDEN_LAYERS, MAX_UNITS
-from mnist_cli.nn.layers import ACTIVATIONS
-from mnist_cli.nn.losses import LOSSES
-from mnist_cli.optim import OPTIMIZERS, SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,6 @@ class TrainConfig:
     l2: float = 0.0  # ridge term of the exact solver: minimises Σ‖ŷ − y‖² + l2 ‖W‖²
     val_size: int = 0  # training images held out for validation (0: none)
     init_from: str | None = None  # weights or run directory to start from
-
-
-SOLVERS = ("sgd", "exact")
 
 
 # Defaults that depend on the model, chosen so that each converges in 10 epochs. Linear needs a
@@ -211,10 +216,13 @@ def to_toml(config: TrainConfig) -> str:
     lines = ["# mnist-train configuration, as resolved for this run"]
     # None (no init_from, no activation) and no hidden layers are left out: TOML has no
     # null, and absent means the default
+    # and the settings of optimizers other than the run's (--config would refuse them)
     lines += [
         f"{key} = {value(v)}"
         for key, v in asdict(config).items()
-        if v is not None and not (key == "hidden" and not v)
+        if v is not None
+        and not (key == "hidden" and not v)
+        and config.optimizer in OPTIMIZER_SETTINGS.get(key, (config.optimizer,))
     ]
     return "\n".join(lines) + "\n"
 

@@ -31,8 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_cli.errors import RunDirectoryError
-from mnist_cli.rundir.atomic import replace_dir, temp_dir
+from mnist_cli.atomic import replace_dir, temp_dir
+from mnist_cli.errors import RunDirectoryError, shown
 
 WEIGHTS = "weights.npz"
 METRICS = "metrics.json"
@@ -57,14 +57,6 @@ class RunClaim:
                 "trained; this run is not saved"
             )
         replace_dir(self.staging, self.target)
-
-
-def shown(path: Path | str) -> str:
-    """`path` as text that can be printed: bytes that are not UTF-8 as \\xNN escapes."""
-    try:
-        return os.fsencode(path).decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate that no byte became
-        return str(path).encode("utf-8", "backslashreplace").decode()
 
 
 def is_utf8(path: Path | str) -> bool:

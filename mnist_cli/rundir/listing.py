@@ -27,6 +27,7 @@ from mnist_cli.rundir.record import (
     timestamp,
 )
 from mnist_cli.rundir.weights import WEIGHTS
+from mnist_cli.training.continuing import Earlier
 
 SORTS = ("date", "accuracy", "name")
 
@@ -79,7 +80,7 @@ def list_runs(directory: Path, sort: str = "date") -> list[RunSummary]:
         run_dirs = [p for p in entries if p.is_dir()]
     except OSError as e:
         raise RunDirectoryError(f"{directory}: cannot list: {e.strerror}") from None
-    return sort_runs([summarize(p) for p in run_dirs], sort)
+    return sort_runs([summary_of(p) for p in run_dirs], sort)
 
 
 def sort_runs(runs: list[RunSummary], sort: str = "date") -> list[RunSummary]:
@@ -97,7 +98,7 @@ def sort_runs(runs: list[RunSummary], sort: str = "date") -> list[RunSummary]:
     return sorted(runs, key=key)
 
 
-def summarize(run_dir: Path) -> RunSummary:
+def summary_of(run_dir: Path) -> RunSummary:
     """The summary of one run directory; `error` says why when its metrics cannot be used."""
     try:
         m = read_metrics(run_dir)
@@ -126,21 +127,6 @@ def summarize(run_dir: Path) -> RunSummary:
         )
     except MetricsError as e:
         return RunSummary(name=run_dir.name, path=run_dir, error=str(e))
-
-
-@dataclass(frozen=True)
-class Earlier:
-    """The training a continued run extends: the run directory and its per-epoch history."""
-
-    run: str
-    history: tuple[dict, ...]  # metrics.json's history entries, epochs 1..n
-
-    @property
-    def epochs(self) -> int:
-        return len(self.history)
-
-    def to_json(self) -> dict:
-        return {"run": self.run, "epochs": self.epochs}
 
 
 def earlier_training(

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mnist_cli.config.choices import LOSSES
 from mnist_cli.data import normalize_mirror
 from mnist_cli.errors import MetricsError
-from mnist_cli.nn.losses import LOSSES
 from mnist_cli.rundir.weights import METRICS
 
 MAX_METRICS_BYTES = 4 * 2**20  # a 10-epoch run writes ~6 KB; 4 MiB is ~25,000 epochs
@@ -197,11 +197,13 @@ def timestamp(v: str | None) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def run_loss(run_dir: Path) -> str | None:
-    """The loss the run in `run_dir` was trained on (loss_of its metrics.json), or None when its
-    metrics.json cannot tell."""
+def run_loss(run_dir: Path | str) -> str | None:
+    """The loss the run in `run_dir` was trained on (loss_of its metrics.json), or None when it
+    is not a directory (a weights file) or its metrics.json cannot tell."""
+    if not Path(run_dir).is_dir():
+        return None
     try:
-        return loss_of(read_metrics(run_dir))
+        return loss_of(read_metrics(Path(run_dir)))
     except MetricsError:
         return None
 

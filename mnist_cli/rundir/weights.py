@@ -22,22 +22,22 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cli.errors import RunDirectoryError, WeightsError
+from mnist_cli.atomic import fsync_files
+from mnist_cli.config.choices import ACTIVATIONS, KINDS, MAX_HIDDEN_LAYERS, MAX_UNITS
+from mnist_cli.config.resolve import Start
+from mnist_cli.errors import RunDirectoryError, WeightsError, shown
 from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import (
-    KINDS,
-    MAX_HIDDEN_LAYERS,
-    MAX_UNITS,
     activation_of,
     dense_params,
     from_dense,
+    hidden_of,
     kind_of,
 )
-from mnist_cli.nn.layers import ACTIVATIONS, Params
+from mnist_cli.nn.layers import Params
 from mnist_cli.nn.network import Network
 from mnist_cli.rundir import npz
-from mnist_cli.rundir.atomic import fsync_files
-from mnist_cli.rundir.claim import CONFIG, METRICS, WEIGHTS, RunClaim, shown
+from mnist_cli.rundir.claim import CONFIG, METRICS, WEIGHTS, RunClaim
 
 FORMAT_VERSION = 2  # the newest this version reads and writes (mlp files)
 ONE_LAYER_VERSION = 1  # linear and softmax files: W, b
@@ -114,6 +114,11 @@ class Weights:
     @property
     def kind(self) -> str:
         return kind_of(self.network)
+
+    def fixes(self, loss: str | None) -> Start:
+        """What these weights fix for a run that starts from them, `loss` that of their run."""
+        net = self.network
+        return Start(self.kind, self.dataset, hidden_of(net), activation_of(net), loss)
 
     @property
     def params(self) -> Params:

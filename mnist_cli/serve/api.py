@@ -26,7 +26,7 @@ import numpy as np
 
 from mnist_cli.data import Dataset, Split
 from mnist_cli.errors import ImageError, MissingExtraError
-from mnist_cli.metrics import chunked_logits, summarize
+from mnist_cli.metrics import chunked_logits, evaluation_of
 from mnist_cli.nn import D
 from mnist_cli.nn.architecture import describe, kind_of
 from mnist_cli.nn.layers import inputs
@@ -71,7 +71,7 @@ def score(network: Network, test: Split) -> TestScores:
         Y_hat = predict(network.output, Z)  # (n, K)
         predicted[rows] = Y_hat.argmax(axis=1)
         value[rows] = Y_hat[np.arange(len(Y_hat)), predicted[rows]]
-    result = summarize(test.labels, predicted)
+    result = evaluation_of(test.labels, predicted)
     return TestScores(predicted, value, result.confusion_matrix, result.accuracy)
 
 
