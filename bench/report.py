@@ -124,7 +124,7 @@ def summary(results: dict) -> list[dict]:
     checks = []
     for name in rows:
         key = "mlp_vs_floor" if base(name) in MLP else f"{base(name)}_vs_floor"
-        if key in TARGETS:
+        if key in TARGETS and base(name) not in OPTIMIZERS:  # those: over sgd, below
             checks.append(check(f"{name} epoch / floor", floor_ratio(rows, name), key))
     for name in rows:  # an optimizer's epoch over sgd's, both paired with their floors
         sgd = name.replace(base(name), "mlp cross-entropy")
