@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from helpers import save_run
 
+from mnist_cli import atomic
 from mnist_cli.artifacts import (
     FORMAT_VERSION,
     ONE_LAYER_VERSION,
@@ -221,6 +222,8 @@ def test_missing_weights(tmp_path):
 
 
 def test_replace_that_fails_puts_the_old_run_back(tmp_path, monkeypatch):
+    """In two renames (a filesystem that cannot exchange directories)."""
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
     target, new = tmp_path / "run", tmp_path / "new"
     for directory, text in ((target, "old"), (new, "new")):
         directory.mkdir()

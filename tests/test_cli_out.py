@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from helpers import save_run
 
 from mnist_cli.cli import mnist_train, train_command
+from mnist_cli.config import TrainConfig, to_toml
 from mnist_cli.metrics import evaluate
 from mnist_cli.models import D, K, Params
 from mnist_cli.network import Network
@@ -148,6 +149,27 @@ def test_force_refuses_what_is_not_a_previous_run(
     after = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert after == before, f"files changed: {before} -> {after}"
     assert fits == [], "trained before refusing"
+
+
+@pytest.mark.parametrize(
+    "files", [["config.toml"], ["config.toml", "metrics.json"]], ids=["config", "two"]
+)
+def test_force_replaces_what_an_interrupted_install_left(
+    tmp_path, cache_args, fits, files
+):
+    """What a kill between the moves of an install leaves (the files before weights.npz, as
+    versions before this one moved them in name order): --force replaces it."""
+    out = tmp_path / "r"
+    out.mkdir()
+    for name in files:
+        text = to_toml(TrainConfig()) if name == "config.toml" else "{}"
+        (out / name).write_text(text)
+
+    result = train("--out", out, "--force", *cache_args)
+
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(out)) == ["config.toml", "metrics.json", "weights.npz"]
+    assert len(fits) == 1
 
 
 # 4. The output place is checked before training
