@@ -4,6 +4,11 @@
 works too); `python -m mnist_cli` alone lists the commands.
 """
 
+from .console import stop_at_once
+
+if __name__ == "__main__":  # before the imports below (numpy): see console.py
+    stop_at_once()
+
 import click
 
 from . import __version__

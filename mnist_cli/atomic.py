@@ -25,12 +25,15 @@ from typing import IO
 def temp_file(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """A new empty file beside `target` for the block to fill; removed when the block ends
     unless the block renamed it away (os.replace onto `target`)."""
-    path = _unique(target, suffix, _new_file)
+    path = None
     try:
+        with signals_deferred():  # a stop meanwhile comes inside the `try`, `path` set
+            path = _unique(target, suffix, _new_file)
         yield path
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
 
 @contextlib.contextmanager
@@ -63,11 +66,14 @@ def temp_dir(target: Path, suffix: str = "") -> Iterator[Path]:
     """A new empty directory `.<name>.<random><suffix>` beside `target` for the block to build
     `target` in; removed with whatever it holds when the block ends, unless the block renamed
     it away (`replace_dir`)."""
-    path = _unique(target, suffix, os.mkdir)
+    path = None
     try:
+        with signals_deferred():  # a stop meanwhile comes inside the `try`, `path` set
+            path = _unique(target, suffix, os.mkdir)
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def fsync_files(directory: Path) -> None:

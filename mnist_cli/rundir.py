@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import replace_dir, temp_dir
+from .atomic import replace_dir, signals_deferred, temp_dir
 from .errors import RunDirectoryError
 from .stale import STAGING, STAGING_NEW, clean_stale, lock_dir
 
@@ -52,9 +52,7 @@ class RunClaim:
     target: Path  # its absolute path, for the renames
     staging: Path  # beside it: the run is written here, then put in `target`'s place
     lock: int  # the open, flock'ed directory `target`
-    keep_target: (
-        bool  # `target` existed before the claim: an empty one stays that directory
-    )
+    keep_target: bool  # it existed before the claim: kept as the directory it is
     installed: bool = False  # whether install() put the run in place
 
     def install(self) -> None:
@@ -64,10 +62,11 @@ class RunClaim:
                 f"--out {shown(self.path)} was replaced by another run while this one "
                 "trained; this run is not saved"
             )
-        replace_dir(
-            self.staging, self.target, keep_target=self.keep_target, last=WEIGHTS
-        )
-        self.installed = True
+        with signals_deferred():  # a signal meanwhile comes once `installed` says so
+            replace_dir(
+                self.staging, self.target, keep_target=self.keep_target, last=WEIGHTS
+            )
+            self.installed = True
 
 
 def shown(path: Path | str) -> str:
@@ -94,27 +93,33 @@ def claim_run_dir(out_dir: Path, force: bool = False) -> Iterator[RunClaim]:
     claimed. Leaving the block releases the claim and removes what the run left unfinished."""
     target = Path(os.path.abspath(out_dir))
     _check_path(out_dir, target)
-    try:
-        _create_parents(out_dir, target.parent)
-        created, lock = _create_andlock_dir(out_dir, target)
-    except OSError as e:
-        raise RunDirectoryError(
-            f"--out {shown(out_dir)}: cannot create it ({e.strerror}); "
-            "choose another --out"
-        ) from None
-    claim = None
-    try:
+    claim: RunClaim | None = None
+    with contextlib.ExitStack() as leave:
+        with signals_deferred():  # a stop meanwhile finds the release registered
+            try:
+                _create_parents(out_dir, target.parent)
+                created, lock = _create_and_lock(out_dir, target)
+            except OSError as e:
+                raise RunDirectoryError(
+                    f"--out {shown(out_dir)}: cannot create it ({e.strerror}); "
+                    "choose another --out"
+                ) from None
+            leave.callback(lambda: _release(target, lock, created, claim))
         _check_contents(out_dir, target, force)
         with contextlib.suppress(OSError):  # a courtesy: correctness does not need it
             clean_stale(target.parent)
         with _staging(out_dir, target, created) as staging:
             claim = RunClaim(out_dir, target, staging, lock, keep_target=not created)
             yield claim
-    finally:
-        if created and not (claim and claim.installed) and _same_file(lock, target):
-            with contextlib.suppress(OSError):  # not empty: not ours to remove
-                os.rmdir(target)
-        os.close(lock)
+
+
+def _release(target: Path, lock: int, created: bool, claim: RunClaim | None) -> None:
+    """Close the claim's lock, first removing the directory it created if it is still ours,
+    empty (not ours to remove otherwise) and no run was installed in it."""
+    if created and not (claim and claim.installed) and _same_file(lock, target):
+        with contextlib.suppress(OSError):
+            os.rmdir(target)
+    os.close(lock)
 
 
 def _check_path(out_dir: Path, target: Path) -> None:
@@ -147,7 +152,7 @@ def _create_parents(out_dir: Path, parent: Path) -> None:
     parent.mkdir(parents=True, exist_ok=True)
 
 
-def _create_andlock_dir(out_dir: Path, target: Path) -> tuple[bool, int]:
+def _create_and_lock(out_dir: Path, target: Path) -> tuple[bool, int]:
     """(whether this call created `target`, the open and locked directory)."""
     for _ in range(10):  # another run may remove or replace it between the steps
         created = False

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mnist_cli import atomic, rundir
 from mnist_cli.artifacts import load_weights
-from mnist_cli.cli import runs_command
+from mnist_cli.cli import runs_command, train_command
 from mnist_cli.stale import STALE_AFTER, clean_stale
 
 BIN = Path(sys.executable).parent
@@ -137,3 +138,73 @@ def test_a_run_killed_mid_training_leaves_what_mnist_runs_cleans(tmp_path, data_
     assert fresh.exit_code == 0 and later.exit_code == 0, later.output
     assert os.listdir(runs) == [], f"expected nothing left, got {os.listdir(runs)}"
     assert json.loads(later.stdout) == []
+
+
+def numpy_loaded(pid: int) -> bool:
+    """Whether process `pid` has numpy's core library mapped: it is importing (numpy comes
+    first, then the command's own modules), past Python's own start-up."""
+    try:
+        return "_multiarray_umath" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+SIGNALS = [(signal.SIGINT, 130, "Interrupted."), (signal.SIGTERM, 143, "Terminated.")]
+
+
+@pytest.mark.parametrize("when", ["importing", "claimed"])
+@pytest.mark.parametrize(("signum", "code", "line"), SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_a_signal_at_any_moment_of_mnist_train_is_one_line(
+    tmp_path, data_args, when, signum, code, line
+):
+    """Ctrl-C or SIGTERM while Python imports (a KeyboardInterrupt traceback and exit -2
+    before; SIGTERM ended it without a word) or once --out is claimed (loading, training):
+    one line, exit 130 or 143, nothing left."""
+    runs = tmp_path / "runs"
+    process = subprocess.Popen(
+        [BIN / "mnist-train", "--out", runs / "r", "-q", "--epochs", "1", *data_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        if when == "importing":
+            wait_for(lambda: numpy_loaded(process.pid), "numpy's import")
+        else:
+            wait_for(lambda: list(runs.glob(".r.*")), "the claim")
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+
+    assert process.returncode == code, f"exit {process.returncode}: {stderr!r}"
+    assert stderr.strip().splitlines() == [line], f"expected {line!r}, got {stderr!r}"
+    assert stdout == ""
+    left = os.listdir(runs) if runs.exists() else []
+    assert left == [], f"expected nothing left, got {left}"
+
+
+@pytest.mark.parametrize(("signum", "code", "line"), SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_run_is_installed_says_the_run_is_saved(
+    tmp_path, mini_mnist, monkeypatch, signum, code, line
+):
+    """A signal that comes while the run is installed takes effect after it (the run is whole
+    in --out): the line says so, where "Terminated." alone had hidden that the run was saved."""
+    real_replace_dir = rundir.replace_dir
+
+    def signalled_replace_dir(*args, **kwargs):
+        with atomic.signals_deferred():  # as the real signal is, arriving mid-install
+            signal.raise_signal(signum)
+            real_replace_dir(*args, **kwargs)
+
+    monkeypatch.setattr(rundir, "replace_dir", signalled_replace_dir)
+    out = tmp_path / "r"
+    result = CliRunner().invoke(
+        train_command, ["--epochs", "1", "--out", str(out), *mini_mnist]
+    )
+
+    assert result.exit_code == code, result.output
+    expected = f"{line[:-1]} after the run was saved in {out}."
+    assert result.output.splitlines()[-1].strip() == expected, result.output
+    assert sorted(os.listdir(out)) == ["config.toml", "metrics.json", "weights.npz"]
+    assert load_weights(out).kind == "softmax"

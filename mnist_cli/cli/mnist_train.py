@@ -23,6 +23,7 @@ from .common import command, draw_plots, require_plots, warn, wrote_line
 from .config_options import config_options
 from .options import data_options, plots_option
 from .progress import TrainProgress, show_bars, summary_line
+from .signals import says_when_saved
 
 
 def default_out_dir(model: str) -> Path:
@@ -103,7 +104,8 @@ def train_command(
     if with_plots:
         require_plots()  # before training, not after it
     # claimed before training: a place that cannot be written, or another run's, fails now
-    with claim_run_dir(out_dir or default_out_dir(config.model), force) as claim:
+    out = out_dir or default_out_dir(config.model)
+    with claim_run_dir(out, force) as claim, says_when_saved(claim):
         out_dir = claim.path
         dataset = get_dataset(config.dataset)
         # --json: stdout holds only the JSON line; the summary, like epoch lines, goes to stderr
