@@ -56,3 +56,7 @@ class ImageError(MnistCliError):
 
 class MetricsError(MnistCliError):
     """A run's metrics.json is missing, unreadable, or not what mnist-train writes."""
+
+
+class CheckpointError(WeightsError):
+    """A checkpoint cannot be written, or is not one this mnist-cli wrote and can resume."""
