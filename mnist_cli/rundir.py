@@ -35,7 +35,7 @@ from pathlib import Path
 
 from .atomic import replace_dir, signals_deferred, temp_dir
 from .errors import RunDirectoryError
-from .stale import STAGING, STAGING_NEW, clean_stale, lock_dir
+from .stale import STAGING, STAGING_NEW, clean_stale, clean_temp_files, lock_dir
 
 WEIGHTS = "weights.npz"
 METRICS = "metrics.json"
@@ -105,6 +105,8 @@ def claim_run_dir(out_dir: Path, force: bool = False) -> Iterator[RunClaim]:
                     "choose another --out"
                 ) from None
             leave.callback(lambda: _release(target, lock, created, claim))
+        with contextlib.suppress(OSError):  # the claim is ours: any is a dead writer's
+            clean_temp_files(target)
         _check_contents(out_dir, target, force)
         with contextlib.suppress(OSError):  # a courtesy: correctness does not need it
             clean_stale(target.parent)

@@ -6,7 +6,8 @@ the process lives. A run replacing another where the filesystem cannot exchange 
 directories moves the old one aside for an instant, `.<name>.<random>.old` (atomic.py), and
 that directory is the claimed --out, locked too. A process killed by SIGKILL (or a power cut)
 leaves them, unlocked: `clean_stale` removes them, puts back an old run whose replacement never
-came (--out missing), and removes an empty --out that a dead claim created.
+came (--out missing), and removes an empty --out that a dead claim created; `clean_temp_files`
+removes the temporary files a killed writer left inside a run directory.
 
 A directory counts as left only if no process holds its flock and it is unchanged for
 STALE_AFTER seconds: a live run locks its staging directory the instant after creating it, and
@@ -30,6 +31,7 @@ OLD = ".old"  # a previous run moved aside (atomic.OLD_SUFFIX)
 # seconds without a change before an unlocked directory counts as left
 STALE_AFTER = 60.0
 LEFT = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{8}(?P<kind>\.staging|\.staging-new|\.old)")
+TEMP = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")  # atomic.temp_file's names
 
 
 def clean_stale(folder: Path, now: float | None = None) -> list[Path]:
@@ -71,6 +73,19 @@ def lock_dir(directory: Path) -> int | None:
         os.close(fd)
         raise
     return fd
+
+
+def clean_temp_files(run_dir: Path) -> list[Path]:
+    """Remove the temporary files `.<name>.<random>.tmp` a killed writer left in `run_dir` (a
+    picture drawn after the run was installed). Call with `run_dir` claimed: only the claim's
+    holder writes in it, so every one is a dead process's. Returns the paths removed."""
+    removed = []
+    for entry in os.scandir(run_dir):
+        if TEMP.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from mnist_cli.metrics import evaluate
 from mnist_cli.models import D, K, Params
 from mnist_cli.network import Network
 from mnist_cli.run import RunResult
+from mnist_cli.rundir import RUN_FILES
 
 
 @pytest.fixture
@@ -152,13 +153,21 @@ def test_force_refuses_what_is_not_a_previous_run(
 
 
 @pytest.mark.parametrize(
-    "files", [["config.toml"], ["config.toml", "metrics.json"]], ids=["config", "two"]
+    "files",
+    [
+        ["config.toml"],
+        ["config.toml", "metrics.json"],
+        [*RUN_FILES, "weights.png", ".curves.png.0123abcd.tmp"],
+    ],
+    ids=["config", "two", "run-and-a-picture-being-drawn"],
 )
 def test_force_replaces_what_an_interrupted_install_left(
     tmp_path, cache_args, fits, files
 ):
     """What a kill between the moves of an install leaves (the files before weights.npz, as
-    versions before this one moved them in name order): --force replaces it."""
+    versions before this one moved them in name order), or a kill while the pictures were
+    drawn (a temporary file, refused before as "holds .curves.png...tmp"): --force
+    replaces it."""
     out = tmp_path / "r"
     out.mkdir()
     for name in files:
