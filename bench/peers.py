@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from mnist_cli.models import init_params, inputs
+from mnist_cli.network import Network
 from torch import nn
 from workers import HIDDEN, MLP_LR, train_mlp
 
 from mnist_cli.data import MNIST, load_dataset
-from mnist_cli.models import init_params, inputs
-from mnist_cli.network import Network
-from mnist_cli.train import train
+from mnist_cli.training.loop import train
 
 LR = {"softmax": 0.5, "linear": 0.005}
 BATCH = 100

@@ -29,16 +29,16 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
-
-from mnist_cli.batches import shuffled_batches
-from mnist_cli.data import MNIST, load_dataset
 from mnist_cli.fused import Work, fused_sgd_step, to_theta
 from mnist_cli.fused_mlp import MlpWork, fused_mlp_step, to_thetas
-from mnist_cli.metrics import evaluate
 from mnist_cli.mlp import Layers, Loss, init_layers, layer_sizes, probabilities
 from mnist_cli.models import D, K, Params, init_params, inputs, one_hot, softmax
 from mnist_cli.network import Network, init_network
-from mnist_cli.train import train
+
+from mnist_cli.data import MNIST, load_dataset
+from mnist_cli.fast.batches import shuffled_batches
+from mnist_cli.metrics import evaluate
+from mnist_cli.training.loop import train
 
 LR = {"softmax": 0.5, "linear": 0.005}  # mnist-train's defaults
 BATCH = 100
@@ -365,8 +365,8 @@ def breakdown(cache: Path, epochs: int, out: Path) -> dict:
     from collections import defaultdict
 
     import mnist_cli.cli.mnist_train as command
-    import mnist_cli.train as train_module
-    from mnist_cli import run
+    import mnist_cli.training.loop as train_module
+    from mnist_cli.training import run
 
     spent: dict[str, float] = defaultdict(float)
 

@@ -4,22 +4,22 @@
 works too); `python -m mnist_cli` alone lists the commands.
 """
 
-from .console import stop_at_once
+from mnist_cli.console import stop_at_once
 
 if __name__ == "__main__":  # before the imports below (numpy): see console.py
     stop_at_once()
 
 import click
 
-from . import __version__
-from .cli import (
+from mnist_cli import __version__
+from mnist_cli.cli import (
     eval_command,
     gradcheck_command,
     predict_command,
     runs_command,
     train_command,
 )
-from .cli.common import CONTEXT
+from mnist_cli.cli.common import CONTEXT
 
 COMMANDS = {
     "train": train_command,

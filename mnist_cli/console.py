@@ -34,7 +34,7 @@ def stop_at_once() -> None:
 def _entry(command: str) -> Callable[[], object]:
     def run() -> object:
         stop_at_once()
-        from . import cli  # numpy, then the command's own modules
+        from mnist_cli import cli  # numpy, then the command's own modules
 
         return getattr(cli, command)()
 

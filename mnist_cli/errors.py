@@ -4,6 +4,9 @@ Library code raises these; the CLI turns each into one clear line and a non-zero
 Every message names the thing that is wrong and, where there is one, what to do about it.
 """
 
+import os
+from pathlib import Path
+
 
 class MnistCliError(Exception):
     """Base class of every error the CLI reports as one line (exit 1)."""
@@ -60,3 +63,11 @@ class MetricsError(MnistCliError):
 
 class CheckpointError(WeightsError):
     """A checkpoint cannot be written, or is not one this mnist-cli wrote and can resume."""
+
+
+def shown(path: Path | str) -> str:
+    """`path` as text that can be printed: bytes that are not UTF-8 as \\xNN escapes."""
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no byte became
+        return str(path).encode("utf-8", "backslashreplace").decode()

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mlp import Loss
-from .models import K, Params, inputs, one_hot
-from .network import Network
+from mnist_cli.nn import K
+from mnist_cli.nn.layers import Dense, Params, inputs
+from mnist_cli.nn.losses import one_hot
+from mnist_cli.nn.network import Network
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def evaluate(
     model: Network | Params,
     images: np.ndarray,
     labels: np.ndarray,
-    loss: Loss | None = None,
+    loss: str | None = None,
     chunk: int = CHUNK_ROWS,
 ) -> Evaluation:
     """Score `model` on images (N, D) uint8 with true labels (N,); with `loss`, also the mean
@@ -71,7 +72,7 @@ def evaluate(
     if isinstance(model, Params):
         if loss is not None:
             raise ValueError("the loss needs the model kind: pass a Network")
-        model = Network.one_layer("softmax", model)  # argmax softmax(z) = argmax z
+        model = Network((Dense(K),), (model,), "softmax", (model.W.shape[1],))
     predicted = np.zeros(len(labels), np.int64)  # (N,)
     loss_sum = 0.0
     for rows, Z in chunked_logits(model, images, chunk):  # Z (n, K)

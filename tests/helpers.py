@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cli.artifacts import write_run
 from mnist_cli.data.catalogue import DataFile
 from mnist_cli.data.idx import DTYPES
-from mnist_cli.network import Network
-from mnist_cli.rundir import claim_run_dir
+from mnist_cli.nn.architecture import build
+from mnist_cli.nn.layers import Params
+from mnist_cli.nn.network import Network
+from mnist_cli.rundir.claim import claim_run_dir
+from mnist_cli.rundir.weights import write_run
 
 TINY = (
     "tiny-labels-idx1-ubyte"  # a small labels file the fetch tests serve as a dataset's
@@ -71,3 +73,48 @@ def save_run(
             config_toml=config_toml,
             dataset=dataset,
         )
+
+
+def init_params(init: str, rng, dtype=np.float32) -> Params:
+    """A linear or softmax model's starting (W, b): zeros or N(0, 0.01²), as mnist-train."""
+    (params,) = build("softmax", init, rng, dtype=dtype).params
+    return params
+
+
+def init_layers(sizes, activation: str, rng, dtype=np.float32) -> tuple[Params, ...]:
+    """An mlp's starting (W_l, b_l) for layer sizes (D, n₁, …, K), as mnist-train."""
+    network = build("mlp", "normal", rng, tuple(sizes[1:-1]), activation, dtype)
+    return tuple(Params(*p) for p in network.params if p)
+
+
+def reference_softmax(Z: np.ndarray) -> np.ndarray:
+    """softmax(Z) row by row in float64: exp(Z − logsumexp(Z)), logsumexp taken around the
+    row max so that nothing overflows (shares no code with what it checks)."""
+    Z = np.asarray(Z, np.float64)
+    m = Z.max(axis=1, keepdims=True)  # (B, 1)
+    lse = m + np.log(np.exp(Z - m).sum(axis=1, keepdims=True))  # (B, 1)
+    return np.exp(Z - lse)  # (B, K)
+
+
+def far_logits_batch(B: int, shift: float = 1000.0, seed: int = 0):
+    """(images (B, D) uint8, labels (B,), params float32) whose logits lie about `shift`.
+
+    The bias is `shift` for every class (softmax is unchanged by a shift of its row), the
+    weights small: most rows' softmax is far from one-hot and the gradient not zero. Pixels
+    1-10, lit in every third row only, spread those rows' logits over ±300 as well: there
+    exp(Z − min) would overflow too.
+    """
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (B, 784)).astype(np.uint8)
+    images[:, 1:11] = 0
+    images[::3, 1:11] = 255
+    labels = rng.integers(0, 10, B)
+    W = 0.003 * rng.standard_normal((10, 784))  # logits of spread ≈ 1 on these pixels
+    W[:, 1:11] = np.linspace(-30.0, 30.0, 10)[:, None]
+    b = shift + 0.3 * rng.standard_normal(10)
+    return images, labels, Params(W=W.astype(np.float32), b=b.astype(np.float32))
+
+
+def far_logits(images: np.ndarray, params: Params) -> np.ndarray:
+    """Z in float64 for uint8 images and (W, b)."""
+    return images.astype(np.float64) / 255 @ params.W.T.astype(np.float64) + params.b

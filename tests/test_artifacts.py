@@ -6,19 +6,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import save_run
+from helpers import init_layers, save_run
 
 from mnist_cli import atomic
-from mnist_cli.artifacts import (
+from mnist_cli.atomic import replace_dir
+from mnist_cli.config.choices import MAX_HIDDEN_LAYERS, MAX_UNITS
+from mnist_cli.errors import RunDirectoryError, WeightsError
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import (
+    activation_of,
+    dense_params,
+    describe,
+    from_dense,
+    one_layer,
+)
+from mnist_cli.nn.layers import Params
+from mnist_cli.nn.network import Network
+from mnist_cli.rundir.weights import (
     FORMAT_VERSION,
     ONE_LAYER_VERSION,
     load_weights,
 )
-from mnist_cli.atomic import replace_dir
-from mnist_cli.errors import RunDirectoryError, WeightsError
-from mnist_cli.mlp import MAX_HIDDEN_LAYERS, MAX_UNITS, init_layers
-from mnist_cli.models import D, K, Params
-from mnist_cli.network import Network
 
 
 def params(seed=0):
@@ -32,7 +40,7 @@ def params(seed=0):
 def save(out, p=None, force=False):
     save_run(
         out,
-        network=Network.one_layer("softmax", p or params()),
+        network=one_layer("softmax", p or params()),
         metrics={"test_accuracy": 0.9},
         config_toml='model = "softmax"\n',
         force=force,
@@ -129,7 +137,7 @@ def test_bad_weights_are_clear_errors(tmp_path, arrays, message):
 def mlp(sizes=(D, 16, 8, K), activation="sigmoid", seed=0) -> Network:
     layers = init_layers(sizes, activation, np.random.default_rng(seed))
     layers = tuple(Params(p.W, p.b + 0.5 * (i + 1)) for i, p in enumerate(layers))
-    return Network("mlp", layers, activation)
+    return from_dense("mlp", layers, activation)
 
 
 def test_an_mlp_is_saved_as_version_2_and_read_back(tmp_path):
@@ -143,9 +151,11 @@ def test_an_mlp_is_saved_as_version_2_and_read_back(tmp_path):
         "kmnist",
         FORMAT_VERSION,
     )
-    assert weights.network.activation == "sigmoid"
-    assert weights.network.describe() == "mlp 784-16-8-10 sigmoid"
-    for l, (saved, loaded) in enumerate(zip(net.layers, weights.network.layers), 1):
+    assert activation_of(weights.network) == "sigmoid"
+    assert describe(weights.network) == "mlp 784-16-8-10 sigmoid"
+    for l, (saved, loaded) in enumerate(
+        zip(dense_params(net), dense_params(weights.network)), 1
+    ):
         np.testing.assert_array_equal(loaded.W, saved.W, f"W{l}")
         np.testing.assert_array_equal(loaded.b, saved.b, f"b{l}")
     with np.load(tmp_path / "run" / "weights.npz", allow_pickle=False) as npz:
@@ -156,9 +166,9 @@ def test_an_mlp_is_saved_as_version_2_and_read_back(tmp_path):
 
 
 def mlp_arrays(net: Network) -> dict:
-    arrays = {"model": np.array("mlp"), "activation": np.array(net.activation)}
+    arrays = {"model": np.array("mlp"), "activation": np.array(activation_of(net))}
     arrays["format_version"] = np.array(2)
-    for l, p in enumerate(net.layers, start=1):
+    for l, p in enumerate(dense_params(net), start=1):
         arrays[f"W{l}"], arrays[f"b{l}"] = p.W, p.b
     return arrays
 

@@ -15,8 +15,9 @@ from helpers import save_run, write_idx
 from mnist_cli import atomic
 from mnist_cli.data.catalogue import DataFile
 from mnist_cli.data.fetch import fetch
-from mnist_cli.models import D, K, Params
-from mnist_cli.network import Network
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import one_layer
+from mnist_cli.nn.layers import Params
 
 
 def mode(path: Path) -> str:
@@ -113,7 +114,7 @@ def test_a_run_directory_and_its_files_follow_the_umask(tmp_path, umask):
 
     save_run(
         run,
-        network=Network.one_layer("softmax", params),
+        network=one_layer("softmax", params),
         metrics={"test_accuracy": 0.5},
         config_toml='model = "softmax"\n',
     )
@@ -131,7 +132,7 @@ def test_a_run_replaced_with_force_follows_the_umask(tmp_path, umask):
     (run / "weights.npz").write_bytes(b"old")
     params = Params(W=np.zeros((K, D), np.float32), b=np.zeros(K, np.float32))
 
-    linear = Network.one_layer("linear", params)
+    linear = one_layer("linear", params)
     save_run(run, network=linear, metrics={}, config_toml="", force=True)
 
     assert mode(run) == dir_mode, f"expected {dir_mode}, got {mode(run)}"

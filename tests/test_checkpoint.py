@@ -14,23 +14,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_cli import __version__, npz
-from mnist_cli.artifacts import WEIGHTS_SPEC
-from mnist_cli.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
-from mnist_cli.config import TrainConfig, to_toml
+from mnist_cli import __version__
+from mnist_cli.config.settings import TrainConfig, to_toml
 from mnist_cli.errors import CheckpointError, WeightsError
-from mnist_cli.mlp import init_layers
-from mnist_cli.network import Network
+from mnist_cli.nn.architecture import activation_of, build, dense_params, kind_of
+from mnist_cli.nn.network import Network
+from mnist_cli.rundir import npz
+from mnist_cli.rundir.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from mnist_cli.rundir.weights import WEIGHTS_SPEC
 
 
 def mlp(seed: int = 0) -> Network:
-    layers = init_layers((784, 16, 8, 10), "relu", np.random.default_rng(seed))
-    return Network("mlp", tuple(layers), "relu")
+    return build("mlp", "normal", np.random.default_rng(seed), (16, 8), "relu")
 
 
 def adam_state(network: Network, t: int) -> dict[str, np.ndarray]:
     """What an Adam optimizer holds: m and v per parameter (W1, b1, W2, ...), and t."""
-    parameters = [a for layer in network.layers for a in (layer.W, layer.b)]
+    parameters = [a for params in network.params for a in params]
     state: dict[str, np.ndarray] = {"t": np.array(t, np.int64)}
     for i, p in enumerate(parameters):
         state[f"m/{i}"] = np.full(p.shape, 0.1 * (i + 1), np.float32)
@@ -63,9 +63,10 @@ def test_what_is_written_is_read_back(tmp_path):
     c = read_checkpoint(path)
 
     assert isinstance(c, Checkpoint)
-    assert c.weights.kind == "mlp" and c.weights.dataset == "mnist"
-    assert c.weights.network.activation == "relu"
-    for got, want in zip(c.weights.network.layers, network.layers, strict=True):
+    assert kind_of(c.weights.network) == "mlp" and c.weights.dataset == "mnist"
+    assert activation_of(c.weights.network) == "relu"
+    pairs = zip(dense_params(c.weights.network), dense_params(network), strict=True)
+    for got, want in pairs:
         assert np.array_equal(got.W, want.W) and np.array_equal(got.b, want.b)
     expected = adam_state(network, t=1200)
     assert sorted(c.optimizer) == sorted(expected), sorted(c.optimizer)
@@ -253,15 +254,15 @@ WRITER = """
 import sys
 from pathlib import Path
 import numpy as np
-from mnist_cli.checkpoint import write_checkpoint
-from mnist_cli.models import Params
-from mnist_cli.network import Network
+from mnist_cli.nn.architecture import from_dense
+from mnist_cli.nn.layers import Params
+from mnist_cli.rundir.checkpoint import write_checkpoint
 
 path = Path(sys.argv[1])
 sizes = [(256, 784), (10, 256)]
 for i in range(1, 1_000_000):
     layers = tuple(Params(np.full(s, i, np.float32), np.full(s[0], i, np.float32)) for s in sizes)
-    write_checkpoint(path, network=Network("mlp", layers, "relu"), dataset="mnist",
+    write_checkpoint(path, network=from_dense("mlp", layers, "relu"), dataset="mnist",
                      optimizer={"t": np.array(i)}, rng=np.random.default_rng(i), epoch=i,
                      step=i, history=[], config_toml="")
     print(i, flush=True)
@@ -287,6 +288,5 @@ def test_a_kill_while_writing_leaves_the_previous_or_the_new_checkpoint(tmp_path
         c = read_checkpoint(path)
         i = c.epoch
         assert c.step == i and int(c.optimizer["t"]) == i
-        assert all(
-            (p.W == i).all() and (p.b == i).all() for p in c.weights.network.layers
-        )
+        layers = dense_params(c.weights.network)
+        assert all((p.W == i).all() and (p.b == i).all() for p in layers)

@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 from helpers import write_idx
 
-from mnist_cli import rundir
-from mnist_cli import train as train_module
 from mnist_cli.cli import train_command
 from mnist_cli.cli.options import timeout_value
 from mnist_cli.data.catalogue import DATASETS, DataFile, Dataset
+from mnist_cli.rundir import claim as rundir
+from mnist_cli.training import step as step_module
 
 BIN = Path(sys.executable).parent
 
@@ -89,8 +89,8 @@ def test_signal_mid_download_exits_cleanly(http_server, tmp_path, signum, code, 
 @pytest.mark.parametrize(
     ("where", "fault", "code", "message"),
     [
-        ("streamed_sgd_step", KeyboardInterrupt, 130, "Interrupted."),
-        ("streamed_sgd_step", MemoryError, 1, None),
+        ("gradients", KeyboardInterrupt, 130, "Interrupted."),
+        ("gradients", MemoryError, 1, None),
         ("replace_dir", KeyboardInterrupt, 130, "Interrupted."),
     ],
     ids=["interrupted-training", "failed-training", "interrupted-while-saving"],
@@ -102,9 +102,7 @@ def test_interrupted_or_failed_run_leaves_no_run_directory(
         raise fault
 
     # in the middle of an epoch, while the batches thread is gathering ahead
-    monkeypatch.setattr(
-        train_module if where == "streamed_sgd_step" else rundir, where, boom
-    )
+    monkeypatch.setattr(step_module if where == "gradients" else rundir, where, boom)
     out = tmp_path / "runs" / "r"
 
     result = CliRunner().invoke(

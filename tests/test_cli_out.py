@@ -15,12 +15,13 @@ from click.testing import CliRunner
 from helpers import save_run
 
 from mnist_cli.cli import mnist_train, train_command
-from mnist_cli.config import TrainConfig, to_toml
+from mnist_cli.config.settings import TrainConfig, to_toml
 from mnist_cli.metrics import evaluate
-from mnist_cli.models import D, K, Params
-from mnist_cli.network import Network
-from mnist_cli.run import RunResult
-from mnist_cli.rundir import RUN_FILES
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import one_layer
+from mnist_cli.nn.layers import Params
+from mnist_cli.rundir.claim import RUN_FILES
+from mnist_cli.training.run import RunResult
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def fits(monkeypatch):
     def fit(config, dataset, train_split, test_split, *, start=None, **kwargs):
         calls.append(config)
         zeros = Params(np.zeros((K, D), np.float32), np.zeros(K, np.float32))
-        network = start or Network.one_layer("softmax", zeros)
+        network = start or one_layer("softmax", zeros)
         test = evaluate(network, test_split.images[:100], test_split.labels[:100])
         metrics = {"seconds": 0.0, "history": [], "test_accuracy": test.accuracy}
         return RunResult(network, metrics, test, None)
@@ -64,7 +65,7 @@ def one_line_error(result, code: int = 1) -> str:
 
 def previous_run(path: Path) -> None:
     params = Params(np.ones((K, D), np.float32), np.zeros(K, np.float32))
-    softmax = Network.one_layer("softmax", params)
+    softmax = one_layer("softmax", params)
     save_run(path, network=softmax, metrics={}, config_toml="")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cli.models import softmax_backward
+from mnist_cli.nn.losses import softmax_backward
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "derivations.md"
 NAMED = re.compile(r"`(mnist_cli(?:\.\w+)+)`")
@@ -39,8 +39,8 @@ def test_every_function_named_in_the_derivations_exists():
 
 
 def test_resolve_finds_functions_and_rejects_what_is_not_there():
-    assert resolve("mnist_cli.models.softmax_backward") is softmax_backward
-    assert resolve("mnist_cli.models.no_such_function") is None
+    assert resolve("mnist_cli.nn.losses.softmax_backward") is softmax_backward
+    assert resolve("mnist_cli.nn.losses.no_such_function") is None
     assert resolve("mnist_cli.no_such_module.f") is None
 
 

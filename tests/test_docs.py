@@ -116,7 +116,9 @@ def test_the_readme_map_names_every_module():
     block = readme.split("## How the code is laid out", 1)[1].split("```")[1]
     names = set(re.findall(r"[a-z_]+", block))
     package = ROOT / "mnist_cli"
-    modules = {p.stem for p in package.glob("*.py")} - {"__init__"}
+    modules = {p.stem for p in package.glob("*/*.py") if p.parent.name != "cli"}
+    modules |= {p.stem for p in package.glob("*.py")}
+    modules -= {"__init__"}
     folders = {p.name for p in package.iterdir() if (p / "__init__.py").exists()}
     missing = sorted(modules - names) + [
         f"{f}/" for f in sorted(folders) if f"{f}/" not in block

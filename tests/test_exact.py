@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 
-from mnist_cli.exact import least_squares
-from mnist_cli.models import D, K, Params, inputs, loss_and_gradients, one_hot
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import one_layer
+from mnist_cli.nn.exact import least_squares
+from mnist_cli.nn.layers import Params, inputs
+from mnist_cli.nn.losses import one_hot
 
 N = 1200  # more samples than the D + 1 = 785 unknowns per class: a unique optimum
 
@@ -25,10 +28,11 @@ def solution(problem) -> Params:
 
 
 def gradients64(params: Params, images, labels):
-    """∂L/∂W, ∂L/∂b of the mean squared loss, all in float64 (models.loss_and_gradients)."""
+    """∂L/∂W, ∂L/∂b of the mean squared loss, all in float64 (the network's backward pass)."""
     p64 = Params(W=params.W.astype(np.float64), b=params.b.astype(np.float64))
     X, Y = inputs(images, np.float64), one_hot(labels, np.float64)
-    return loss_and_gradients("linear", p64, X, Y)
+    loss, (grads,) = one_layer("linear", p64).loss_and_grads("squared", X, Y)
+    return loss, Params(*grads)
 
 
 def design(images):

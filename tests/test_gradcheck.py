@@ -15,17 +15,24 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mnist_cli import gradcheck, gradcheck_cases, mlp, models
 from mnist_cli.cli import gradcheck_command
-from mnist_cli.gradcheck import (
+from mnist_cli.config.choices import ACTIVATIONS, LOSSES
+from mnist_cli.gradcheck import cases as gradcheck_cases
+from mnist_cli.gradcheck import check as gradcheck
+from mnist_cli.gradcheck.cases import MARGIN, random_layers, sample_batch
+from mnist_cli.gradcheck.check import (
     H,
     Subject,
     central_difference,
     check_gradients,
     relative_error,
 )
-from mnist_cli.gradcheck_cases import MARGIN, random_layers, sample_batch
-from mnist_cli.models import D, K, Params
+from mnist_cli.nn import D, K
+from mnist_cli.nn import layers as nn_layers
+from mnist_cli.nn import losses as nn_losses
+from mnist_cli.nn.architecture import from_dense
+from mnist_cli.nn.layers import Params
+from mnist_cli.nn.losses import softmax
 
 BIN = Path(sys.executable).parent
 ONE_LAYER = ("W (10, 784)", "W·V", "b (10,)")
@@ -39,7 +46,7 @@ SUBJECTS = [
     Subject("linear"),
     Subject("softmax"),
     Subject("softmax", "cross-entropy"),
-    *(Subject("mlp", loss, SQUARE, a) for a in mlp.ACTIVATIONS for loss in mlp.LOSSES),
+    *(Subject("mlp", loss, SQUARE, a) for a in ACTIVATIONS for loss in LOSSES),
 ]
 
 
@@ -47,7 +54,8 @@ def name(s: Subject) -> str:
     return f"{s.model}-{s.loss}-{s.activation if s.hidden else ''}"
 
 
-# Deliberately wrong steps of the one-layer derivation (models.py), each a plausible slip.
+# Deliberately wrong steps of the one-layer derivation (nn/losses.py, nn/layers.py), each a
+# plausible slip.
 def softmax_backward_without_mean(S, G):
     """J g with the −SSᵀ part of the Jacobian forgotten: S ⊙ g instead of S ⊙ (g − ⟨g, S⟩)."""
     return S * G
@@ -65,19 +73,25 @@ def param_grads_with_mean_bias(dZ, X):
 
 BUGS = {
     "softmax_backward": softmax_backward_without_mean,
-    "loss_grad_output": loss_grad_output_over_B_twice,
-    "param_grads": param_grads_with_mean_bias,
+    "squared_grad": loss_grad_output_over_B_twice,
+    "dense_grads": param_grads_with_mean_bias,
 }
+BUG_MODULES = {
+    "softmax_backward": nn_losses,
+    "squared_grad": nn_losses,
+    "dense_grads": nn_layers,
+}
+MODEL_KINDS = ("linear", "softmax")
 # which (model, block) each bug breaks among the squared-loss one-layer rows; every other
-# block must still pass (mlp.py has its own backward pass, which these leave alone)
+# block must still pass
 BROKEN = {
     "softmax_backward": {("softmax", b) for b in ONE_LAYER},
-    "loss_grad_output": {(m, b) for m in models.MODEL_KINDS for b in ONE_LAYER},
-    "param_grads": {(m, "b (10,)") for m in models.MODEL_KINDS},
+    "squared_grad": {(m, b) for m in MODEL_KINDS for b in ONE_LAYER},
+    "dense_grads": {(m, "b (10,)") for m in MODEL_KINDS},
 }
 
 
-# Deliberately wrong steps of the backward pass through layers (mlp.py).
+# Deliberately wrong steps of the backward pass through layers (nn/layers.py).
 def no_activation_derivative(activation, Z, A):
     """act′ forgotten: dZ_{l−1} = dA_{l−1}."""
     return np.ones_like(Z)
@@ -97,7 +111,7 @@ def no_bias_gradient(dZ, A_prev):
 SLIPS = {
     "activation_grad": (no_activation_derivative, {"W1", "b1", "W2", "b2"}),
     "input_grad": (transposed_weight, {"W1", "b1"}),
-    "layer_grads": (no_bias_gradient, {"b1", "b2", "b3"}),
+    "dense_grads": (no_bias_gradient, {"b1", "b2", "b3"}),
 }
 
 
@@ -119,15 +133,16 @@ def batch(train_split, subject=None, n=100, seed=0):
 
 
 def gradient_with(bug: str):
-    """gradcheck.reference_gradient with one step of models.py replaced by BUGS[bug]."""
+    """gradcheck.reference_gradient with one step of nn/ replaced by BUGS[bug]."""
 
     def gradient(subject, layers, X, Y):
-        saved = getattr(models, bug)
-        setattr(models, bug, BUGS[bug])
+        module = BUG_MODULES[bug]
+        saved = getattr(module, bug)
+        setattr(module, bug, BUGS[bug])
         try:
             return gradcheck.reference_gradient(subject, layers, X, Y)
         finally:
-            setattr(models, bug, saved)
+            setattr(module, bug, saved)
 
     return gradient
 
@@ -164,7 +179,7 @@ def test_every_output_bias_and_the_asked_coordinates_are_compared(train_split):
 
 
 @pytest.mark.parametrize("bug", BUGS)
-@pytest.mark.parametrize("kind", models.MODEL_KINDS)
+@pytest.mark.parametrize("kind", MODEL_KINDS)
 def test_wrong_gradient_is_caught_in_the_blocks_it_breaks(train_split, kind, bug):
     subject = Subject(kind)
     X, Y, layers, rng = batch(train_split, subject)
@@ -188,7 +203,7 @@ def test_each_backprop_slip_is_caught_in_the_layers_it_breaks(
     train_split, subject, slip, monkeypatch
 ):
     wrong, broken = SLIPS[slip]
-    monkeypatch.setattr(mlp, slip, wrong)
+    monkeypatch.setattr(nn_layers, slip, wrong)
     X, Y, layers, rng = batch(train_split, subject, n=20)
     checks = check_gradients(subject, X, Y, layers, rng, coords=20)
     caught = {layer(c.block) for c in checks if c.max_rel_error > 1e-2}
@@ -203,7 +218,7 @@ def test_softmax_cross_entropy_is_the_one_layer_mlp_and_a_missing_bias_is_caught
     train_split, monkeypatch
 ):
     subject = Subject("softmax", "cross-entropy")
-    monkeypatch.setattr(mlp, "layer_grads", no_bias_gradient)
+    monkeypatch.setattr(nn_layers, "dense_grads", no_bias_gradient)
     X, Y, layers, rng = batch(train_split, subject)
     failed = [c.block for c in check_gradients(subject, X, Y, layers, rng)]
     errors = [c.max_rel_error for c in check_gradients(subject, X, Y, layers, rng)]
@@ -216,11 +231,11 @@ def test_relu_units_are_kept_off_their_kink(train_split, monkeypatch):
     Without the redraw, the same right gradient fails the check, in b1."""
     subject = Subject("mlp", "cross-entropy", (32,), "relu")
     X, Y, layers, rng = batch(train_split, subject)
-    Z = mlp.forward_trace(layers, "relu", X).Z[0]  # (100, 32)
+    Z = X @ layers[0].W.T + layers[0].b  # (100, 32) the first layer's pre-activations
     assert np.abs(Z).min() >= MARGIN, np.abs(Z).min()
     monkeypatch.setattr(gradcheck_cases, "REDRAWS", 0)
     X, Y, layers, rng = batch(train_split, subject)
-    assert np.abs(mlp.forward_trace(layers, "relu", X).Z[0]).min() < H
+    assert np.abs(X @ layers[0].W.T + layers[0].b).min() < H
     b1 = check_gradients(subject, X, Y, layers, rng, coords=32)[2]
     assert b1.block == "b1 (32,)" and b1.max_rel_error > 1e-4, b1
 
@@ -242,20 +257,20 @@ def test_near_uniform_softmax_would_hide_a_dropped_term(train_split):
         f"dropped term: relative error {hidden:.1e} at near-uniform softmax (expected < 1e-3), "
         f"{shown:.1e} at random_params (expected > 1e-1)"
     )
-    S = models.softmax(models.logits(params, X))
+    S = softmax(X @ params.W.T + params.b)
     assert 0.2 < S.max(axis=1).mean() < 0.8, (
         f"mean largest softmax output {S.max(axis=1).mean():.2f}, expected in (0.2, 0.8): "
         "neither uniform (0.1) nor saturated (1)"
     )
 
 
-@pytest.mark.parametrize("activation", mlp.ACTIVATIONS)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_mlp_random_weights_leave_the_softmax_neither_uniform_nor_saturated(
     train_split, activation
 ):
     subject = Subject("mlp", "squared", (32,), activation)
     X, _, layers, _ = batch(train_split, subject)
-    S = mlp.probabilities(layers, activation, X)
+    S = from_dense("mlp", layers, activation).predict(X)
     assert 0.2 < S.max(axis=1).mean() < 0.85, S.max(axis=1).mean()
 
 
@@ -323,9 +338,9 @@ def rows(output: str) -> dict[tuple[str, str, str], tuple[float, str]]:
 
 
 EVERY_ROW = {
-    *((m, "squared", b) for m in models.MODEL_KINDS for b in ONE_LAYER),
+    *((m, "squared", b) for m in MODEL_KINDS for b in ONE_LAYER),
     *(("softmax", "cross-entropy", b) for b in ONE_LAYER),
-    *(("mlp", loss, b) for loss in mlp.LOSSES for b in MLP_BLOCKS),
+    *(("mlp", loss, b) for loss in LOSSES for b in MLP_BLOCKS),
 }
 
 
@@ -379,7 +394,7 @@ def test_same_seed_same_report_and_one_model(data_args):
     again = CliRunner().invoke(gradcheck_command, [*args, *data_args])
     assert first.exit_code == 0 and first.output == again.output, first.output
     assert set(rows(first.output)) == {
-        ("softmax", loss, b) for loss in mlp.LOSSES for b in ONE_LAYER
+        ("softmax", loss, b) for loss in LOSSES for b in ONE_LAYER
     }
     assert "30 random coordinates" in first.output
 
@@ -404,15 +419,28 @@ def assert_fails_in(result, broken: set) -> None:
 
 @pytest.mark.parametrize("bug", BUGS)
 def test_command_catches_an_injected_wrong_gradient(data_args, monkeypatch, bug):
-    monkeypatch.setattr(models, bug, BUGS[bug])
-    result = CliRunner().invoke(gradcheck_command, [*FAST, *data_args])
-    assert_fails_in(result, {(m, "squared", b) for m, b in BROKEN[bug]})
+    """Every model runs the same backward pass, so a slip in it breaks the mlp's rows too:
+    all of them for a wrong dZ at the top, every bias for a wrong bias gradient."""
+    monkeypatch.setattr(BUG_MODULES[bug], bug, BUGS[bug])
+    result = CliRunner().invoke(
+        gradcheck_command, [*FAST, "--loss", "squared", *data_args]
+    )
+    mlp_rows = {
+        "softmax_backward": set(MLP_BLOCKS),
+        "squared_grad": set(MLP_BLOCKS),
+        "dense_grads": {b for b in MLP_BLOCKS if b.startswith("b")},
+    }[bug]
+    assert_fails_in(
+        result,
+        {(m, "squared", b) for m, b in BROKEN[bug]}
+        | {("mlp", "squared", b) for b in mlp_rows},
+    )
 
 
 @pytest.mark.parametrize("slip", SLIPS)
 def test_command_names_the_layers_a_backprop_slip_breaks(data_args, monkeypatch, slip):
     wrong, broken = SLIPS[slip]
-    monkeypatch.setattr(mlp, slip, wrong)
+    monkeypatch.setattr(nn_layers, slip, wrong)
     args = ["--model", "mlp", "--loss", "cross-entropy", *FAST]
     result = CliRunner().invoke(gradcheck_command, [*args, *data_args])
     assert_fails_in(

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mnist_cli import atomic, rundir
-from mnist_cli.artifacts import load_weights
+from mnist_cli import atomic
 from mnist_cli.cli import runs_command, train_command
-from mnist_cli.stale import STALE_AFTER, clean_stale
+from mnist_cli.rundir import claim as rundir
+from mnist_cli.rundir.stale import STALE_AFTER, clean_stale
+from mnist_cli.rundir.weights import load_weights
 
 BIN = Path(sys.executable).parent
 
@@ -29,10 +30,11 @@ import os, signal, sys
 from pathlib import Path
 import numpy as np
 from mnist_cli import atomic
-from mnist_cli.artifacts import write_run
-from mnist_cli.models import D, K, Params
-from mnist_cli.network import Network
-from mnist_cli.rundir import claim_run_dir
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import one_layer
+from mnist_cli.nn.layers import Params
+from mnist_cli.rundir.claim import claim_run_dir
+from mnist_cli.rundir.weights import write_run
 
 out, kill_in = Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 0
 installing = 0
@@ -51,7 +53,7 @@ for i in range(1, 1_000_000):
     params = Params(W=np.full((K, D), i, np.float32), b=np.zeros(K, np.float32))
     with claim_run_dir(out, force=True) as claim:
         config = f"# mnist-train configuration\\nrun = {i}\\n"
-        network = Network.one_layer("softmax", params)
+        network = one_layer("softmax", params)
         installing = i
         write_run(claim, network=network, metrics={"run": i}, config_toml=config)
         installing = 0

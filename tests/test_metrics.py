@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from mnist_cli.metrics import confusion_matrix, evaluate, format_confusion
-from mnist_cli.models import D, K, Params, forward, inputs, one_hot
-from mnist_cli.network import Network
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import one_layer
+from mnist_cli.nn.layers import Params, inputs
+from mnist_cli.nn.losses import one_hot
 
 
 def test_confusion_matrix_rows_are_true_labels():
@@ -76,10 +78,10 @@ def test_evaluate_loss_is_the_squared_loss_over_all_images_in_any_chunking():
     labels = rng.integers(0, K, 25)
     params = Params(W=0.01 * rng.standard_normal((K, D)), b=rng.standard_normal(K))
     for kind in ("linear", "softmax"):
-        Y_hat = forward(kind, params, inputs(images, np.float64))
+        Y_hat = one_layer(kind, params).predict(inputs(images, np.float64))
         expected = np.sum((Y_hat - one_hot(labels, np.float64)) ** 2) / 25
         for chunk in (7, 100):
-            net = Network.one_layer(kind, params)
+            net = one_layer(kind, params)
             result = evaluate(net, images, labels, "squared", chunk=chunk)
             assert result.loss == pytest.approx(expected, rel=1e-5), (
                 f"{kind}, chunk {chunk}: expected {expected}, got {result.loss}"

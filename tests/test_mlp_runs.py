@@ -11,16 +11,23 @@ from click.testing import CliRunner
 from PIL import Image
 
 from mnist_cli import plots
-from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import eval_command, predict_command, runs_command, train_command
 from mnist_cli.data import load_split
 from mnist_cli.data.catalogue import MNIST
 from mnist_cli.metrics import evaluate
-from mnist_cli.mlp import loss_and_layer_grads, sgd_update
-from mnist_cli.models import Params, inputs, one_hot, softmax
-from mnist_cli.network import Network, init_network
-from mnist_cli.predict import classify
-from mnist_cli.train import EpochResult, stuck_warning, train
+from mnist_cli.nn.architecture import (
+    activation_of,
+    build,
+    dense_params,
+    describe,
+    hidden_of,
+)
+from mnist_cli.nn.layers import inputs
+from mnist_cli.nn.losses import one_hot, softmax
+from mnist_cli.nn.network import sgd_update
+from mnist_cli.predict.images import classify
+from mnist_cli.rundir.weights import load_weights
+from mnist_cli.training.loop import EpochResult, stuck_warning, train
 
 
 @pytest.fixture(scope="module")
@@ -40,34 +47,37 @@ def test_train_runs_the_mlp_as_the_float64_reference(
     """One epoch of train() (the fused step, the batches thread) against plain SGD on
     mlp.loss_and_layer_grads in float64, same permutation: weights and batch losses."""
     images, labels = few_images
-    start = init_network("mlp", "normal", np.random.default_rng(1), hidden, activation)
+    start = build("mlp", "normal", np.random.default_rng(1), hidden, activation)
     losses = []
     rng = np.random.default_rng(7)
     trained, history = train(
         start, images, labels, epochs=1, batch_size=100, lr=0.5, rng=rng, loss=loss,
         on_batch=lambda n, batch_loss: losses.append(batch_loss),
     )  # fmt: skip
-    layers = tuple(Params(p.W.astype(float), p.b.astype(float)) for p in start.layers)
+    reference = start.with_params(
+        tuple(tuple(a.astype(float) for a in p) for p in start.params)
+    )
     order, ref_losses = np.random.default_rng(7).permutation(len(labels)), []
     for first in range(0, len(labels), 100):
         idx = order[first : first + 100]
         X, Y = inputs(images[idx], np.float64), one_hot(labels[idx], np.float64)
-        batch_loss, grads = loss_and_layer_grads(layers, activation, loss, X, Y)
-        layers = sgd_update(layers, grads, 0.5)
+        batch_loss, grads = reference.loss_and_grads(loss, X, Y)
+        reference = reference.with_params(sgd_update(reference.params, grads, 0.5))
         ref_losses.append(batch_loss)
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-4, err_msg=f"{loss} losses")
     mean = np.average(ref_losses, weights=[100] * 10 + [50])
     assert history[0].train_loss == pytest.approx(mean, rel=1e-4), "the epoch's loss"
-    for l, (fast, ref) in enumerate(zip(trained.layers, layers), start=1):
+    pairs = zip(dense_params(trained), dense_params(reference))
+    for l, (fast, ref) in enumerate(pairs, start=1):
         for name, a, b in (("W", fast.W, ref.W), ("b", fast.b, ref.b)):
             error = np.max(np.abs(a - b)) / np.max(np.abs(b))
             assert error < 1e-3, f"{name}{l} off by {error:.1e} of its largest entry"
-    assert trained.activation == activation and trained.hidden == hidden
+    assert activation_of(trained) == activation and hidden_of(trained) == hidden
     np.testing.assert_array_equal(
-        start.layers[0].W,
-        init_network("mlp", "normal", np.random.default_rng(1), hidden, activation)
-        .layers[0]
-        .W,
+        start.params[0][0],
+        build("mlp", "normal", np.random.default_rng(1), hidden, activation).params[0][
+            0
+        ],
         "train() changed the network it was given",
     )
 
@@ -79,7 +89,7 @@ def epochs(*points):
 
 
 def test_stuck_means_at_chance_with_the_loss_no_longer_moving():
-    sigmoid = Network("mlp", (), "sigmoid")
+    sigmoid = build("mlp", "normal", np.random.default_rng(0), (4,), "sigmoid")
     assert stuck_warning(sigmoid, "squared", epochs((1.8, 0.10))) is None, "epoch 1"
     assert stuck_warning(sigmoid, "squared", epochs((1.5, 0.1), (1.76, 0.11))) is None
     assert stuck_warning(sigmoid, "squared", epochs((1.8, 0.5), (1.8, 0.5))) is None
@@ -89,7 +99,9 @@ def test_stuck_means_at_chance_with_the_loss_no_longer_moving():
         "try a smaller --lr, --activation relu, --loss cross-entropy"
     )
     relu = stuck_warning(
-        Network("mlp", (), "relu"), "cross-entropy", epochs(*[(2.3, 0.1)] * 2)
+        build("mlp", "normal", np.random.default_rng(0), (4,), "relu"),
+        "cross-entropy",
+        epochs(*[(2.3, 0.1)] * 2),
     )
     assert relu.endswith("try a smaller --lr"), relu
 
@@ -98,7 +110,7 @@ def test_a_stuck_training_is_told_once_through_on_warning(few_images):
     """Sigmoid units, the squared loss and lr 100 saturate the output within an epoch."""
     images, labels = few_images
     rng = np.random.default_rng(0)
-    start = init_network("mlp", "normal", rng, (64,), "sigmoid")
+    start = build("mlp", "normal", rng, (64,), "sigmoid")
     warnings, lines = [], []
     train(
         start, images, labels, epochs=4, batch_size=100, lr=100.0, rng=rng,
@@ -150,7 +162,7 @@ def test_mnist_train_writes_an_mlp_run(mlp_run):
     toml = (run / "config.toml").read_text()
     assert "hidden = [16]\n" in toml and 'loss = "cross-entropy"\n' in toml, toml
     weights = load_weights(run)
-    assert (weights.format_version, weights.network.describe()) == (
+    assert (weights.format_version, describe(weights.network)) == (
         2,
         "mlp 784-16-10 relu",
     )
@@ -193,7 +205,7 @@ def test_plots_show_the_first_layers_units(mlp_run):
     assert "wrote " in output and (run / "curves.png").exists()
     with Image.open(run / "weights.png") as image:
         assert image.size == plots.UNITS_SIZE, image.size
-    W1 = load_weights(run).network.layers[0].W  # (16, 784): a 4 × 4 grid
+    W1 = dense_params(load_weights(run).network)[0].W  # (16, 784): a 4 × 4 grid
     mosaic = plots.unit_mosaic(W1)
     assert mosaic.shape == (4 * 30 - 2, 4 * 30 - 2), mosaic.shape
     tile = mosaic[30:58, 60:88]  # row 1, column 2: unit 6

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 from numpy.lib import format as npy
 
-from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import eval_command, predict_command
 from mnist_cli.errors import WeightsError
-from mnist_cli.models import D, K
+from mnist_cli.nn import D, K
+from mnist_cli.rundir.weights import load_weights
 
 GOOD = {
     "W": np.zeros((K, D), np.float32),

@@ -13,7 +13,7 @@ from mnist_cli import plots
 from mnist_cli.cli import eval_command, train_command
 from mnist_cli.data import DATASETS
 from mnist_cli.errors import RunDirectoryError
-from mnist_cli.run_metrics import read_history
+from mnist_cli.rundir.record import read_history
 
 SIZES = {
     "weights.png": plots.WEIGHTS_SIZE,

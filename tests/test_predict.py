@@ -17,13 +17,14 @@ import pytest
 from click.testing import CliRunner
 from PIL import EpsImagePlugin, Image
 
-from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import predict_command
 from mnist_cli.data.idx import read_idx
 from mnist_cli.errors import ImageError
 from mnist_cli.metrics import evaluate
-from mnist_cli.models import inputs, logits, softmax
-from mnist_cli.predict import classify, load_image
+from mnist_cli.nn.layers import inputs
+from mnist_cli.nn.losses import softmax
+from mnist_cli.predict.images import classify, load_image
+from mnist_cli.rundir.weights import load_weights
 
 N = 50  # test-set digits written as pictures
 
@@ -79,7 +80,7 @@ def test_pictures_are_classified_as_well_as_mnist_itself(
     images, labels = digits
     params = load_weights(runs[model]).params
     # (N,) what mnist-eval predicts: the largest logit
-    on_mnist = logits(params, inputs(images.reshape(N, 784))).argmax(axis=1)
+    on_mnist = (inputs(images.reshape(N, 784)) @ params.W.T + params.b).argmax(axis=1)
     mnist_accuracy = evaluate(params, images.reshape(N, 784), labels).accuracy
 
     result = predict([runs[model], *pictures[variant], "--json"])
@@ -285,7 +286,7 @@ def test_probability_is_softmax_and_score_is_the_logit(runs, digits, model):
     weights = load_weights(runs[model])
     kind, params = weights.kind, weights.params
     images = digits[0].reshape(N, 784)
-    Z = logits(params, inputs(images))  # (N, K)
+    Z = inputs(images) @ params.W.T + params.b  # (N, K)
     expected = softmax(Z) if kind == "softmax" else Z  # (N, K)
     predicted, values = classify(weights.network, images)
     np.testing.assert_array_equal(predicted, Z.argmax(axis=1))

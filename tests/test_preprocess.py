@@ -5,7 +5,7 @@ import pytest
 
 from mnist_cli.data.idx import read_idx
 from mnist_cli.errors import ImageError
-from mnist_cli.preprocess import (
+from mnist_cli.predict.preprocess import (
     centre_in_field,
     centre_of_mass,
     median,

@@ -4,7 +4,7 @@ when its monitor score is in, during the next epoch (train.py)."""
 import pytest
 
 from mnist_cli.cli.progress import TrainProgress
-from mnist_cli.train import EpochResult
+from mnist_cli.training.loop import EpochResult
 
 
 def result(epoch: int) -> EpochResult:

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from mnist_cli.cli import eval_command
 from mnist_cli.errors import MetricsError
-from mnist_cli.models import D, K
-from mnist_cli.run_metrics import read_history, read_mirrors
+from mnist_cli.nn import D, K
+from mnist_cli.rundir.record import read_history, read_mirrors
 
 
 @pytest.fixture

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from helpers import save_run
 
-from mnist_cli.artifacts import load_weights, write_run
 from mnist_cli.errors import RunDirectoryError
-from mnist_cli.models import D, K, Params
-from mnist_cli.network import Network
-from mnist_cli.rundir import RUN_FILES, claim_run_dir
-from mnist_cli.stale import STALE_AFTER, clean_stale, lock_dir
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import one_layer
+from mnist_cli.nn.layers import Params
+from mnist_cli.rundir.claim import RUN_FILES, claim_run_dir
+from mnist_cli.rundir.stale import STALE_AFTER, clean_stale, lock_dir
+from mnist_cli.rundir.weights import load_weights, write_run
 
 
 def params(value: float) -> Params:
@@ -28,7 +29,7 @@ def params(value: float) -> Params:
 def write(claim, value: float) -> None:
     write_run(
         claim,
-        network=Network.one_layer("softmax", params(value)),
+        network=one_layer("softmax", params(value)),
         metrics={"run": value},
         config_toml="",
     )
@@ -68,7 +69,7 @@ def race(out: Path, force: bool, runs: int = 2) -> list[str]:
 def test_racing_runs_on_one_out_have_exactly_one_winner(tmp_path, force, existing):
     out = tmp_path / "runs" / "r"
     if existing:
-        network = Network.one_layer("softmax", params(0))
+        network = one_layer("softmax", params(0))
         save_run(out, network=network, metrics={}, config_toml="")
 
     outcomes = race(out, force)
@@ -108,7 +109,7 @@ def test_a_failed_run_releases_its_claim_and_leaves_nothing(tmp_path, fault):
 
 def test_a_failed_force_run_keeps_the_previous_run(tmp_path):
     out = tmp_path / "r"
-    network = Network.one_layer("softmax", params(7))
+    network = one_layer("softmax", params(7))
     save_run(out, network=network, metrics={}, config_toml="")
     with pytest.raises(ValueError), claim_run_dir(out, force=True):
         raise ValueError

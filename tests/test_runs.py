@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from helpers import save_run
 
 from mnist_cli.cli import runs_command
-from mnist_cli.config import TrainConfig, to_toml
+from mnist_cli.config.settings import TrainConfig, to_toml
 from mnist_cli.data import MNIST, Split
 from mnist_cli.errors import MetricsError
-from mnist_cli.run import fit
-from mnist_cli.run_metrics import MAX_METRICS_BYTES
-from mnist_cli.runs import earlier_training, list_runs
+from mnist_cli.rundir.listing import earlier_training, list_runs
+from mnist_cli.rundir.record import MAX_METRICS_BYTES
+from mnist_cli.training.run import fit
 
 
 def tiny_split(rng: np.random.Generator, n: int) -> Split:

@@ -16,11 +16,10 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import save_run
+from helpers import init_params, save_run
 from PIL import Image
 
-from mnist_cli.models import init_params
-from mnist_cli.network import Network
+from mnist_cli.nn.architecture import one_layer
 
 EXTRAS = ("matplotlib", "PIL", "requests", "tqdm")
 NUMPY = ("numpy.ma",)
@@ -32,7 +31,12 @@ PLUGINS = (
     "PIL.EpsImagePlugin",
     "PIL.ImageOps",
 )
-OURS = ("mnist_cli.plots", "mnist_cli.train", "mnist_cli.run", "mnist_cli.gradcheck")
+OURS = (
+    "mnist_cli.plots",
+    "mnist_cli.training.loop",
+    "mnist_cli.training.run",
+    "mnist_cli.gradcheck.check",
+)
 FETCHING = ("mnist_cli.data.cache", "mnist_cli.data.fetch", "mnist_cli.data.splits")
 COMMANDS = (
     "mnist_eval",
@@ -76,7 +80,7 @@ def run_and_picture(tmp_path_factory, mnist_cache, mnist_server_url):
     """A saved softmax run (zero weights, no training needed), a 28×28 PNG and a JPEG."""
     root = tmp_path_factory.mktemp("startup")
     metrics = {"model": "softmax", "config": {"mirrors": [mnist_server_url]}}
-    network = Network.one_layer("softmax", init_params("zeros", None))
+    network = one_layer("softmax", init_params("zeros", None))
     save_run(root / "run", network=network, metrics=metrics, config_toml="")
     digit = np.zeros((28, 28), np.uint8)
     digit[6:22, 12:16] = 255  # a "1"
@@ -109,15 +113,15 @@ ALLOWED = {
     "import mnist_cli.cli": set(),
     "mnist-train --help": {
         "mnist_cli.cli.mnist_train",
-        "mnist_cli.run",
-        "mnist_cli.train",
+        "mnist_cli.training.run",
+        "mnist_cli.training.loop",
         *FETCHING,
     },
     "mnist-eval --help": {"mnist_cli.cli.mnist_eval", *FETCHING},
     "mnist-predict --help": {"mnist_cli.cli.mnist_predict"},
     "mnist-gradcheck --help": {
         "mnist_cli.cli.mnist_gradcheck",
-        "mnist_cli.gradcheck",
+        "mnist_cli.gradcheck.check",
         *FETCHING,
     },
     "mnist-runs --help": {"mnist_cli.cli.mnist_runs"},

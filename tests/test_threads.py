@@ -9,15 +9,16 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import init_params
 from threadpoolctl import threadpool_info
 
-import mnist_cli.run
-import mnist_cli.train
-from mnist_cli import threads
-from mnist_cli.config import TrainConfig
+import mnist_cli.training.loop
+import mnist_cli.training.run
+import mnist_cli.training.step
+from mnist_cli.config.settings import TrainConfig
 from mnist_cli.data import MNIST, Split
-from mnist_cli.models import init_params
-from mnist_cli.network import Network
+from mnist_cli.fast import threads
+from mnist_cli.nn.architecture import one_layer
 
 pytestmark = pytest.mark.skipif(
     not [i for i in threadpool_info() if i["user_api"] == "blas"],
@@ -80,16 +81,20 @@ def test_training_steps_and_scores_with_one_thread_and_solves_with_all(
         return wrapper
 
     monkeypatch.setattr(
-        mnist_cli.train,
-        "streamed_sgd_step",
-        spy("step", mnist_cli.train.streamed_sgd_step),
-    )
-    monkeypatch.setattr(mnist_cli.train, "score", spy("score", mnist_cli.train.score))
-    monkeypatch.setattr(
-        mnist_cli.run, "evaluate_network", spy("score", mnist_cli.run.evaluate_network)
+        mnist_cli.training.step,
+        "gradients",
+        spy("step", mnist_cli.training.step.gradients),
     )
     monkeypatch.setattr(
-        mnist_cli.run, "least_squares", spy("solve", mnist_cli.run.least_squares)
+        mnist_cli.training.step, "score", spy("score", mnist_cli.training.step.score)
+    )
+    monkeypatch.setattr(
+        mnist_cli.training.run, "score", spy("score", mnist_cli.training.run.score)
+    )
+    monkeypatch.setattr(
+        mnist_cli.training.run,
+        "least_squares",
+        spy("solve", mnist_cli.training.run.least_squares),
     )
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (300, 784), dtype=np.uint8)
@@ -98,8 +103,8 @@ def test_training_steps_and_scores_with_one_thread_and_solves_with_all(
         config = TrainConfig(
             epochs=2, solver=solver, model="linear" if solver == "exact" else "softmax"
         )
-        start = Network.one_layer(config.model, init_params("zeros", None))
-        mnist_cli.run.fit(config, MNIST, split, split, start=start)
+        start = one_layer(config.model, init_params("zeros", None))
+        mnist_cli.training.run.fit(config, MNIST, split, split, start=start)
     assert seen == {"step": {1}, "score": {1}, "solve": {os.cpu_count()}}, seen
 
 

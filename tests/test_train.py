@@ -1,9 +1,9 @@
 """The training loop's fast step is the reference math, step for step.
 
-train() holds Θ = [W, b] / 255, feeds raw pixels with a constant column, Ũ = [U, 255], works
-on transposed (K, B) arrays (fused.py) and gathers batches in a background thread (batches.py); the reference
-is the plain equations of models.py in float64: X = pixels / 255, models.loss_and_gradients,
-models.sgd_step, on the same shuffles.
+train() holds Θ = [W, b], feeds X̃ = [X, 1], works on transposed (K, B) arrays
+(fast/dense.py) and gathers batches in a background thread (fast/batches.py); the reference is
+the plain equations of nn/ in float64: X = pixels / 255, Network.loss_and_grads,
+network.sgd_update, on the same shuffles.
 """
 
 import threading
@@ -13,25 +13,25 @@ from contextlib import closing
 
 import numpy as np
 import pytest
+from helpers import init_params
 
-import mnist_cli.train
-from mnist_cli.batches import shuffled_batches
+import mnist_cli.training.loop
+import mnist_cli.training.step
 from mnist_cli.errors import TrainingDivergedError
-from mnist_cli.fused import BLOCK_ROWS, Work, from_theta, fused_sgd_step, to_theta
-from mnist_cli.fused_scores import score
+from mnist_cli.fast.batches import shuffled_batches
+from mnist_cli.fast.dense import BLOCK_ROWS
+from mnist_cli.fast.scoring import score
 from mnist_cli.metrics import evaluate
-from mnist_cli.models import (
-    MODEL_KINDS,
-    D,
-    K,
-    init_params,
-    inputs,
-    loss_and_gradients,
-    one_hot,
-    sgd_step,
-)
-from mnist_cli.network import Network, init_network
-from mnist_cli.train import train
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import build, dense_params, one_layer
+from mnist_cli.nn.layers import Params, inputs
+from mnist_cli.nn.losses import one_hot
+from mnist_cli.nn.network import sgd_update
+from mnist_cli.optim import OptimizerSpec
+from mnist_cli.training.step import trainer_for
+
+MODEL_KINDS = ("linear", "softmax")
+from mnist_cli.training.loop import train
 
 LR = {"softmax": 0.5, "linear": 0.005}
 
@@ -44,7 +44,7 @@ def few_images(mnist_splits):
 
 
 def reference_train(kind, images, labels, *, epochs, batch_size, lr, seed):
-    """SGD written as plainly as models.py states it: float64, new arrays every step."""
+    """SGD written as plainly as nn/ states it: float64, new arrays every step."""
     rng = np.random.default_rng(seed)
     params = init_params("normal", rng, np.float64)
     Y_all = one_hot(labels, np.float64)
@@ -54,33 +54,32 @@ def reference_train(kind, images, labels, *, epochs, batch_size, lr, seed):
         for start in range(0, len(labels), batch_size):
             idx = order[start : start + batch_size]
             X = inputs(images[idx], np.float64)  # (B, D) pixels / 255
-            loss, grads = loss_and_gradients(kind, params, X, Y_all[idx])
-            params = sgd_step(params, grads, lr)
+            network = one_layer(kind, params)
+            loss, grads = network.loss_and_grads("squared", X, Y_all[idx])
+            params = Params(*sgd_update(network.params, grads, lr)[0])
             losses.append(loss)
     return params, losses
 
 
 @pytest.mark.parametrize("kind", MODEL_KINDS)
 @pytest.mark.parametrize("B", [32, 250])  # 250: blocks of 100, 100 and 50 rows
-def test_fused_step_is_the_plain_loss_gradient_and_update(kind, B, few_images):
-    """One fused_sgd_step on Ũ = [pixels, 255] and Θ = [W, b] / 255 returns models' loss and
-    moves (W, b) exactly as models.sgd_step with models.loss_and_gradients does, whether
-    the batch fits one block of rows or is worked through in several."""
+def test_fast_step_is_the_plain_loss_gradient_and_update(kind, B, few_images):
+    """One SGD step of the trainer on X̃ = [pixels / 255, 1] and Θ = [W, b] returns nn's loss
+    and moves (W, b) exactly as sgd_update of Network.loss_and_grads does, whether the batch
+    fits one block of rows or is worked through in several."""
     images, labels = few_images
     rng = np.random.default_rng(2)
     params = init_params("normal", rng, np.float64)
     params = type(params)(W=params.W, b=0.1 * rng.standard_normal(K))
     Y = one_hot(labels[:B], np.float64)
-    loss, grads = loss_and_gradients(kind, params, inputs(images[:B], np.float64), Y)
-    expected = sgd_step(params, grads, LR[kind])
-    theta = to_theta(params)
-    U1 = np.hstack([images[:B], np.full((B, 1), 255)]).astype(np.float32)  # Ũ
-    work = Work.for_batch(B, D + 1)
-    assert len(work.blocks) == -(-B // BLOCK_ROWS), f"{len(work.blocks)} blocks for {B}"
-    fast_loss = fused_sgd_step(
-        kind, theta, U1, np.ascontiguousarray(Y.T), LR[kind], work
-    )
-    moved = from_theta(theta)
+    network = one_layer(kind, params)
+    loss, grads = network.loss_and_grads("squared", inputs(images[:B], np.float64), Y)
+    expected = Params(*sgd_update(network.params, grads, LR[kind])[0])
+    trainer = trainer_for(network, "squared", OptimizerSpec())
+    X1 = np.hstack([inputs(images[:B]), np.ones((B, 1), np.float32)])  # X̃
+    assert len(trainer.work.blocks_of(B)) == -(-B // BLOCK_ROWS), f"blocks for {B}"
+    fast_loss = trainer.step([(X1, np.ascontiguousarray(Y.T, np.float32))], B, LR[kind])
+    (moved,) = dense_params(trainer.current())
     assert fast_loss == pytest.approx(loss, rel=1e-5), (
         f"{kind}, B {B}: {fast_loss} != {loss}"
     )
@@ -108,8 +107,8 @@ def test_shuffled_batches_are_each_epochs_permutation_with_the_constant_column(
     same_draws = np.random.default_rng(0)
     order = np.concatenate([same_draws.permutation(len(labels)) for _ in range(2)])
     X = np.vstack([X for X, _ in got])
-    np.testing.assert_array_equal(X[:, :D], images[order].astype(np.float32))
-    assert (X[:, D] == 255).all(), "the constant column of Ũ must be 255"
+    np.testing.assert_array_equal(X[:, :D], inputs(images[order]))
+    assert (X[:, D] == 1).all(), "the bias column of X̃ must be 1"
     np.testing.assert_array_equal(np.hstack([Yt for _, Yt in got]), Yt_all[:, order])
 
 
@@ -117,18 +116,18 @@ def test_shuffled_batches_are_each_epochs_permutation_with_the_constant_column(
 def test_shuffled_batches_chunks_larger_than_a_batch(few_images, monkeypatch, buffers):
     """Batches span several chunks and chunks several batches; the gathered rows don't move,
     whether the thread fills a second buffer ahead or refills the one buffer in turn."""
-    import mnist_cli.batches
+    import mnist_cli.fast.batches
 
-    monkeypatch.setattr(mnist_cli.batches, "CHUNK_ROWS", 150)
+    monkeypatch.setattr(mnist_cli.fast.batches, "CHUNK_ROWS", 150)
     if buffers == 1:
-        monkeypatch.setattr(mnist_cli.batches, "DOUBLE_BUFFER_BYTES", 0)
+        monkeypatch.setattr(mnist_cli.fast.batches, "DOUBLE_BUFFER_BYTES", 0)
     images, labels = few_images
     Yt_all = np.ascontiguousarray(one_hot(labels).T)
     batches = shuffled_batches(images, Yt_all, 40, 3, np.random.default_rng(5))
     rows = [X[:, :D].copy() for X, _ in batches]
     same_draws = np.random.default_rng(5)
     order = np.concatenate([same_draws.permutation(len(labels)) for _ in range(3)])
-    np.testing.assert_array_equal(np.vstack(rows), images[order].astype(np.float32))
+    np.testing.assert_array_equal(np.vstack(rows), inputs(images[order]))
 
 
 class FailingGenerator:
@@ -198,7 +197,7 @@ def test_fast_training_equals_the_reference_math(kind, few_images):
     losses = []
     rng = np.random.default_rng(7)
     network, history = train(
-        Network.one_layer(kind, init_params("normal", rng)),  # float32, as mnist-train
+        one_layer(kind, init_params("normal", rng)),  # float32, as mnist-train
         images,
         labels,
         epochs=2,
@@ -207,7 +206,7 @@ def test_fast_training_equals_the_reference_math(kind, few_images):
         rng=rng,
         on_batch=lambda n, loss: losses.append(loss),
     )
-    params = network.params
+    (params,) = dense_params(network)
     assert params.W.dtype == np.float32, f"expected float32 W, got {params.W.dtype}"
     assert len(losses) == len(ref_losses) == 22, f"{len(losses)} batches, expected 22"
     for name, fast, slow in (("W", params.W, ref.W), ("b", params.b, ref.b)):
@@ -232,14 +231,14 @@ def test_same_seed_same_weights_and_given_params_untouched(kind, few_images):
     before = start.W.copy()
     runs = [
         train(
-            Network.one_layer(kind, start),
+            one_layer(kind, start),
             images,
             labels,
             epochs=1,
             batch_size=64,
             lr=LR[kind],
             rng=np.random.default_rng(3),
-        )[0].params
+        )[0].params[0]
         for _ in range(2)
     ]
     np.testing.assert_array_equal(runs[0].W, runs[1].W, f"{kind}: same seed, other W")
@@ -250,7 +249,7 @@ def test_same_seed_same_weights_and_given_params_untouched(kind, few_images):
 def test_a_batch_larger_than_a_chunk_is_streamed_in_pieces(few_images, monkeypatch):
     """With batch_size > CHUNK_ROWS each batch comes as pieces of piece_rows() rows (whole
     blocks of the step), never past the batch's end, in the order of the permutation."""
-    from mnist_cli import batches
+    from mnist_cli.fast import batches
 
     monkeypatch.setattr(batches, "CHUNK_ROWS", 150)
     assert batches.piece_rows() == BLOCK_ROWS == 100
@@ -264,7 +263,7 @@ def test_a_batch_larger_than_a_chunk_is_streamed_in_pieces(few_images, monkeypat
     same_draws = np.random.default_rng(3)
     order = np.concatenate([same_draws.permutation(len(labels)) for _ in range(2)])
     np.testing.assert_array_equal(
-        np.vstack([X for X, _ in pieces]), images[order].astype(np.float32)
+        np.vstack([X for X, _ in pieces]), inputs(images[order])
     )
     np.testing.assert_array_equal(np.hstack([Yt for _, Yt in pieces]), Yt_all[:, order])
 
@@ -277,16 +276,14 @@ def test_a_streamed_batch_trains_the_same_weights_bit_for_bit(
     """Batches of 450 in one piece (chunks of 2048 rows) and streamed in pieces of 100
     (chunks of 150): the same blocks summed in the same order, so the same weights and
     losses exactly (the mlp's step streams its pieces as the one-layer step does)."""
-    from mnist_cli import batches
+    from mnist_cli.fast import batches
 
     images, labels = few_images
 
     def run():
         losses = []
         rng = np.random.default_rng(11)
-        start = init_network(
-            kind, "normal", rng, (32,) if kind == "mlp" else (), "relu"
-        )
+        start = build(kind, "normal", rng, (32,) if kind == "mlp" else (), "relu")
         network, history = train(
             start, images, labels, epochs=2, batch_size=450, lr=0.1, rng=rng, loss=loss,
             on_batch=lambda n, batch_loss: losses.append((n, batch_loss)),
@@ -297,7 +294,8 @@ def test_a_streamed_batch_trains_the_same_weights_bit_for_bit(
     monkeypatch.setattr(batches, "CHUNK_ROWS", 150)
     streamed = run()
     assert [n for n, _ in streamed[1]] == [450, 450, 150] * 2, streamed[1]
-    for i, (a, b) in enumerate(zip(streamed[0].layers, whole[0].layers, strict=True)):
+    pairs = zip(dense_params(streamed[0]), dense_params(whole[0]), strict=True)
+    for i, (a, b) in enumerate(pairs):
         np.testing.assert_array_equal(a.W, b.W, f"{kind}: W{i + 1} differs")
         np.testing.assert_array_equal(a.b, b.b, f"{kind}: b{i + 1} differs")
     assert streamed[1:] == whole[1:], f"{kind}: losses differ"
@@ -332,7 +330,7 @@ def test_only_the_last_epoch_keeps_its_evaluation(few_images):
     images, labels = few_images
     seen = []
     _, history = train(
-        Network.one_layer("softmax", init_params("zeros", None)),
+        one_layer("softmax", init_params("zeros", None)),
         images,
         labels,
         epochs=3,
@@ -352,7 +350,7 @@ def test_only_the_last_epoch_keeps_its_evaluation(few_images):
 
 def monitored_train(kind, few_images, epochs, **kwargs):
     images, labels = few_images
-    network = init_network(kind, "normal", np.random.default_rng(3), (16,), "relu")
+    network = build(kind, "normal", np.random.default_rng(3), (16,), "relu")
     return train(
         network, images, labels, epochs=epochs, batch_size=100,
         lr=0.5 if kind != "linear" else LR["linear"], rng=np.random.default_rng(3),
@@ -389,20 +387,20 @@ def test_epochs_are_reported_in_order_when_a_score_is_slow(few_images, monkeypat
     reported once, in order, before train returns."""
     calls = []
 
-    def slow_first(theta, images, labels, kind=None, loss=None, threads=None):
+    def slow_first(network, images, labels, loss=None, threads=None):
         calls.append(threads)
         if len(calls) == 1:
             time.sleep(0.3)
-        return score(theta, images, labels, kind, loss, threads)
+        return score(network, images, labels, loss, threads)
 
-    monkeypatch.setattr(mnist_cli.train, "score", slow_first)
+    monkeypatch.setattr(mnist_cli.training.step, "score", slow_first)
     reported = []
     monitored_train(
         "softmax", few_images, 4, on_epoch=lambda r: reported.append(r.epoch)
     )
     assert reported == [1, 2, 3, 4]
     # the first three beside the next epoch, on one thread; the last at once, on
-    # fused_scores' choice of threads
+    # scoring's choice of threads
     assert calls == [1, 1, 1, None]
 
 
@@ -412,7 +410,7 @@ def test_an_error_in_the_monitor_reaches_the_caller_and_no_thread_is_left(
     def broken(*args, **kwargs):
         raise MemoryError("no room for the scores")
 
-    monkeypatch.setattr(mnist_cli.train, "score", broken)
+    monkeypatch.setattr(mnist_cli.training.step, "score", broken)
     with pytest.raises(MemoryError, match="no room"):
         monitored_train("softmax", few_images, 3)
     assert scoring_threads_alive() == []
@@ -423,13 +421,13 @@ def test_a_diverged_run_leaves_no_monitor_thread(few_images, monkeypatch):
     with epoch 1's score perhaps still being computed: the error comes, and the scoring
     thread is gone."""
     steps = []
-    real_step = mnist_cli.train.streamed_sgd_step
+    real_step = mnist_cli.training.step.gradients
 
     def diverging(*args, **kwargs):
         steps.append(real_step(*args, **kwargs))
         return float("nan") if len(steps) == 15 else steps[-1]  # 11 batches an epoch
 
-    monkeypatch.setattr(mnist_cli.train, "streamed_sgd_step", diverging)
+    monkeypatch.setattr(mnist_cli.training.step, "gradients", diverging)
     with pytest.raises(TrainingDivergedError, match="in epoch 2"):
         monitored_train("softmax", few_images, 3)
     assert scoring_threads_alive() == []
@@ -450,10 +448,10 @@ def test_the_monitor_thread_scores_in_the_training_error_state(few_images, monke
     score in line was), so it prints no RuntimeWarning the loop would not."""
     states = []
 
-    def recording(theta, images, labels, kind=None, loss=None, threads=None):
+    def recording(network, images, labels, loss=None, threads=None):
         states.append(np.geterr())
-        return score(theta, images, labels, kind, loss, threads)
+        return score(network, images, labels, loss, threads)
 
-    monkeypatch.setattr(mnist_cli.train, "score", recording)
+    monkeypatch.setattr(mnist_cli.training.step, "score", recording)
     monitored_train("softmax", few_images, 3)
     assert [(s["over"], s["invalid"]) for s in states] == [("ignore", "ignore")] * 3

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mnist_cli.artifacts import load_weights
 from mnist_cli.cli import runs_command, train_command
 from mnist_cli.data import holdout
 from mnist_cli.metrics import evaluate
-from mnist_cli.models import forward, inputs, one_hot, squared_loss
+from mnist_cli.nn.architecture import one_layer
+from mnist_cli.nn.layers import inputs
+from mnist_cli.nn.losses import one_hot
+from mnist_cli.rundir.weights import load_weights
 
 
 @pytest.fixture
@@ -58,7 +60,10 @@ def test_init_from_continues_training(
     assert not np.array_equal(before.W, after.W), "continuing changed nothing"
     test = mini_mnist_data.splits[1]
     X, Y = inputs(test.images), one_hot(test.labels)
-    losses = [squared_loss(forward("linear", p, X), Y) for p in (before, after)]
+    losses = [
+        one_layer("linear", p).loss("squared", one_layer("linear", p).logits(X), Y)
+        for p in (before, after)
+    ]
     assert losses[1] <= losses[0], (
         f"test loss went up: {losses[0]:.4f} -> {losses[1]:.4f}"
     )

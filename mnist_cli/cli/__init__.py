@@ -14,7 +14,7 @@ loop, the plots and the gradient checker of the other four, and starts sooner.
 import importlib
 from typing import TYPE_CHECKING
 
-from ..threads import one_thread_start
+from mnist_cli.fast.threads import one_thread_start
 
 # numpy's BLAS starts with one thread, not one per core: see threads.py
 with one_thread_start():
@@ -37,11 +37,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .mnist_eval import eval_command
-    from .mnist_gradcheck import gradcheck_command
-    from .mnist_predict import predict_command
-    from .mnist_runs import runs_command
-    from .mnist_train import train_command
+    from mnist_cli.cli.mnist_eval import eval_command
+    from mnist_cli.cli.mnist_gradcheck import gradcheck_command
+    from mnist_cli.cli.mnist_predict import predict_command
+    from mnist_cli.cli.mnist_runs import runs_command
+    from mnist_cli.cli.mnist_train import train_command
 
 
 def __getattr__(name: str):

@@ -13,15 +13,21 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import __version__
-from ..artifacts import Weights
-from ..data import DATASETS, Dataset, get_dataset
-from ..errors import MnistCliError, OptionsError, WeightsError
-from .signals import Terminated, handled, stop_code, stop_line
+from mnist_cli import __version__
+from mnist_cli.cli.signals import Terminated, handled, stop_code, stop_line
+from mnist_cli.data import DATASETS, Dataset, get_dataset
+from mnist_cli.errors import (
+    MnistCliError,
+    OptionsError,
+    TrainingDivergedError,
+    WeightsError,
+)
+from mnist_cli.nn.architecture import dense_params, hidden_of, kind_of
+from mnist_cli.rundir.weights import Weights
 
 if TYPE_CHECKING:  # for the hints: mnist-predict starts without the scoring modules
-    from ..metrics import Evaluation
-    from ..network import Network
+    from mnist_cli.metrics import Evaluation
+    from mnist_cli.nn.network import Network
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -53,6 +59,10 @@ def reports_errors(command):
             if e.param:
                 raise click.BadParameter(str(e), param_hint=e.param) from None
             raise click.UsageError(str(e)) from None
+        except (
+            TrainingDivergedError
+        ) as e:  # the library says what; the CLI, which option
+            raise click.ClickException(f"{e}; try a smaller --lr") from None
         except MnistCliError as e:
             raise click.ClickException(str(e)) from None
         except (KeyboardInterrupt, Terminated) as stop:
@@ -70,7 +80,7 @@ def require_plots() -> None:
     """Raise MissingExtraError unless matplotlib can be imported (plots.require_matplotlib)."""
     # plots.py (and matplotlib inside it) only when --plots asks for it: a command without
     # --plots starts without them
-    from .. import plots
+    from mnist_cli import plots
 
     plots.require_matplotlib()
 
@@ -87,20 +97,19 @@ def draw_plots(
     """weights.png (the first layer), curves.png (with a history of `loss`) and the confusion
     matrix of `result`, the evaluation on `split`, into `run_dir` (plots.py); the paths
     written."""
-    from .. import plots  # only with --plots: see require_plots
+    from mnist_cli import plots  # only with --plots: see require_plots
 
-    name = (
-        "mlp " + ",".join(map(str, network.hidden)) if network.hidden else network.kind
-    )
+    hidden, kind = hidden_of(network), kind_of(network)
+    name = "mlp " + ",".join(map(str, hidden)) if hidden else kind
     return plots.write_plots(
         run_dir,
-        network.layers[0].W,
+        dense_params(network)[0].W,
         result.confusion_matrix,
         history,
         class_names=dataset.class_names,
         title=f"{name} on {dataset.name} {split}: accuracy {100 * result.accuracy:.2f}%",
         confusion_name="confusion.png" if split == "test" else f"confusion-{split}.png",
-        hidden_units=network.kind == "mlp",
+        hidden_units=kind == "mlp",
         loss=loss,
     )
 

@@ -5,21 +5,7 @@ from pathlib import Path
 
 import click
 
-from ..artifacts import METRICS, WEIGHTS, load_weights
-from ..data import Dataset, load_split
-from ..errors import MetricsError
-from ..metrics import Evaluation, evaluate, format_confusion
-from ..network import Network
-from ..run_metrics import (
-    get,
-    is_name,
-    read_history,
-    read_metrics,
-    read_mirrors,
-    run_loss,
-)
-from ..threads import blas_threads
-from .common import (
+from mnist_cli.cli.common import (
     command,
     draw_plots,
     require_plots,
@@ -27,7 +13,22 @@ from .common import (
     weights_dataset,
     wrote_line,
 )
-from .options import data_options, dataset_option, plots_option
+from mnist_cli.cli.options import data_options, dataset_option, plots_option
+from mnist_cli.data import Dataset, load_split
+from mnist_cli.errors import MetricsError
+from mnist_cli.fast.threads import blas_threads
+from mnist_cli.metrics import Evaluation, evaluate, format_confusion
+from mnist_cli.nn.architecture import activation_of, describe, hidden_of
+from mnist_cli.nn.network import Network
+from mnist_cli.rundir.record import (
+    get,
+    is_name,
+    read_history,
+    read_metrics,
+    read_mirrors,
+    run_loss,
+)
+from mnist_cli.rundir.weights import METRICS, WEIGHTS, load_weights
 
 
 @command(
@@ -75,8 +76,8 @@ def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
             json.dumps(
                 {
                     "model": kind,
-                    "hidden": list(network.hidden),
-                    "activation": network.activation,
+                    "hidden": list(hidden_of(network)),
+                    "activation": activation_of(network),
                     "split": split,
                     **result.to_json(),
                     "dataset": dataset.name,
@@ -111,7 +112,7 @@ def report(
     network: Network, split: str, n: int, result: Evaluation, dataset: Dataset
 ) -> str:
     return (
-        f"{network.describe()} on {dataset.name} {split} ({n:,} images): "
+        f"{describe(network)} on {dataset.name} {split} ({n:,} images): "
         f"accuracy {100 * result.accuracy:.2f}%\n\n"
         + format_confusion(result.confusion_matrix, dataset.class_names)
     )

@@ -3,13 +3,13 @@
 import click
 import numpy as np
 
-from ..data import get_dataset, load_split
-from ..gradcheck import H
-from ..gradcheck_cases import MODELS, format_checks, run_checks, subjects
-from ..mlp import ACTIVATIONS, LOSSES
-from .common import command
-from .config_options import hidden_widths
-from .options import data_options, dataset_option
+from mnist_cli.cli.common import command
+from mnist_cli.cli.config_options import hidden_widths
+from mnist_cli.cli.options import data_options, dataset_option
+from mnist_cli.config.choices import ACTIVATIONS, LOSSES
+from mnist_cli.data import get_dataset, load_split
+from mnist_cli.gradcheck.cases import MODELS, format_checks, run_checks, subjects
+from mnist_cli.gradcheck.check import H
 
 
 def positive_tol(ctx, param, value):

@@ -6,10 +6,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..artifacts import load_weights
-from ..predict import VALUE_NAMES, as_text, classify, prepare
-from .common import command, weights_dataset
-from .options import dataset_option
+from mnist_cli.cli.common import command, weights_dataset
+from mnist_cli.cli.options import dataset_option
+from mnist_cli.predict.images import VALUE_NAMES, as_text, classify, prepare
+from mnist_cli.rundir.weights import load_weights
 
 
 @command(

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from .. import __version__
-from ..runs import SORTS, RunSummary, list_runs
-from ..stale import clean_stale
-from .common import CONTEXT, reports_errors
+from mnist_cli import __version__
+from mnist_cli.cli.common import CONTEXT, reports_errors
+from mnist_cli.rundir.listing import SORTS, RunSummary, list_runs
+from mnist_cli.rundir.stale import clean_stale
 
 COLUMNS = (
     "run",

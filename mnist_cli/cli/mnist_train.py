@@ -10,20 +10,21 @@ from pathlib import Path
 
 import click
 
-from ..artifacts import load_weights, write_run
-from ..config import read_config_file, to_toml
-from ..data import get_dataset, load_dataset
-from ..errors import MnistCliError
-from ..resolve import check_val_size, resolve_run, start_path
-from ..run import fit, monitor_name
-from ..run_metrics import run_loss
-from ..rundir import claim_run_dir
-from ..runs import continued_training
-from .common import command, draw_plots, require_plots, warn, wrote_line
-from .config_options import config_options
-from .options import data_options, plots_option
-from .progress import TrainProgress, show_bars, summary_line
-from .signals import says_when_saved
+from mnist_cli.cli.common import command, draw_plots, require_plots, warn, wrote_line
+from mnist_cli.cli.config_options import config_options
+from mnist_cli.cli.optimizer_options import optimizer_options
+from mnist_cli.cli.options import data_options, plots_option
+from mnist_cli.cli.progress import TrainProgress, show_bars, summary_line
+from mnist_cli.cli.signals import says_when_saved
+from mnist_cli.config.resolve import check_val_size, resolve_run, start_path
+from mnist_cli.config.settings import read_config_file, to_toml
+from mnist_cli.data import get_dataset, load_dataset
+from mnist_cli.errors import MnistCliError
+from mnist_cli.rundir.claim import claim_run_dir
+from mnist_cli.rundir.listing import continued_training
+from mnist_cli.rundir.record import run_loss
+from mnist_cli.rundir.weights import load_weights, write_run
+from mnist_cli.training.run import fit, monitor_name
 
 
 def default_out_dir(model: str) -> Path:
@@ -59,6 +60,7 @@ OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS, MKL_NUM_THREADS) to choose them yourse
     help="TOML run configuration (see configs/). Options given here override it.",
 )
 @config_options
+@optimizer_options
 @data_options
 @click.option(
     "--out",
@@ -94,11 +96,10 @@ def train_command(
     file_values = read_config_file(config_file) if config_file else {}
     init_from = start_path(options, file_values)
     start = load_weights(Path(init_from)) if init_from else None
-    start_loss = (
-        run_loss(Path(init_from)) if init_from and Path(init_from).is_dir() else None
-    )
     options["mirrors"] = data.chosen_mirrors() or None
-    config = resolve_run(file_values, options, start, start_loss)
+    config = resolve_run(
+        file_values, options, start and start.fixes(run_loss(init_from))
+    )
     config_toml = to_toml(config)  # before training: resolve_run checked its paths
     earlier = continued_training(config, monitor_name(config), on_warning=warn)
     if with_plots:

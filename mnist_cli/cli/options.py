@@ -12,11 +12,11 @@ import click
 
 # the data package's fetching names are looked up when a command fetches (mnist_cli.data
 # imports them on first use): mnist-predict, which only names datasets, never imports them
-from .. import data as datasets
-from ..data import DATASETS, Dataset
-from ..errors import DownloadError
-from .common import warn
-from .progress import download_bar, show_bars
+from mnist_cli import data as datasets
+from mnist_cli.cli.common import warn
+from mnist_cli.cli.progress import download_bar, show_bars
+from mnist_cli.data import DATASETS, Dataset
+from mnist_cli.errors import DownloadError
 
 
 def mirror_values(ctx, param, values):

@@ -10,10 +10,10 @@ import click
 if TYPE_CHECKING:
     # for the type hints alone: mnist-eval and mnist-runs import this module (for the
     # download bars) without the training loop
-    from ..config import TrainConfig
-    from ..run import RunResult
-    from ..runs import Earlier
-    from ..train import EpochResult
+    from mnist_cli.config.settings import TrainConfig
+    from mnist_cli.training.continuing import Earlier
+    from mnist_cli.training.loop import EpochResult
+    from mnist_cli.training.run import RunResult
 
 
 def show_bars(quiet: bool) -> bool:
@@ -96,7 +96,9 @@ def summary_line(
     if config.solver == "exact":
         how = "exact least squares" + (f", l2 {config.l2:g}" if config.l2 else "")
     val = f", val accuracy {100 * result.val.accuracy:.2f}%" if result.val else ""
-    model = result.network.describe()
+    from mnist_cli.nn.architecture import describe
+
+    model = describe(result.network)
     if config.loss != "squared":
         model += f", {config.loss}"
     return (

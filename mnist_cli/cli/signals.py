@@ -11,7 +11,8 @@ import signal
 import threading
 from collections.abc import Iterator
 
-from ..rundir import RunClaim, shown
+from mnist_cli.errors import shown
+from mnist_cli.rundir.claim import RunClaim
 
 
 class Terminated(BaseException):

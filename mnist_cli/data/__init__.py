@@ -26,13 +26,13 @@ Inside, data flows one way:
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from .catalogue import DATASETS, MNIST, DataFile, Dataset, get_dataset
+from mnist_cli.data.catalogue import DATASETS, MNIST, DataFile, Dataset, get_dataset
 
 if TYPE_CHECKING:
-    from .cache import default_cache_dir
-    from .mirrors import normalize_mirror, parse_mirrors
-    from .policy import DEFAULT_POLICY, FetchPolicy, ProgressFactory
-    from .splits import Split, holdout, load_dataset, load_split
+    from mnist_cli.data.cache import default_cache_dir
+    from mnist_cli.data.mirrors import normalize_mirror, parse_mirrors
+    from mnist_cli.data.policy import DEFAULT_POLICY, FetchPolicy, ProgressFactory
+    from mnist_cli.data.splits import Split, holdout, load_dataset, load_split
 
 # the door's other names, imported from their modules when first asked for: a command that
 # only needs the catalogue (mnist-predict, for class names) does not import the cache, the

@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from ..errors import CacheError
-from . import manifest
-from .catalogue import DataFile
+from mnist_cli.data import manifest
+from mnist_cli.data.catalogue import DataFile
+from mnist_cli.errors import CacheError
 
 try:
     import fcntl

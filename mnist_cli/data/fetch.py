@@ -24,14 +24,14 @@ import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .. import atomic
-from ..errors import DownloadError
-from . import manifest
-from .cache import cache_error, cached, clean_stale, install, locked, own
-from .catalogue import DataFile
-from .mirrors import MirrorLog, join
-from .policy import DEFAULT_POLICY, Failure, FetchPolicy, ProgressFactory
-from .transport import download
+from mnist_cli import atomic
+from mnist_cli.data import manifest
+from mnist_cli.data.cache import cache_error, cached, clean_stale, install, locked, own
+from mnist_cli.data.catalogue import DataFile
+from mnist_cli.data.mirrors import MirrorLog, join
+from mnist_cli.data.policy import DEFAULT_POLICY, Failure, FetchPolicy, ProgressFactory
+from mnist_cli.data.transport import download
+from mnist_cli.errors import DownloadError
 
 CHUNK_SIZE = 1 << 16
 GZIP_MAGIC = b"\x1f\x8b"

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from .. import __version__
-from .policy import (
+from mnist_cli import __version__
+from mnist_cli.data.policy import (
     CHUNK_SIZE,
     RETRY_STATUS,
     Failure,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import IdxFormatError
+from mnist_cli.errors import IdxFormatError
 
 DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype("u1"),

@@ -16,15 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import IdxFormatError
-from ..models import D
-from .catalogue import Dataset
-from .fetch import fetch
-from .idx import read_idx
-from .mirrors import MirrorLog
-from .policy import DEFAULT_POLICY, FetchPolicy, ProgressFactory
+from mnist_cli.data.catalogue import Dataset
+from mnist_cli.data.fetch import fetch
+from mnist_cli.data.idx import read_idx
+from mnist_cli.data.mirrors import MirrorLog
+from mnist_cli.data.policy import DEFAULT_POLICY, FetchPolicy, ProgressFactory
+from mnist_cli.errors import IdxFormatError
 
-IMAGE_SHAPE = (28, 28)  # D = 28 * 28 = 784 inputs per image (models.py's notation)
+IMAGE_SHAPE = (28, 28)  # rows, columns: 784 pixels per image
 
 
 @dataclass(frozen=True)
@@ -134,7 +133,7 @@ def _check_images(images: np.ndarray, name: str) -> np.ndarray:
         raise IdxFormatError(
             f"{name}: images must be (N, 28, 28), found shape {images.shape}"
         )
-    return images.reshape(len(images), D)  # (N, 784)
+    return images.reshape(len(images), -1)  # (N, 784)
 
 
 def _check_labels(labels: np.ndarray, name: str, num_classes: int) -> np.ndarray:

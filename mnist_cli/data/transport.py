@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .policy import (
+from mnist_cli.data.policy import (
     CHUNK_SIZE,
     DEFAULT_POLICY,
     Failure,
@@ -65,7 +65,7 @@ def download(
     # HTTP, not on every command's start
     import random
 
-    from . import http
+    from mnist_cli.data import http
 
     jitter = random.Random()
     stalls = 0

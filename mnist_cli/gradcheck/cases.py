@@ -1,0 +1,167 @@
+"""What mnist-gradcheck checks, and where: the (model, loss) pairs asked for, a random batch of
+real images, random weights at which every derivative is measurable, and the table of results.
+
+gradcheck.py does the comparing; this module chooses the point of parameter space it compares at
+(see random_params and random_layers for why those weights) and runs every pair at the same one.
+"""
+
+import numpy as np
+
+from mnist_cli.config.choices import KINDS, LOSSES
+from mnist_cli.errors import OptionsError
+from mnist_cli.gradcheck.check import BlockCheck, Layers, Subject, check_gradients
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import dense_layers
+from mnist_cli.nn.layers import Activation, Params, activate, inputs
+from mnist_cli.nn.losses import Loss, one_hot
+from mnist_cli.nn.network import init_network
+
+MODELS = KINDS
+DEFAULT_HIDDEN = (32,)  # small, so that a check takes a second or two
+W_SCALE, B_SCALE = 0.1, 0.5  # random weights: logits of std ≈ 1 on MNIST (‖x‖ ≈ 9)
+OUT_GAIN = 3.0  # the mlp's output layer, × its init scale: logits of spread ≈ 1-3
+MARGIN = 1e-3  # relu pre-activations kept this far from the kink (≫ h‖x‖ ≈ 6e-5)
+REDRAWS = 100  # bias draws per relu unit, at most
+
+
+def subjects(
+    model: str,
+    loss: Loss | None = None,
+    hidden: tuple[int, ...] | None = None,
+    activation: Activation | None = None,
+) -> list[Subject]:
+    """The (model, loss) pairs `model` ("linear", "softmax", "mlp" or "all") and `loss` ask for:
+    with no loss, every loss that applies (cross-entropy needs a softmax output: not linear).
+    An mlp has `hidden` widths (DEFAULT_HIDDEN) and `activation` ("relu"); either given for
+    another model is an OptionsError."""
+    if model == "linear" and loss == "cross-entropy":
+        raise OptionsError(
+            "cross-entropy needs a softmax output: use it with --model softmax, mlp "
+            "or all",
+            param="'--loss'",
+        )
+    for name, given in (("hidden", hidden), ("activation", activation)):
+        if given is not None and model not in ("mlp", "all"):
+            raise OptionsError(
+                f"applies to --model mlp (or all), not {model}", param=f"'--{name}'"
+            )
+    hidden = hidden or DEFAULT_HIDDEN
+    activation = activation or "relu"
+    chosen = []
+    for kind in MODELS if model == "all" else (model,):
+        for each in (loss,) if loss else LOSSES:
+            if kind == "linear" and each == "cross-entropy":
+                continue
+            if kind == "mlp":
+                chosen.append(Subject(kind, each, hidden, activation))
+            else:
+                chosen.append(Subject(kind, each))
+    return chosen
+
+
+def random_params(rng: np.random.Generator) -> Params:
+    """W ~ N(0, 0.1²) (K, D) and b ~ N(0, 0.5²) (K,), float64.
+
+    Sized so that softmax is neither saturated (S near one-hot: every derivative vanishes) nor
+    uniform (S ≈ 1/K: then ⟨g, S⟩ ≈ 0 for every sample, and a dropped −⟨g, S⟩ term would go
+    unnoticed). MNIST inputs have ‖x‖ ≈ 9, so the logits Z = XWᵀ + b have a spread of about 1.
+    """
+    W = W_SCALE * rng.standard_normal((K, D))  # (K, D)
+    b = B_SCALE * rng.standard_normal(K)  # (K,)
+    return Params(W=W, b=b)
+
+
+def random_layers(subject: Subject, X: np.ndarray, rng: np.random.Generator) -> Layers:
+    """Random float64 weights: random_params for one layer; for the mlp, the initial W_l of
+    the initial Dense layers (each layer's pre-activations of variance ≈ 1), b_l ~ N(0, 0.5²) (units on
+    both sides of relu's kink, in sigmoid's and tanh's curved part), and the output layer's W
+    scaled by 3, for the same reason as random_params.
+
+    relu has no derivative at 0: a central difference across the kink measures a jump, not a
+    derivative (seen: errors of 1e-3 in W1 and b1 with two of 3,200 pre-activations within h of
+    0). So for relu each hidden unit's bias is redrawn until the batch X (N, D) keeps its
+    pre-activations at least MARGIN from 0 (REDRAWS tries at most: with many thousands of
+    samples some unit always sits near its kink).
+    """
+    if not subject.hidden:
+        return (random_params(rng),)
+    network = init_network(
+        dense_layers(subject.hidden, subject.activation),
+        "softmax",
+        (D,),
+        rng,
+        np.float64,
+    )
+    layers = [Params(*p) for p in network.params if p]
+    A, out = X, []  # A_{l−1}, the current layer's input (N, n_{l−1})
+    for l, p in enumerate(layers, start=1):
+        b = B_SCALE * rng.standard_normal(p.b.shape)  # (n_l,)
+        if l == len(layers):
+            out.append(Params(W=OUT_GAIN * p.W, b=b))
+            break
+        XW = A @ p.W.T  # (N, n_l), Z_l without its bias
+        for k in range(len(b) if subject.activation == "relu" else 0):
+            for _ in range(REDRAWS):
+                if np.abs(XW[:, k] + b[k]).min() >= MARGIN:
+                    break
+                b[k] = B_SCALE * rng.standard_normal()
+        out.append(Params(W=p.W, b=b))
+        A = activate(subject.activation, XW + b)  # (N, n_l)
+    return tuple(out)
+
+
+def sample_batch(
+    images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """X (n, D) and one-hot Y (n, K), both float64, of n distinct samples drawn from `rng`.
+    float64 throughout: in float32 the rounding error of each loss (≈ 1e-7·|L|) divided by 2h
+    would swamp the derivative."""
+    idx = np.sort(rng.choice(len(labels), size=n, replace=False))  # (n,)
+    return inputs(images[idx], np.float64), one_hot(labels[idx], np.float64)
+
+
+def run_checks(
+    chosen: list[Subject],
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    samples: int,
+    coords: int,
+    seed: int,
+) -> list[tuple[Subject, BlockCheck]]:
+    """check_gradients for each subject at the same batch of `samples` images and the same draws
+    of `seed` (so linear and softmax are checked at the same weights): (subject, block) pairs."""
+    checks: list[tuple[Subject, BlockCheck]] = []
+    for subject in chosen:
+        rng = np.random.default_rng(seed)
+        X, Y = sample_batch(images, labels, samples, rng)  # (N, D), (N, K) float64
+        layers = random_layers(subject, X, rng)
+        found = check_gradients(subject, X, Y, layers, rng, coords=coords)
+        checks += [(subject, c) for c in found]
+    return checks
+
+
+def format_checks(checks: list[tuple[Subject, BlockCheck]], tol: float) -> str:
+    """One row per block: model, loss, block, what was compared, the largest relative error,
+    where, and ok or FAIL against `tol`."""
+    rows = [("model", "loss", "block", "compared", "max rel error", "at", "status")]
+    rows += [
+        (
+            s.model,
+            s.loss,
+            c.block,
+            c.what,
+            f"{c.max_rel_error:.1e}",
+            c.worst,
+            "ok" if c.max_rel_error <= tol else "FAIL",
+        )
+        for s, c in checks
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(
+            cell.rjust(w) if i == 4 else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths))
+        ).rstrip()
+        for row in rows
+    )

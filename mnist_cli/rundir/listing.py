@@ -1,0 +1,169 @@
+"""Past runs read back: a summary of each run directory (mnist-runs), and the training a run
+started with --init-from continues (its epochs and history).
+
+metrics.json is untrusted input, read and checked by run_metrics.py. A run whose metrics
+cannot be used becomes a RunSummary with `error` set (a short reason), never an exception;
+nothing here prints.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mnist_cli.config.settings import TrainConfig
+from mnist_cli.errors import MetricsError, RunDirectoryError
+from mnist_cli.rundir.record import (
+    get,
+    is_count,
+    is_fraction,
+    is_name,
+    is_seconds,
+    is_sizes,
+    is_timestamp,
+    loss_of,
+    read_history,
+    read_metrics,
+    timestamp,
+)
+from mnist_cli.rundir.weights import WEIGHTS
+from mnist_cli.training.continuing import Earlier
+
+SORTS = ("date", "accuracy", "name")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of mnist-runs. With `error` set, only `name` and `path` are known."""
+
+    name: str  # the run directory's name
+    path: Path
+    model: str | None = None
+    hidden: tuple[int, ...] = ()  # hidden layer sizes (config key `hidden`), if any
+    dataset: str | None = None
+    loss: str | None = None  # config key `loss`; "squared" when absent
+    solver: str | None = None
+    epochs: int | None = None  # of the whole training, None for the exact solver
+    earlier_epochs: int = 0  # of those, the run's it continued (--init-from)
+    test_accuracy: float | None = None
+    val_accuracy: float | None = None
+    seconds: float | None = None
+    created: datetime | None = None
+    error: str | None = None  # why the run cannot be read
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "model": self.model,
+            "hidden": list(self.hidden),
+            "dataset": self.dataset,
+            "loss": self.loss,
+            "solver": self.solver,
+            "epochs": self.epochs,
+            "earlier_epochs": self.earlier_epochs,
+            "test_accuracy": self.test_accuracy,
+            "val_accuracy": self.val_accuracy,
+            "seconds": self.seconds,
+            "created": self.created.isoformat() if self.created else None,
+            "error": self.error,
+        }
+
+
+def list_runs(directory: Path, sort: str = "date") -> list[RunSummary]:
+    """A summary of every run directory in `directory` (its subdirectories; hidden ones, such
+    as the staging directories of a run being written, are skipped), sorted by `sort`:
+    "date" (oldest first), "accuracy" (best test accuracy first) or "name". Unreadable runs
+    come last, by name."""
+    try:
+        entries = [p for p in directory.iterdir() if not p.name.startswith(".")]
+        run_dirs = [p for p in entries if p.is_dir()]
+    except OSError as e:
+        raise RunDirectoryError(f"{directory}: cannot list: {e.strerror}") from None
+    return sort_runs([summarize(p) for p in run_dirs], sort)
+
+
+def sort_runs(runs: list[RunSummary], sort: str = "date") -> list[RunSummary]:
+    def key(r: RunSummary) -> tuple:
+        if r.error:
+            return (1, r.name)
+        if sort == "accuracy":
+            return (0, -(r.test_accuracy or 0.0), r.name)
+        if sort == "date":
+            return (0, r.created or datetime.min.replace(tzinfo=UTC), r.name)
+        return (0, r.name)
+
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+    return sorted(runs, key=key)
+
+
+def summarize(run_dir: Path) -> RunSummary:
+    """The summary of one run directory; `error` says why when its metrics cannot be used."""
+    try:
+        m = read_metrics(run_dir)
+        if not (run_dir / WEIGHTS).is_file():
+            raise MetricsError(f"no {WEIGHTS}")
+        config = get(m, "config", dict, "an object", {})
+        solver = get(m, "solver", is_name, "a name", "sgd")
+        started = get(m, "started_from", dict, "an object", {})
+        earlier = get(started, "epochs", is_count, "an integer ≥ 0", 0, "started_from.")
+        epochs = get(config, "epochs", is_count, "an integer ≥ 0", None, "config.")
+        hidden = get(config, "hidden", is_sizes, "a list of layer sizes", [], "config.")
+        return RunSummary(
+            name=run_dir.name,
+            path=run_dir,
+            model=get(m, "model", is_name, "a model name"),
+            hidden=tuple(hidden),
+            dataset=get(m, "dataset", is_name, "a dataset name", "mnist"),
+            loss=get(config, "loss", is_name, "a loss name", "squared", "config."),
+            solver=solver,
+            epochs=None if solver == "exact" or epochs is None else earlier + epochs,
+            earlier_epochs=earlier,
+            test_accuracy=get(m, "test_accuracy", is_fraction, "a fraction"),
+            val_accuracy=get(m, "val_accuracy", is_fraction, "a fraction", None),
+            seconds=get(m, "seconds", is_seconds, "a number of seconds", None),
+            created=timestamp(get(m, "created", is_timestamp, "a time", None)),
+        )
+    except MetricsError as e:
+        return RunSummary(name=run_dir.name, path=run_dir, error=str(e))
+
+
+def earlier_training(
+    run_dir: Path, model: str, monitor: str, loss: str = "squared"
+) -> Earlier | None:
+    """The epochs a run started from `run_dir` continues: its metrics.json's history, checked
+    entry by entry (epochs 1, 2, ..., n; a finite train_loss; its monitored accuracy a fraction
+    or null; seconds ≥ 0) and copied key by key. None when it has no epochs (an exact solve).
+    Raises MetricsError when they cannot be continued: no readable metrics, another model, a
+    malformed entry, another monitored split, or another loss (the history's train_loss would
+    not join up)."""
+    m = read_metrics(run_dir)
+    if get(m, "model", is_name, "a model name") != model:
+        raise MetricsError(f"metrics.json is of a {m['model']} model, not {model}")
+    if (earlier_loss := loss_of(m)) != loss:
+        raise MetricsError(
+            f"its history is of the {earlier_loss or 'unknown'} loss, this run's is {loss}"
+        )
+    entries = read_history(m, monitor)
+    return Earlier(str(run_dir), entries) if entries else None
+
+
+def continued_training(
+    config: TrainConfig, monitor: str, on_warning: Callable[[str], None]
+) -> Earlier | None:
+    """The epochs and history that --init-from RUN_DIR continues; None from a weights file, or
+    (after `on_warning`) when the run's metrics.json cannot be continued."""
+    if config.solver != "sgd" or not config.init_from:
+        return None
+    run_dir = Path(config.init_from)
+    if not run_dir.is_dir():
+        return None
+    try:
+        return earlier_training(run_dir, config.model, monitor, config.loss)
+    except MetricsError as e:
+        on_warning(
+            f"--init-from {run_dir}: {e}; training starts from its weights "
+            "at epoch 1, without its history"
+        )
+        return None

@@ -1,0 +1,236 @@
+"""What a run leaves on disk, written atomically, and read back strictly.
+
+A run directory holds
+    weights.npz   everything mnist-eval needs, as plain arrays (no pickles): model (string),
+                  dataset (string), format_version (int), and the weights:
+                  version 1 (linear, softmax)  W float32 (10, 784), b float32 (10,)
+                  version 2 (mlp)              activation (string), and for l = 1…L
+                                               W{l} float32 (n_l, n_{l−1}), b{l} float32 (n_l,)
+    metrics.json  accuracies, per-epoch history, confusion matrix, resolved config, data checksums
+    config.toml   the resolved configuration, re-runnable with `mnist-train --config`
+
+The directory is claimed before training (rundir.py: locked, checked writable), built under a
+temporary name beside its destination and renamed into place only when every file is written,
+so a run that fails or is interrupted never leaves a `weights.npz` that a later command would
+trust. It gets the user's umask, like any directory.
+"""
+
+import errno
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnist_cli.atomic import fsync_files
+from mnist_cli.config.choices import ACTIVATIONS, KINDS, MAX_HIDDEN_LAYERS, MAX_UNITS
+from mnist_cli.config.resolve import Start
+from mnist_cli.errors import RunDirectoryError, WeightsError, shown
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import (
+    activation_of,
+    dense_params,
+    from_dense,
+    hidden_of,
+    kind_of,
+)
+from mnist_cli.nn.layers import Params
+from mnist_cli.nn.network import Network
+from mnist_cli.rundir import npz
+from mnist_cli.rundir.claim import CONFIG, METRICS, WEIGHTS, RunClaim
+
+FORMAT_VERSION = 2  # the newest this version reads and writes (mlp files)
+ONE_LAYER_VERSION = 1  # linear and softmax files: W, b
+
+
+def write_run(
+    claim: RunClaim,
+    *,
+    network: Network,
+    metrics: dict,
+    config_toml: str,
+    dataset: str = "mnist",
+) -> None:
+    """Write weights.npz, metrics.json and config.toml into the claimed directory, all or
+    nothing: into its staging directory, flushed, then renamed into place. A write that fails
+    (a full disk) is one RunDirectoryError naming the directory; nothing is left."""
+    staging = claim.staging
+    try:
+        np.savez(staging / WEIGHTS, **weight_arrays(network, dataset))
+        (staging / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
+        (staging / CONFIG).write_text(config_toml)
+        # the data is on disk before the rename makes it visible
+        fsync_files(staging)
+        claim.install()
+    except OSError as e:
+        advice = (
+            "free some space or choose another --out"
+            if e.errno == errno.ENOSPC
+            else "choose another --out"
+        )
+        raise RunDirectoryError(
+            f"cannot write the run to {shown(claim.path)}: {e.strerror or e}; "
+            f"nothing was saved: {advice}, and run again"
+        ) from None
+
+
+def weight_arrays(network: Network, dataset: str) -> dict[str, np.ndarray]:
+    """What weights.npz holds: version 1 (W, b) for linear and softmax, 2 for the mlp."""
+    kind = kind_of(network)
+    meta = {"model": np.array(kind), "dataset": np.array(dataset)}
+    if kind != "mlp":
+        (p,) = dense_params(network)
+        return {
+            "W": p.W.astype(np.float32),
+            "b": p.b.astype(np.float32),
+            **meta,
+            "format_version": np.array(ONE_LAYER_VERSION),
+        }
+    layers = {}
+    for l, p in enumerate(dense_params(network), start=1):
+        layers[f"W{l}"] = p.W.astype(np.float32)
+        layers[f"b{l}"] = p.b.astype(np.float32)
+    return {
+        **layers,
+        **meta,
+        "activation": np.array(activation_of(network)),
+        "format_version": np.array(FORMAT_VERSION),
+    }
+
+
+def weights_path(path: Path) -> Path:
+    """A run directory's weights.npz, or `path` itself if it is a file."""
+    return path / WEIGHTS if path.is_dir() else path
+
+
+@dataclass(frozen=True)
+class Weights:
+    """What a weights.npz holds, checked: everything mnist-eval and --init-from need."""
+
+    network: Network  # the kind, the layers (float32) and the mlp's activation
+    dataset: str  # the dataset trained on ("mnist" in files older than that key)
+    format_version: int  # of the file, at most FORMAT_VERSION
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.network)
+
+    def fixes(self, loss: str | None) -> Start:
+        """What these weights fix for a run that starts from them, `loss` that of their run."""
+        net = self.network
+        return Start(self.kind, self.dataset, hidden_of(net), activation_of(net), loss)
+
+    @property
+    def params(self) -> Params:
+        """W (K, D), b (K,) of a linear or softmax model (its one dense layer)."""
+        return dense_params(self.network)[0]
+
+
+# What a weights.npz may hold (npz.py checks each array's dtype and size before reading it;
+# any other array is refused unread): version 1's W and b, version 2's activation and the
+# W{l}, b{l} of at most MAX_HIDDEN_LAYERS + 1 layers, each at most MAX_UNITS wide
+WEIGHTS_SPEC = {
+    "W": npz.float32(K * D, ndim=2),
+    "b": npz.float32(K, ndim=1),
+    "model": npz.string(),
+    "dataset": npz.string(),
+    "format_version": npz.integer_scalar(),
+    "activation": npz.string(),
+}
+for _l in range(1, MAX_HIDDEN_LAYERS + 2):
+    WEIGHTS_SPEC[f"W{_l}"] = npz.float32(
+        MAX_UNITS * (D if _l == 1 else MAX_UNITS), ndim=2
+    )
+    WEIGHTS_SPEC[f"b{_l}"] = npz.float32(MAX_UNITS, ndim=1)
+
+
+def load_weights(path: Path) -> Weights:
+    """The Weights of a run directory or a weights.npz file, checked strictly."""
+    file = weights_path(path)
+    if not file.exists():
+        raise WeightsError(
+            f"{file}: no such file; give a run directory or a weights.npz"
+        )
+    return weights_from_arrays(file, npz.read_npz(file, WEIGHTS_SPEC.get))
+
+
+def weights_from_arrays(file: Path, arrays: dict) -> Weights:
+    """The Weights that `arrays` hold (read from `file` against WEIGHTS_SPEC), checked."""
+    if "model" not in arrays:
+        raise WeightsError(f"{file}: not an mnist-cli weights file (missing model)")
+    kind = str(arrays["model"])
+    if kind not in KINDS:
+        raise WeightsError(f"{file}: unknown model {kind!r}")
+    version = int(arrays.get("format_version", ONE_LAYER_VERSION))
+    if version > FORMAT_VERSION:
+        raise WeightsError(
+            f"{file}: format version {version} is newer than this mnist-cli reads "
+            f"({FORMAT_VERSION}); upgrade mnist-cli"
+        )
+    if version < 1:
+        raise WeightsError(
+            f"{file}: format version {version} is not one mnist-cli writes"
+        )
+    dataset = str(arrays["dataset"]) if "dataset" in arrays else "mnist"
+    if kind == "mlp":
+        network = mlp_network(file, arrays, version)
+    else:
+        network = one_layer_network(file, arrays, kind)
+    return Weights(network, dataset, version)
+
+
+def checked_array(file: Path, arrays: dict, key: str, shape: tuple) -> np.ndarray:
+    """arrays[key] (float32: npz.py checked the dtype), if it is there, of `shape`, finite."""
+    if key not in arrays:
+        raise WeightsError(f"{file}: not an mnist-cli weights file (missing {key})")
+    a = arrays[key]
+    if a.shape != shape:
+        raise WeightsError(f"{file}: {key} has shape {a.shape}, expected {shape}")
+    if not np.isfinite(a).all():
+        raise WeightsError(f"{file}: {key} contains NaN or infinite values")
+    return a
+
+
+def one_layer_network(file: Path, arrays: dict, kind: str) -> Network:
+    """A version 1 file (linear, softmax): W (K, D), b (K,)."""
+    missing = [key for key in ("W", "b") if key not in arrays]
+    if missing:
+        raise WeightsError(
+            f"{file}: not an mnist-cli weights file (missing {', '.join(missing)})"
+        )
+    W = checked_array(file, arrays, "W", (K, D))
+    b = checked_array(file, arrays, "b", (K,))
+    return from_dense(kind, [Params(W=W, b=b)])
+
+
+def mlp_network(file: Path, arrays: dict, version: int) -> Network:
+    """A version 2 file (mlp): activation, and W{l} (n_l, n_{l−1}), b{l} (n_l,) for
+    l = 1…L, each shape checked against its neighbours: W1 takes the D = 784 pixels, each
+    W{l} takes what W{l−1} gives, the last gives K = 10; at most MAX_HIDDEN_LAYERS hidden
+    layers (WEIGHTS_SPEC allows no more) of at most MAX_UNITS units."""
+    if version < 2:
+        raise WeightsError(f"{file}: an mlp needs format version 2, not {version}")
+    activation = str(arrays.get("activation", ""))
+    if activation not in ACTIVATIONS:
+        raise WeightsError(
+            f"{file}: unknown activation {activation!r}; "
+            f"expected one of {', '.join(ACTIVATIONS)}"
+        )
+    L = sum(1 for key in arrays if key.startswith("W") and key[1:].isdigit())
+    if L < 2:
+        raise WeightsError(f"{file}: {L} layers; an mlp has at least 2 (W1 … WL)")
+    layers, fan_in = [], D
+    for l in range(1, L + 1):
+        W = arrays.get(f"W{l}")
+        if W is None:
+            raise WeightsError(f"{file}: W{l} is missing")
+        n = K if l == L else W.shape[0]
+        if not 1 <= n <= MAX_UNITS:
+            raise WeightsError(
+                f"{file}: W{l} has {n} units; a layer has 1 to {MAX_UNITS}"
+            )
+        W = checked_array(file, arrays, f"W{l}", (n, fan_in))
+        b = checked_array(file, arrays, f"b{l}", (n,))
+        layers.append(Params(W=W, b=b))
+        fan_in = n
+    return from_dense("mlp", layers, activation)

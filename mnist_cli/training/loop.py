@@ -1,0 +1,214 @@
+"""The training loop: mini-batch gradient descent over shuffled epochs, progress by callbacks.
+
+The loop owns no math and prints nothing. Each batch is one step (training/step.py: the fast
+path's gradients handed to the optimizer, at the learning rate the schedule gives for step t);
+the batches come from fast/batches.py (gathered and cast ahead of time by a thread of their
+own); after each batch it calls `on_batch(batch_size, loss)`, after each epoch
+`on_epoch(EpochResult)`, and `on_warning(text)` when training looks stuck; the CLI turns those
+into a progress bar, one line per epoch and a Warning line.
+
+The monitored split is scored after every epoch on a copy of the weights, by a thread of its
+own while the next epoch trains (numpy releases the GIL in the cast and the product): an epoch
+is reported as soon as its score is in, checked after each batch, so its line comes during the
+next epoch; epochs are always reported in order, and what the callbacks take is not counted in
+an epoch's seconds. The last epoch's score, with nothing left to train beside it, is computed
+at once, on the threads fast/scoring.py chooses.
+"""
+
+import contextvars
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, closing
+from dataclasses import dataclass, field, replace
+from itertools import islice
+
+import numpy as np
+
+from mnist_cli.errors import TrainingDivergedError
+from mnist_cli.fast.batches import pieces_per_batch, shuffled_batches
+from mnist_cli.fast.threads import blas_threads
+from mnist_cli.metrics import Evaluation
+from mnist_cli.nn import K
+from mnist_cli.nn.layers import Act
+from mnist_cli.nn.losses import Loss, one_hot
+from mnist_cli.nn.network import Network
+from mnist_cli.optim import OptimizerSpec, learning_rate
+from mnist_cli.training.step import trainer_for
+
+# an epoch that leaves the monitored accuracy below twice chance (1/K), its loss within 1 % of
+# the epoch before's, is stuck: a saturated output (e.g. sigmoid units, squared loss, large lr)
+STUCK_ACCURACY = 2 / K
+STUCK_LOSS_CHANGE = 0.01
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int  # 1-based
+    epochs: int
+    train_loss: float  # mean of the epoch's batch losses, weighted by batch size
+    monitor_accuracy: float | None  # accuracy on the monitored split after the epoch
+    seconds: float  # wall time of the epoch's SGD steps (evaluation excluded)
+    # the monitored split's whole evaluation after the last epoch, the final weights' (run.fit
+    # reuses it instead of scoring again); None in the earlier epochs' results
+    evaluation: Evaluation | None = field(default=None, repr=False, compare=False)
+
+    def to_json(self, monitor: str = "test") -> dict:
+        """The entry of metrics.json's history; `monitor` names the monitored split,
+        "val" or "test", so that the keys are the same whatever it is."""
+        return {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "monitor": monitor,
+            "monitor_accuracy": self.monitor_accuracy,
+            "seconds": self.seconds,
+        }
+
+
+def train(
+    network: Network,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    rng: np.random.Generator,
+    loss: Loss = "squared",
+    optimizer: OptimizerSpec | None = None,
+    schedule: str = "constant",
+    monitor: tuple[np.ndarray, np.ndarray] | None = None,
+    on_batch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> tuple[Network, list[EpochResult]]:
+    """Train `network` on images (N, D) uint8 and labels (N,) by mini-batch gradient descent on
+    `loss`, with `optimizer` at the learning rate `schedule` gives (optim.learning_rate).
+
+    Each epoch draws a fresh permutation from `rng` (the same seed gives the same weights;
+    the batches thread draws them, so `rng` is the run's alone until train() returns),
+    and for each batch computes x = pixels / 255, the loss and its analytic gradient, and lets
+    the optimizer step. The last, smaller batch of an epoch is used, not dropped. `monitor` = (images, labels) is scored after every epoch (beside the next
+    epoch's steps, on a copy of the weights: see above), each epoch's result is given to
+    `on_epoch` when its score is in, in epoch order, and `on_warning` is told once if
+    training looks stuck (stuck_warning). Raises TrainingDivergedError as soon as
+    a batch loss is not finite (the weights are dropped). The network passed in is left as
+    it was.
+    """
+    trainer = trainer_for(network, loss, optimizer or OptimizerSpec())
+    images = np.asarray(images)  # a plain view of a memmap: gathers from it are faster
+    Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
+    N = len(labels)
+    # an epoch's batch sizes (the last maybe smaller), and how many items of `batches` make
+    # up each: one, or its pieces when batches are streamed (batches.py)
+    sizes = [batch_size] * (N // batch_size) + [N % batch_size] * (N % batch_size > 0)
+    layout = [(B, pieces_per_batch(B, batch_size)) for B in sizes]
+    T = epochs * len(sizes)  # the run's steps, over which the schedule runs
+    t = 0  # steps taken
+    history: list[EpochResult] = []
+    warned = False
+    # epochs trained whose monitor score is still being computed, in epoch order
+    scoring: deque[tuple[EpochResult, Future[Evaluation]]] = deque()
+
+    def report(result: EpochResult) -> None:
+        """Add an epoch's result, with its score, to the history and tell the callbacks."""
+        nonlocal warned
+        if history:  # only the last epoch keeps its evaluation: the history stays lean
+            history[-1] = replace(history[-1], evaluation=None)
+        history.append(result)
+        if on_epoch:
+            on_epoch(result)
+        warning = stuck_warning(network, loss, history)
+        if warning and on_warning and not warned:
+            on_warning(warning)
+            warned = True
+
+    def report_scored(wait: bool = False) -> None:
+        """Report the epochs whose score is in (with `wait`, all of them), in order."""
+        while scoring and (wait or scoring[0][1].done()):
+            result, future = scoring.popleft()
+            report(scored(result, future.result()))
+
+    batches = shuffled_batches(images, Yt_all, batch_size, epochs, rng)
+    # the steps' BLAS threads (threads.py); overflow is not warned about: a loss that is not
+    # finite stops training below
+    with ExitStack() as stack:
+        stack.enter_context(closing(batches))
+        stack.enter_context(blas_threads("sgd"))
+        stack.enter_context(np.errstate(over="ignore", invalid="ignore"))
+        if monitor:  # leaving early waits for the score being computed, drops the rest
+            scorer = ThreadPoolExecutor(1, thread_name_prefix="mnist-cli monitor")
+            stack.callback(scorer.shutdown, wait=True, cancel_futures=True)
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            reporting = (
+                0.0  # time in the earlier epochs' callbacks, off this epoch's clock
+            )
+            loss_sum = 0.0
+            for B, pieces in layout:  # each piece X̃ (m, D + 1), Yᵀ (K, m)
+                # a batch is one item of `batches`, or `pieces` of them when streamed
+                items = (next(batches),) if pieces == 1 else islice(batches, pieces)
+                lr_t = learning_rate(schedule, lr, t, T)
+                batch_loss = trainer.step(items, B, lr_t)
+                t += 1
+                if not math.isfinite(batch_loss):
+                    raise TrainingDivergedError(
+                        f"the loss became {batch_loss} in epoch {epoch} "
+                        f"(learning rate {lr_t:g}): training diverged"
+                    )
+                loss_sum += batch_loss * B
+                if on_batch:
+                    on_batch(B, batch_loss)
+                if scoring and scoring[0][1].done():
+                    reported = time.perf_counter()
+                    report_scored()
+                    reporting += time.perf_counter() - reported
+            seconds = time.perf_counter() - start - reporting
+            result = EpochResult(epoch, epochs, loss_sum / N, None, seconds)
+            if not monitor:
+                report(result)
+            elif epoch < epochs:  # scored beside the next epoch, on one thread, in this
+                # thread's context (numpy's error state is a context variable: a new thread
+                # would start from numpy's defaults)
+                in_context = contextvars.copy_context().run
+                job = scorer.submit(in_context, trainer.frozen(), *monitor, 1)
+                scoring.append((result, job))
+            else:  # the last: scored now, by as many threads as fused_scores chooses
+                report_scored(wait=True)
+                with blas_threads("score"):
+                    evaluation = trainer.frozen()(*monitor, None)
+                report(scored(result, evaluation))
+    return trainer.current(), history
+
+
+def scored(result: EpochResult, evaluation: Evaluation) -> EpochResult:
+    """An epoch's result with the score of its monitored split."""
+    return replace(result, monitor_accuracy=evaluation.accuracy, evaluation=evaluation)
+
+
+def stuck_warning(
+    network: Network, loss: Loss, history: Sequence[EpochResult]
+) -> str | None:
+    """What to say when training has stopped moving at chance level: the last epoch left the
+    monitored accuracy below STUCK_ACCURACY and its loss within STUCK_LOSS_CHANGE of the
+    epoch before's (so not before epoch 2: a first epoch at chance may still be on its way);
+    None while training moves."""
+    if len(history) < 2:
+        return None
+    before, last = history[-2], history[-1]
+    if last.monitor_accuracy is None or last.monitor_accuracy >= STUCK_ACCURACY:
+        return None
+    if abs(last.train_loss - before.train_loss) > STUCK_LOSS_CHANGE * before.train_loss:
+        return None
+    tries = ["a smaller --lr"]
+    if any(isinstance(la, Act) and la.name != "relu" for la in network.layers):
+        tries.append("--activation relu")
+    if network.output == "softmax" and loss == "squared":
+        tries.append("--loss cross-entropy")
+    return (
+        f"training looks stuck at chance level: accuracy {100 * last.monitor_accuracy:.2f}% "
+        f"after epoch {last.epoch}, loss {last.train_loss:.4f} as in the epoch before (the "
+        f"outputs may have saturated); try {', '.join(tries)}"
+    )

@@ -1,0 +1,77 @@
+"""One training step: the fast path's gradients, handed to the optimizer.
+
+    ℒ, g = gradients of the batch (fast/dense.py, in the layout Θ_l = [W_l, b_l])
+    θ ← optimizer(θ, g, lr_t)                                   (optim.py, lr_t its schedule's)
+
+Plain SGD without weight decay, θ ← θ − lr g, is linear in g: the fast path then multiplies
+the small (K, B) array dZ by −lr instead (its `scale`), every product it makes is directly
+the layer's update, and the step is one add per layer; every other optimizer gets g itself.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mnist_cli.fast.dense import DenseWork, from_thetas, gradients, to_thetas
+from mnist_cli.fast.scoring import score
+from mnist_cli.metrics import Evaluation
+from mnist_cli.nn.layers import Act, Dense
+from mnist_cli.nn.losses import Loss, check_pairing
+from mnist_cli.nn.network import Network
+from mnist_cli.optim import Optimizer, OptimizerSpec, make_optimizer
+
+# (images (N, D) uint8, labels (N,), threads or None for scoring's choice) -> the Evaluation
+# of the weights the scorer was made from
+Scorer = Callable[[np.ndarray, np.ndarray, int | None], Evaluation]
+Pieces = Iterable[
+    tuple[np.ndarray, np.ndarray]
+]  # a batch: (X̃ (m, D + 1), Yᵀ (K, m)) each
+
+
+@dataclass
+class DenseTrainer:
+    """A dense network's weights as float32 Θ_l, updated in place by `step`, and the state
+    of its optimizer. Made by `trainer_for`."""
+
+    network: Network  # the layers and output; its params are the starting ones
+    thetas: tuple[np.ndarray, ...]  # Θ_l = [W_l, b_l] (n_l, n_{l−1} + 1)
+    work: DenseWork
+    optimizer: Optimizer
+    folded: bool  # plain SGD: the fast path scales by −lr, the step adds
+
+    def step(self, pieces: Pieces, B: int, lr: float) -> float:
+        """One step on a batch of B rows at learning rate `lr`; returns ℒ before it."""
+        if self.folded:
+            loss = gradients(self.thetas, pieces, B, -lr, self.work)
+            for theta, update in zip(self.thetas, self.work.totals):
+                np.add(theta, update, out=theta)  # Θ_l ← Θ_l − lr g_l
+            return loss
+        loss = gradients(self.thetas, pieces, B, 1.0, self.work)
+        self.optimizer.step(self.thetas, self.work.totals, lr)
+        return loss
+
+    def current(self) -> Network:
+        """The network of the weights as they are now (new arrays: a copy)."""
+        dense = iter(from_thetas(self.thetas))
+        return self.network.with_params(
+            tuple(next(dense) if p else () for p in self.network.params)
+        )
+
+    def frozen(self) -> Scorer:
+        """A Scorer of a copy of the weights as they are now, which training may go on beside."""
+        now = self.current()
+        return lambda X, y, threads=None: score(now, X, y, threads=threads)
+
+
+def trainer_for(network: Network, loss: Loss, spec: OptimizerSpec) -> DenseTrainer:
+    """The trainer of a network of dense layers (with one activation between them)."""
+    check_pairing(network.output, loss)
+    acts = {layer.name for layer in network.layers if isinstance(layer, Act)}
+    if len(acts) > 1 or not all(isinstance(la, Dense | Act) for la in network.layers):
+        raise ValueError("the fast path trains dense layers with one activation")
+    thetas = to_thetas(p for p in network.params if p)
+    activation = acts.pop() if acts else None
+    work = DenseWork.for_thetas(thetas, activation, network.output, loss)
+    folded = spec.name == "sgd" and spec.weight_decay == 0
+    return DenseTrainer(network, thetas, work, make_optimizer(spec), folded)
