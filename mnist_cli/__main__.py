@@ -17,6 +17,7 @@ from mnist_cli.cli import (
     gradcheck_command,
     predict_command,
     runs_command,
+    serve_command,
     train_command,
 )
 from mnist_cli.cli.common import CONTEXT
@@ -27,6 +28,7 @@ COMMANDS = {
     "predict": predict_command,
     "gradcheck": gradcheck_command,
     "runs": runs_command,
+    "serve": serve_command,
 }
 
 

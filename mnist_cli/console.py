@@ -47,3 +47,4 @@ eval = _entry("eval_command")  # shadows the builtin here only: mnist-eval's ent
 predict = _entry("predict_command")
 gradcheck = _entry("gradcheck_command")
 runs = _entry("runs_command")
+serve = _entry("serve_command")

@@ -65,6 +65,15 @@ class CheckpointError(WeightsError):
     """A checkpoint cannot be written, or is not one this mnist-cli wrote and can resume."""
 
 
+class ServeError(MnistCliError):
+    """mnist-serve cannot listen where asked: `about` is "port" (in use, not allowed) or
+    "host" (no such address)."""
+
+    def __init__(self, message: str, about: str):
+        super().__init__(message)
+        self.about = about
+
+
 def shown(path: Path | str) -> str:
     """`path` as text that can be printed: bytes that are not UTF-8 as \\xNN escapes."""
     try:

@@ -74,7 +74,7 @@ def test_an_unknown_command_is_one_line_and_exit_2(name):
     assert result.stdout == ""
     assert result.stderr == (
         f"Error: no command {name!r}; the commands are train, eval, predict, "
-        "gradcheck, runs (python -m mnist_cli -h)\n"
+        "gradcheck, runs, serve (python -m mnist_cli -h)\n"
     )
 
 

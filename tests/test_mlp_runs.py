@@ -114,7 +114,7 @@ def test_a_stuck_training_is_told_once_through_on_warning(few_images):
     warnings, lines = [], []
     train(
         start, images, labels, epochs=4, batch_size=100, lr=100.0, rng=rng,
-        monitor=(images, labels), on_epoch=lambda r: lines.append(r),
+        monitored=(images, labels), on_epoch=lambda r: lines.append(r),
         on_warning=lambda text: warnings.append((len(lines), text)),
     )  # fmt: skip
     assert len(warnings) == 1, warnings

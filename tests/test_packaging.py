@@ -18,6 +18,7 @@ def test_every_console_script_points_at_a_click_command():
         "mnist-predict",
         "mnist-gradcheck",
         "mnist-runs",
+        "mnist-serve",
     }
     for name, target in scripts.items():
         module, attr = target.split(":")

@@ -25,6 +25,7 @@ MODULES = {
     "gradcheck_command": "mnist_gradcheck",
     "predict_command": "mnist_predict",
     "runs_command": "mnist_runs",
+    "serve_command": "mnist_serve",
     "train_command": "mnist_train",
 }
 
@@ -33,6 +34,7 @@ __all__ = [
     "gradcheck_command",
     "predict_command",
     "runs_command",
+    "serve_command",
     "train_command",
 ]
 
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from mnist_cli.cli.mnist_gradcheck import gradcheck_command
     from mnist_cli.cli.mnist_predict import predict_command
     from mnist_cli.cli.mnist_runs import runs_command
+    from mnist_cli.cli.mnist_serve import serve_command
     from mnist_cli.cli.mnist_train import train_command
 
 

@@ -90,7 +90,7 @@ def gradcheck_command(
     seed,
     tol,
     dataset,
-    data,
+    source,
     quiet,
 ):
     """Check the analytic gradients against central finite differences, in float64.
@@ -103,8 +103,8 @@ def gradcheck_command(
     """
     chosen = subjects(model, loss, hidden, activation)
     dataset = get_dataset(dataset or "mnist")
-    mirrors = data.chosen_mirrors() or None
-    split = data.load(load_split, dataset, "train", mirrors=mirrors, quiet=quiet)
+    mirrors = source.chosen_mirrors() or None
+    split = source.load(load_split, dataset, "train", mirrors=mirrors, quiet=quiet)
     if samples > len(split):
         raise click.BadParameter(
             f"must be at most {len(split):,}, the number of training images, "

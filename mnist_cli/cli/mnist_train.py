@@ -84,7 +84,7 @@ OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS, MKL_NUM_THREADS) to choose them yourse
 )
 @plots_option
 def train_command(
-    config_file, data, out_dir, force, quiet, as_json, with_plots, **options
+    config_file, source, out_dir, force, quiet, as_json, with_plots, **options
 ):
     """Train a model on MNIST (784→10, or an mlp with hidden layers) with mini-batch SGD and
     gradients derived by hand.
@@ -96,7 +96,7 @@ def train_command(
     file_values = read_config_file(config_file) if config_file else {}
     init_from = start_path(options, file_values)
     start = load_weights(Path(init_from)) if init_from else None
-    options["mirrors"] = data.chosen_mirrors() or None
+    options["mirrors"] = source.chosen_mirrors() or None
     config = resolve_run(
         file_values, options, start and start.fixes(run_loss(init_from))
     )
@@ -112,7 +112,7 @@ def train_command(
         # --json: stdout holds only the JSON line; the summary, like epoch lines, goes to stderr
         say = functools.partial(click.echo, err=as_json)
         mirrors = config.mirrors or None
-        train_split, test_split = data.load(
+        train_split, test_split = source.load(
             load_dataset, dataset, mirrors=mirrors, quiet=quiet
         )
         check_val_size(config, len(train_split))

@@ -80,7 +80,7 @@ def list_runs(directory: Path, sort: str = "date") -> list[RunSummary]:
         run_dirs = [p for p in entries if p.is_dir()]
     except OSError as e:
         raise RunDirectoryError(f"{directory}: cannot list: {e.strerror}") from None
-    return sort_runs([summarize(p) for p in run_dirs], sort)
+    return sort_runs([summary_of(p) for p in run_dirs], sort)
 
 
 def sort_runs(runs: list[RunSummary], sort: str = "date") -> list[RunSummary]:
@@ -98,7 +98,7 @@ def sort_runs(runs: list[RunSummary], sort: str = "date") -> list[RunSummary]:
     return sorted(runs, key=key)
 
 
-def summarize(run_dir: Path) -> RunSummary:
+def summary_of(run_dir: Path) -> RunSummary:
     """The summary of one run directory; `error` says why when its metrics cannot be used."""
     try:
         m = read_metrics(run_dir)

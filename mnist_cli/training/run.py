@@ -88,7 +88,7 @@ def fit(
             loss=config.loss,
             optimizer=optimizer_spec(config),
             schedule=config.schedule,
-            monitor=(monitor.images, monitor.labels),
+            monitored=(monitor.images, monitor.labels),
             on_batch=on_batch,
             on_epoch=None if on_epoch is None else (lambda r: on_epoch(renumber(r))),
             on_warning=on_warning,
