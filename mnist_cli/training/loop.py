@@ -204,11 +204,11 @@ def stuck_warning(
         return None
     if abs(last.train_loss - before.train_loss) > STUCK_LOSS_CHANGE * before.train_loss:
         return None
-    tries = ["a smaller --lr"]
+    tries = ["a smaller learning rate"]
     if any(isinstance(la, Act) and la.name != "relu" for la in network.layers):
-        tries.append("--activation relu")
+        tries.append("relu units")
     if network.output == "softmax" and loss == "squared":
-        tries.append("--loss cross-entropy")
+        tries.append("the cross-entropy loss")
     return (
         f"training looks stuck at chance level: accuracy {100 * last.monitor_accuracy:.2f}% "
         f"after epoch {last.epoch}, loss {last.train_loss:.4f} as in the epoch before (the "
