@@ -4,6 +4,11 @@
 works too); `python -m mnist_cli` alone lists the commands.
 """
 
+from mnist_cli.console import stop_at_once
+
+if __name__ == "__main__":  # before the imports below (numpy): see console.py
+    stop_at_once()
+
 import click
 
 from mnist_cli import __version__

@@ -61,6 +61,10 @@ class MetricsError(MnistCliError):
     """A run's metrics.json is missing, unreadable, or not what mnist-train writes."""
 
 
+class CheckpointError(WeightsError):
+    """A checkpoint cannot be written, or is not one this mnist-cli wrote and can resume."""
+
+
 class ServeError(MnistCliError):
     """mnist-serve cannot listen where asked: `about` is "port" (in use, not allowed) or
     "host" (no such address)."""

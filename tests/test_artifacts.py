@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from helpers import init_layers, save_run
 
+from mnist_cli import atomic
 from mnist_cli.atomic import replace_dir
 from mnist_cli.config.choices import MAX_HIDDEN_LAYERS, MAX_UNITS
 from mnist_cli.errors import RunDirectoryError, WeightsError
@@ -231,6 +232,8 @@ def test_missing_weights(tmp_path):
 
 
 def test_replace_that_fails_puts_the_old_run_back(tmp_path, monkeypatch):
+    """In two renames (a filesystem that cannot exchange directories)."""
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
     target, new = tmp_path / "run", tmp_path / "new"
     for directory, text in ((target, "old"), (new, "new")):
         directory.mkdir()

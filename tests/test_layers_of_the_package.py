@@ -23,7 +23,7 @@ LAYERS = [
     {"gradcheck", "predict", "training"},  # checks, pictures, training runs
     {"rundir"},  # run directories: claims, formats, records, listing
     {"plots"},  # pictures of a run
-    {"cli", "serve", "__main__"},  # the commands
+    {"cli", "serve", "__main__", "console"},  # the commands, and their entry points
 ]
 RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import mnist_cli.cli
 from mnist_cli.__main__ import COMMANDS, main
 from mnist_cli.cli import runs_command
 
@@ -82,7 +83,8 @@ def test_each_console_script_is_a_command_here():
     assert {f"mnist-{name}" for name in COMMANDS} == set(scripts), scripts
     for name, command in COMMANDS.items():
         module, attr = scripts[f"mnist-{name}"].split(":")
-        assert getattr(__import__(module, fromlist=[attr]), attr) is command, name
+        entry = getattr(__import__(module, fromlist=[attr]), attr)  # console.py's
+        assert getattr(mnist_cli.cli, entry.command) is command, name
 
 
 def test_subcommand_help_and_errors_name_the_python_dash_m_form():

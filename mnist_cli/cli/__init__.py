@@ -2,7 +2,7 @@
 
 Options become a TrainConfig (config.py, resolve.py), data comes from the data package (mnist_cli/data/), a training run
 from run.fit, and runs are written and read by artifacts.py. What the commands share: common.py
-(the command decorator, one-line errors, signals), options.py (the shared options and the
+(the command decorator, one-line errors), signals.py (Ctrl-C and SIGTERM), options.py (the shared options and the
 data-loading call), config_options.py (mnist-train's TrainConfig options), progress.py (bars,
 epoch and summary lines).
 

@@ -15,6 +15,7 @@ from mnist_cli.cli.config_options import config_options
 from mnist_cli.cli.optimizer_options import optimizer_options
 from mnist_cli.cli.options import data_options, plots_option
 from mnist_cli.cli.progress import TrainProgress, show_bars, summary_line
+from mnist_cli.cli.signals import says_when_saved
 from mnist_cli.config.resolve import check_val_size, resolve_run, start_path
 from mnist_cli.config.settings import read_config_file, to_toml
 from mnist_cli.data import get_dataset, load_dataset
@@ -104,7 +105,8 @@ def train_command(
     if with_plots:
         require_plots()  # before training, not after it
     # claimed before training: a place that cannot be written, or another run's, fails now
-    with claim_run_dir(out_dir or default_out_dir(config.model), force) as claim:
+    out = out_dir or default_out_dir(config.model)
+    with claim_run_dir(out, force) as claim, says_when_saved(claim):
         out_dir = claim.path
         dataset = get_dataset(config.dataset)
         # --json: stdout holds only the JSON line; the summary, like epoch lines, goes to stderr

@@ -151,7 +151,11 @@ def load_weights(path: Path) -> Weights:
         raise WeightsError(
             f"{file}: no such file; give a run directory or a weights.npz"
         )
-    arrays = npz.read_npz(file, WEIGHTS_SPEC.get)
+    return weights_from_arrays(file, npz.read_npz(file, WEIGHTS_SPEC.get))
+
+
+def weights_from_arrays(file: Path, arrays: dict) -> Weights:
+    """The Weights that `arrays` hold (read from `file` against WEIGHTS_SPEC), checked."""
     if "model" not in arrays:
         raise WeightsError(f"{file}: not an mnist-cli weights file (missing model)")
     kind = str(arrays["model"])
