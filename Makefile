@@ -21,13 +21,13 @@ $(BIN)/mnist-train: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(BIN)/mnist-train
-	@echo "adding the dev extras to .venv: pytest, ruff, matplotlib, Pillow (first run only)"
+	@echo "adding the dev extras to .venv: pytest, ruff, matplotlib, Pillow, playwright (first run only)"
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 
 venv: $(BIN)/mnist-train  ## create .venv with the package installed
 
-dev: $(VENV)/.dev  ## create .venv with the dev extras (pytest, ruff, matplotlib, Pillow)
+dev: $(VENV)/.dev  ## create .venv with the dev extras (pytest, ruff, matplotlib, Pillow, Playwright)
 
 train: venv  ## fetch MNIST (bundled copy as last mirror) and train the softmax model into runs/
 	$(BIN)/mnist-train --config configs/default.toml
@@ -39,8 +39,9 @@ lint: dev  ## ruff check and format check
 test: dev lint  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -q
 
-bench: dev  ## benchmark: epoch times vs the BLAS floor, peers, memory, start-up (~3 min); writes bench/results.json
+bench: dev  ## benchmark: epoch times vs the BLAS floor, peers, memory, start-up, mnist-serve latency (~3 min); writes bench/results.json
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/serve.py
 
 docs: dev  ## regenerate docs/cli.md's option reference (--help) and every example output (runs them, ~2 min)
 	$(BIN)/python docs/generate_cli_md.py

@@ -10,9 +10,9 @@ memory      the same model, loss and optimizer, with the whole float32 training 
 Same loss as ours, L = (1/B) Σᵢ ‖ŷᵢ − yᵢ‖² = MSELoss(reduction="sum") / B, same zero init, same
 learning rate and batch size, so the accuracies are comparable. --model mlp is the bench's mlp
 (workers.HIDDEN, relu, He-normal weights, zero biases) with cross-entropy, nn.CrossEntropyLoss
-(the batch mean of −log Sᵢ,yᵢ, as ours), at workers.MLP_LR. Our trainer runs in the same
-process, one PyTorch epoch after each of its epochs, so the speed ratio compares epochs measured
-under the same load. Prints one JSON object.
+(the batch mean of −log Sᵢ,yᵢ, as ours), plain SGD at the lr of workers.MLP_ROWS's row. Our
+trainer runs in the same process, one PyTorch epoch after each of its epochs, so the speed ratio
+compares epochs measured under the same load. Prints one JSON object.
 """
 
 import argparse
@@ -23,19 +23,19 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from workers import HIDDEN, MLP_LR, train_mlp
+from workers import HIDDEN, MLP_ROWS, train_mlp, zeros
 
 from mnist_cli.data import MNIST, load_dataset
-from mnist_cli.models import init_params, inputs
-from mnist_cli.network import Network
+from mnist_cli.nn.layers import inputs
 from mnist_cli.training.loop import train
 
 LR = {"softmax": 0.5, "linear": 0.005}
 BATCH = 100
+MLP = "mlp cross-entropy"  # our row the PyTorch mlp is compared with: plain SGD
 
 
 def make_mlp() -> nn.Module:
-    """784-HIDDEN-10 relu: W ~ N(0, 2/fan_in) (He, as mlp.init_layers), b = 0."""
+    """784-HIDDEN-10 relu: W ~ N(0, 2/fan_in) (He, as nn/layers.Dense), b = 0."""
     layers = [nn.Linear(784, HIDDEN), nn.Linear(HIDDEN, 10)]
     for linear in layers:
         nn.init.kaiming_normal_(linear.weight, nonlinearity="relu")
@@ -63,7 +63,7 @@ def run(mode: str, cache: Path, epochs: int, kind: str) -> dict:
     torch.manual_seed(0)
     model = make_mlp() if kind == "mlp" else make_model(kind)
     if kind == "mlp":
-        lr = MLP_LR["cross-entropy"]
+        lr = MLP_ROWS[MLP][2]
         loss_fn = nn.CrossEntropyLoss()  # the batch mean of −log S_{i,yᵢ}
     else:
         lr, mse = LR[kind], nn.MSELoss(reduction="sum")
@@ -101,13 +101,12 @@ def run(mode: str, cache: Path, epochs: int, kind: str) -> dict:
     seconds: list[float] = []
     if kind == "mlp":
         _, ours_seconds = train_mlp(
-            "cross-entropy", train_split.images, train_split.labels, epochs=epochs,
+            MLP, train_split.images, train_split.labels, epochs=epochs,
             rng=np.random.default_rng(0), on_epoch=lambda _: seconds.append(epoch()),
         )  # fmt: skip
     else:
         _, history = train(
-            Network.one_layer(kind, init_params("zeros", None)),
-            train_split.images, train_split.labels,
+            zeros(kind), train_split.images, train_split.labels,
             epochs=epochs, batch_size=BATCH, lr=LR[kind], rng=np.random.default_rng(0),
             on_epoch=lambda _: seconds.append(epoch()),
         )  # fmt: skip

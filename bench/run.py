@@ -4,7 +4,9 @@ Epoch times are medians over epochs; the ratios compare numbers measured in the 
 floor epoch right after each epoch of our trainer, in one process; the ratio is the median of
 the pairs' ratios), because the machine is shared.
 The mlp (784-256-10 relu, batch 100) has its own floor, the five products of a batch, paired
-with its epochs the same way. Each contender runs with 1 BLAS/OpenMP thread, and the floors, our
+with its epochs the same way, as are its momentum and Adam rows (their cost over sgd is the
+ratio of the two rows' ratios). bench/tricks.py measures each trick of the fast path against
+the code without it. Each contender runs with 1 BLAS/OpenMP thread, and the floors, our
 trainers and PyTorch also with the default (one thread per core). Peak RSS is each subprocess's own, from os.wait4.
 See bench/README.md for what each row is.
 """
@@ -250,9 +252,11 @@ def startup(cache: Path, tmp: Path, rounds: int = 15) -> dict:
 
 
 def mlp_rows(cache: Path, tmp: Path, epochs: int, threads: int | None) -> dict:
-    """The mlp floor and our mlp with each loss, interleaved; with 1 thread also our mlp step
-    alone, and the peak RSS of mnist-train --config configs/mlp.toml."""
-    only = ["mlp cross-entropy", "mlp squared"] + ["mlp step only"] * (threads == 1)
+    """The mlp floor and our mlp with each loss, interleaved; with 1 thread also with momentum
+    and Adam, our mlp step alone, and the peak RSS of mnist-train --config configs/mlp.toml."""
+    only = ["mlp cross-entropy", "mlp squared"]
+    if threads == 1:
+        only += ["mlp momentum", "mlp adam", "mlp step only"]
     rows, _ = worker(
         "mlp", cache, "--epochs", epochs, "--only", ",".join(only), threads=threads
     )
@@ -307,6 +311,15 @@ def lazy_imports() -> dict:
     }
 
 
+def optimizers() -> str:
+    """Which optimizer classes mnist_cli.optim makes (a stand-in may make SGD for all)."""
+    from mnist_cli.optim import OptimizerSpec, make_optimizer
+
+    names = ("sgd", "momentum", "nesterov", "adam")
+    made = (type(make_optimizer(OptimizerSpec(n))).__name__ for n in names)
+    return ", ".join(f"{n} -> {m}" for n, m in zip(names, made))
+
+
 def byte_compile() -> bool:
     """Write mnist_cli's bytecode (__pycache__), as an installed package has it: pip compiles
     a package when it installs it, and Python on a package's first import, unless told not to
@@ -326,6 +339,7 @@ def main() -> None:
     date = datetime.now(UTC).isoformat(timespec="seconds")
     results: dict = {"date": date, "machine": machine()}
     results["bytecode_compiled"] = byte_compile()
+    results["optimizers"] = optimizers()
     rows: dict = {}
     with tempfile.TemporaryDirectory(prefix="mnist-bench-") as name:
         tmp = Path(name)
@@ -343,6 +357,9 @@ def main() -> None:
         data["outer"]["rss_mb"] = rss
         rows.update({label(k, 1): {**v, "threads": 1} for k, v in data.items()})
         print("the per-sample np.outer loop done", file=sys.stderr)
+        cmd = [sys.executable, BENCH / "tricks.py", "--cache", cache]
+        results["tricks"], _, _ = spawn(cmd, 1)
+        print("tricks done", file=sys.stderr)
         if importlib.util.find_spec("torch"):
             for kind, mode in product(("softmax", "mlp"), ("dataloader", "memory")):
                 for threads in (1, None):

@@ -6,17 +6,20 @@ prints one JSON object on stdout: epoch times in seconds, test accuracy, and wha
 bench/run.py starts these and reads their peak RSS from os.wait4. The contenders:
 
     interleaved  our trainer (softmax, linear, and softmax at other batch sizes), each in one
-                 multi-epoch run as mnist-train runs it, with one epoch of the BLAS floor
-                 between two of its epochs, so machine noise hits both alike; `--only` picks
-                 them. Two more rows take the trainer apart, measured between the epochs of a
-                 softmax run of their own: its step alone on the floor's batches, its gather
+                 multi-epoch train() run as mnist-train runs it, with one epoch of the BLAS
+                 floor between two of its epochs, so machine noise hits both alike; `--only`
+                 picks them. Two more rows take the trainer apart, measured between the epochs
+                 of a softmax run of their own: its step alone on pre-made batches, its gather
                  + cast alone
-    mlp          the same for the mlp (784-256-10 relu, batch 100), with each loss, against its
-                 own floor (the five products of a batch), and its step alone; `--only` picks
+    mlp          the same for the mlp (784-256-10 relu, batch 100), with each loss and with
+                 the momentum and Adam optimizers, against its own floor (the five products of
+                 a batch), and its step alone; `--only` picks them
     outer        the per-sample `np.outer` loop, timed on a slice of the epoch
     sweep        our softmax trainer at one `--batch-size` alone (for its peak RSS)
     warm-start   load_dataset on a warm cache (the four files memory-mapped), in a fresh process
     breakdown    `mnist-train --epochs N --quiet` run in this process, its phases timed
+
+bench/tricks.py measures the fast path's tricks, each against the code without it.
 """
 
 import argparse
@@ -32,28 +35,28 @@ import numpy as np
 
 from mnist_cli.data import MNIST, load_dataset
 from mnist_cli.fast.batches import shuffled_batches
-from mnist_cli.fused import Work, fused_sgd_step, to_theta
-from mnist_cli.fused_mlp import MlpWork, fused_mlp_step, to_thetas
-from mnist_cli.metrics import evaluate
-from mnist_cli.mlp import Layers, Loss, init_layers, layer_sizes, probabilities
-from mnist_cli.models import D, K, Params, init_params, inputs, one_hot, softmax
-from mnist_cli.network import Network, init_network
+from mnist_cli.fast.scoring import score
+from mnist_cli.nn import D, K
+from mnist_cli.nn.architecture import build
+from mnist_cli.nn.layers import inputs
+from mnist_cli.nn.losses import Loss, one_hot, softmax
+from mnist_cli.nn.network import Network
+from mnist_cli.optim import OptimizerSpec
 from mnist_cli.training.loop import train
+from mnist_cli.training.step import DenseTrainer, trainer_for
 
 LR = {"softmax": 0.5, "linear": 0.005}  # mnist-train's defaults
 BATCH = 100
 # the mlp rows: 784-256-10 relu, He init, batch 100 (issue 11's recipe and its prototype's lr)
 HIDDEN, ACTIVATION = 256, "relu"
-MLP_LR: dict[Loss, float] = {
-    "cross-entropy": 0.5,
-    "squared": 0.5,
-}  # mnist-train's mlp default
-MLP_ROWS: dict[str, Loss] = {
-    "mlp cross-entropy": "cross-entropy",
-    "mlp squared": "squared",
+# row -> (loss, optimizer, lr): sgd at mnist-train's mlp default; momentum at lr/(1 − μ) the
+# same step size as sgd's; Adam at its usual 1e-3 (0.5 would diverge)
+MLP_ROWS: dict[str, tuple[Loss, str, float]] = {
+    "mlp cross-entropy": ("cross-entropy", "sgd", 0.5),
+    "mlp squared": ("squared", "sgd", 0.5),
+    "mlp momentum": ("cross-entropy", "momentum", 0.05),
+    "mlp adam": ("cross-entropy", "adam", 0.001),
 }
-
-
 MIRROR = Path(__file__).resolve().parents[1] / "data" / "mnist"  # the bundled copy
 
 
@@ -62,9 +65,25 @@ def load(cache: Path):
     return load_dataset(MNIST, cache, [str(MIRROR)])
 
 
+def zeros(kind: str) -> Network:
+    """The linear or softmax model at zero weights, as mnist-train starts it."""
+    return build(kind, "zeros", np.random.default_rng(0))
+
+
+def premade(images: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndarray, list]:
+    """Contiguous X̃ = [X, 1] float32 batches (n/B, B, D + 1) of the first n images, as the
+    batches thread hands them to the step, and their Yᵀ (K, B) views."""
+    X1 = np.empty((n, D + 1), np.float32)  # (n, D + 1)
+    X1[:, :D] = inputs(images[:n])
+    X1[:, D] = 1.0
+    Yt_all = np.ascontiguousarray(one_hot(labels[:n]).T)  # (K, n)
+    targets = [Yt_all[:, i : i + BATCH] for i in range(0, n, BATCH)]  # (K, B) each
+    return X1.reshape(n // BATCH, BATCH, D + 1), targets
+
+
 def floor_epoch(batches: np.ndarray, W: np.ndarray, Z, gW, dZ) -> float:
     """The two matrix products of every batch, nothing else: Z = X_b Wᵀ (B, K) and
-    ∂L/∂W = ∂L/∂Zᵀ X_b (K, D), over contiguous pre-made float32 batches (n/B, B, D)."""
+    dW = dZᵀ X_b (K, D), over contiguous pre-made float32 batches (n/B, B, D)."""
     start = time.perf_counter()
     for X in batches:  # (B, D) float32, contiguous
         np.matmul(X, W.T, out=Z)  # (B, K)
@@ -73,21 +92,21 @@ def floor_epoch(batches: np.ndarray, W: np.ndarray, Z, gW, dZ) -> float:
 
 
 def step_only_epoch(
-    batches: list, targets: list, theta: np.ndarray, work: Work
+    trainer: DenseTrainer, batches: np.ndarray, targets: list, lr: float
 ) -> float:
-    """Our softmax step (fused.fused_sgd_step, in place) over pre-made contiguous
-    Ũ = [U, 255] float32 batches: the trainer without its gather and cast."""
+    """Our step (training/step.py: the fast path's gradients and the update) over pre-made
+    batches: the trainer without its gather and cast, checking each loss as train() does."""
     start = time.perf_counter()
-    for U1, Yt in zip(batches, targets):  # (B, D + 1), (K, B)
-        loss = fused_sgd_step("softmax", theta, U1, Yt, LR["softmax"], work)
-        if not math.isfinite(loss):  # as train() checks every batch
+    for X1, Yt in zip(batches, targets):  # (B, D + 1), (K, B)
+        loss = trainer.step(((X1, Yt),), BATCH, lr)
+        if not math.isfinite(loss):
             raise RuntimeError(f"loss {loss}")
     return time.perf_counter() - start
 
 
 def gather_only_epoch(batches: Iterator, per_epoch: int) -> float:
     """The trainer's batches alone (the next epoch of a batches.shuffled_batches run: the
-    gather of each shuffled batch's uint8 rows and their cast, in its thread), nothing else."""
+    gather of each shuffled batch's uint8 rows, their cast and /255, in its thread)."""
     start = time.perf_counter()
     for _ in islice(batches, per_epoch):
         pass
@@ -108,10 +127,11 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
     """Each trainer of `only` (softmax, linear, "batch N" for softmax at batch size N) trained
     for `epochs` epochs in one train() run; after each of its epochs (train's on_epoch, outside
     the epoch's clock) one epoch of the floor. The parts, if asked for, are measured first,
-    between the epochs of a softmax run of their own that no row reports. A trainer row keeps
-    the floor epochs measured between its own; the floor row has them all."""
+    between the epochs of a softmax run of their own that no row reports (between a reported
+    row's epochs their 376 MB of pre-made batches passing through the caches slowed it). A
+    trainer row keeps the floor epochs measured between its own; the floor row has them all."""
     train_split, test_split = load(cache)
-    images, labels = train_split.images, train_split.labels
+    images, labels = np.asarray(train_split.images), train_split.labels
     n = len(labels) - len(labels) % BATCH
     rng = np.random.default_rng(0)
     batches = inputs(images[:n]).reshape(n // BATCH, BATCH, D)  # 188 MB float32
@@ -120,19 +140,15 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
     dZ = (0.01 * rng.standard_normal((BATCH, K))).astype(np.float32)
     parts = {}  # name -> one epoch of it, timed
     if PARTS[0] in only:
+        step_batches, targets = premade(images, labels, n)
+        steps = trainer_for(zeros("softmax"), "squared", OptimizerSpec())
         Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
-        targets = [Yt_all[:, i : i + BATCH] for i in range(0, n, BATCH)]  # (K, B) each
-        augmented = [  # (B, D + 1): raw pixels and the constant column, as train() has them
-            np.hstack([images[i : i + BATCH], np.full((BATCH, 1), 255)]).astype(
-                np.float32
-            )
-            for i in range(0, n, BATCH)
-        ]
-        theta, work = to_theta(init_params("zeros", None)), Work.for_batch(BATCH, D + 1)
-        gathered = shuffled_batches(np.asarray(images), Yt_all, BATCH, epochs, rng)
+        gathered = shuffled_batches(images, Yt_all, BATCH, epochs, rng)
         per_epoch = math.ceil(len(labels) / BATCH)
         parts = {
-            PARTS[0]: lambda: step_only_epoch(augmented, targets, theta, work),
+            PARTS[0]: lambda: step_only_epoch(
+                steps, step_batches, targets, LR["softmax"]
+            ),
             PARTS[1]: lambda: gather_only_epoch(gathered, per_epoch),
         }
     out: dict = {"floor": {"epoch_seconds": []}}
@@ -141,11 +157,7 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
     if not trainers:  # the floor alone (bench/run.py: for its peak RSS)
         for _ in range(epochs):
             out["floor"]["epoch_seconds"].append(floor_epoch(batches, W, Z, gW, dZ))
-    # the parts are measured between the epochs of a softmax run of their own, not reported:
-    # between a reported row's epochs they seemed to slow it (0.01-0.10 × of the floor in
-    # three paired runs), their 376 MB of pre-made batches passing through the caches
-    runs = ([None] if parts else []) + trainers
-    for name in runs:
+    for name in ([None] if parts else []) + trainers:
         kind, batch_size = trainer(name or "softmax")
         floors: list[float] = []
 
@@ -154,81 +166,70 @@ def interleaved(cache: Path, epochs: int, only: list[str]) -> dict:
             for part, epoch in parts.items():
                 out[part]["epoch_seconds"].append(epoch())
 
-        params, history = train(
-            Network.one_layer(kind, init_params("zeros", None)), images, labels,
-            epochs=epochs, batch_size=batch_size, lr=LR[kind],
-            rng=np.random.default_rng(0), on_epoch=between,
+        network, history = train(
+            zeros(kind), images, labels, epochs=epochs, batch_size=batch_size,
+            lr=LR[kind], rng=np.random.default_rng(0), on_epoch=between,
         )  # fmt: skip
         out["floor"]["epoch_seconds"] += floors
         if name is None:  # the parts' run: paired with its floors; then their data goes
             for part in parts:
                 out[part]["floor_epoch_seconds"] = floors
             gathered.close()
-            augmented.clear()
+            del step_batches, targets
             parts = {}
             continue
-        accuracy = evaluate(params, test_split.images, test_split.labels).accuracy
         out[name] = {
             "epoch_seconds": [r.seconds for r in history],
             "floor_epoch_seconds": floors,
-            "test_accuracy": accuracy,
+            "test_accuracy": score(
+                network, test_split.images, test_split.labels
+            ).accuracy,
             "epochs": epochs,
         }
     return out
 
 
 def train_mlp(
-    loss: Loss,
+    row: str,
     images: np.ndarray,
     labels: np.ndarray,
     *,
     epochs: int,
     rng: np.random.Generator,
     on_epoch=None,
-) -> tuple[Layers, list[float]]:
-    """Our mlp trainer as mnist-train --model mlp runs it: train() on a network drawn from
-    `rng` (then the shuffles), the trained layers and each epoch's seconds (the SGD steps only),
-    `on_epoch(seconds)` called after each epoch, outside its clock."""
-    network = init_network("mlp", "normal", rng, (HIDDEN,), ACTIVATION)
+) -> tuple[Network, list[float]]:
+    """Our mlp trainer as mnist-train --model mlp runs it, with MLP_ROWS[row]'s loss,
+    optimizer and lr: train() on a network drawn from `rng` (then the shuffles), the trained
+    network and each epoch's seconds (the steps only), `on_epoch(seconds)` called after each
+    epoch, outside its clock."""
+    loss, optimizer, lr = MLP_ROWS[row]
+    network = build("mlp", "normal", rng, (HIDDEN,), ACTIVATION)
     trained, history = train(
-        network, images, labels, epochs=epochs, batch_size=BATCH, lr=MLP_LR[loss],
-        rng=rng, loss=loss, on_epoch=on_epoch and (lambda r: on_epoch(r.seconds)),
+        network, images, labels, epochs=epochs, batch_size=BATCH, lr=lr, rng=rng,
+        loss=loss, optimizer=OptimizerSpec(optimizer),
+        on_epoch=on_epoch and (lambda r: on_epoch(r.seconds)),
     )  # fmt: skip
-    return trained.layers, [r.seconds for r in history]
-
-
-def mlp_accuracy(layers: Layers, images: np.ndarray, labels: np.ndarray) -> float:
-    X = inputs(np.asarray(images))  # (N, D) float32
-    return float(np.mean(probabilities(layers, ACTIVATION, X).argmax(axis=1) == labels))
+    return trained, [r.seconds for r in history]
 
 
 def mlp_floor_epoch(batches: np.ndarray, W1, W2, Z1, Z2, gW2, dA1, gW1) -> float:
     """The five products of every batch and nothing else, in the natural (B, n) layout, over
     contiguous pre-made float32 batches (n/B, B, D): Z₁ = X W₁ᵀ, Z₂ = A₁ W₂ᵀ,
-    ∂L/∂W₂ = dZ₂ᵀ A₁, dA₁ = dZ₂ W₂, ∂L/∂W₁ = dZ₁ᵀ X."""
+    dW₂ = dZ₂ᵀ A₁, dA₁ = dZ₂ W₂, dW₁ = dZ₁ᵀ X."""
     start = time.perf_counter()
     for X in batches:  # (B, D)
         np.matmul(X, W1.T, out=Z1)  # (B, H) Z₁
         np.matmul(Z1, W2.T, out=Z2)  # (B, K) Z₂ (A₁ = Z₁ stands in)
-        np.matmul(Z2.T, Z1, out=gW2)  # (K, H) ∂L/∂W₂ (dZ₂ = Z₂ stands in)
+        np.matmul(Z2.T, Z1, out=gW2)  # (K, H) dW₂ (dZ₂ = Z₂ stands in)
         np.matmul(Z2, W2, out=dA1)  # (B, H) dA₁
-        np.matmul(dA1.T, X, out=gW1)  # (H, D) ∂L/∂W₁ (dZ₁ = dA₁ stands in)
-    return time.perf_counter() - start
-
-
-def mlp_step_only_epoch(batches: np.ndarray, targets: list, thetas, work) -> float:
-    """Our mlp step (fused_mlp_step, cross-entropy) over pre-made contiguous Ũ = [U, 255]
-    float32 batches (n/B, B, D + 1): the trainer without its gather and cast."""
-    start = time.perf_counter()
-    for U1, Yt in zip(batches, targets):  # (B, D + 1), (K, B)
-        fused_mlp_step(ACTIVATION, "cross-entropy", thetas, U1, Yt, 0.1, work)
+        np.matmul(dA1.T, X, out=gW1)  # (H, D) dW₁ (dZ₁ = dA₁ stands in)
     return time.perf_counter() - start
 
 
 def mlp(cache: Path, epochs: int, only: list[str]) -> dict:
     """Each mlp row of `only` (MLP_ROWS) trained for `epochs` epochs in one run, one epoch
     of the mlp floor after each of its epochs (and, between the first row's epochs, one of
-    "mlp step only"); the "mlp floor" row has every floor epoch."""
+    "mlp step only": cross-entropy, sgd); the "mlp floor" row has every floor epoch."""
     train_split, test_split = load(cache)
     images, labels = np.asarray(train_split.images), train_split.labels
     n = len(labels) - len(labels) % BATCH
@@ -238,20 +239,15 @@ def mlp(cache: Path, epochs: int, only: list[str]) -> dict:
     W2 = (0.05 * rng.standard_normal((K, HIDDEN))).astype(np.float32)
     shapes = ((BATCH, HIDDEN), (BATCH, K), (K, HIDDEN), (BATCH, HIDDEN), (HIDDEN, D))
     bufs = [np.empty(shape, np.float32) for shape in shapes]
-    augmented = np.empty((n, D + 1), np.float32)  # (n, D + 1) Ũ = [U, 255], contiguous
-    augmented[:, :D] = images[:n]
-    augmented[:, D] = 255
-    Yt_all = np.ascontiguousarray(one_hot(labels[:n]).T)  # (K, n)
-    targets = [Yt_all[:, i : i + BATCH] for i in range(0, n, BATCH)]  # (K, B) each
-    thetas = to_thetas(init_layers(layer_sizes([HIDDEN]), ACTIVATION, rng))
-    work = MlpWork.for_batch(BATCH, thetas)
-    step_batches = augmented.reshape(n // BATCH, BATCH, D + 1)
     out: dict = {"mlp floor": {"epoch_seconds": []}}
     parts = {}
     if "mlp step only" in only:
+        step_batches, targets = premade(images, labels, n)
+        network = build("mlp", "normal", rng, (HIDDEN,), ACTIVATION)
+        steps = trainer_for(network, "cross-entropy", OptimizerSpec())
         out["mlp step only"] = {"epoch_seconds": []}
-        parts["mlp step only"] = lambda: mlp_step_only_epoch(
-            step_batches, targets, thetas, work
+        parts["mlp step only"] = lambda: step_only_epoch(
+            steps, step_batches, targets, 0.5
         )
     for name in (name for name in only if name in MLP_ROWS):
         floors: list[float] = []
@@ -261,30 +257,32 @@ def mlp(cache: Path, epochs: int, only: list[str]) -> dict:
             for part, epoch in parts.items():
                 out[part]["epoch_seconds"].append(epoch())
 
-        layers, seconds = train_mlp(
-            MLP_ROWS[name], images, labels, epochs=epochs,
-            rng=np.random.default_rng(0), on_epoch=between,
+        trained, seconds = train_mlp(
+            name, images, labels, epochs=epochs, rng=np.random.default_rng(0),
+            on_epoch=between,
         )  # fmt: skip
         out["mlp floor"]["epoch_seconds"] += floors
+        if parts:
+            out["mlp step only"]["floor_epoch_seconds"] = floors
         out[name] = {
             "epoch_seconds": seconds,
             "floor_epoch_seconds": floors,
-            "test_accuracy": mlp_accuracy(layers, test_split.images, test_split.labels),
+            "test_accuracy": score(
+                trained, test_split.images, test_split.labels
+            ).accuracy,
             "epochs": epochs,
+            "optimizer": MLP_ROWS[name][1],
         }
         parts = {}  # the parts only between the first run's epochs
     return out
 
 
 def outer(cache: Path, samples: int) -> dict:
-    """The per-sample `np.outer` loop for softmax: per sample z = Wx + b, s = softmax(z), the Jacobian
-    J = diag(s) − ssᵀ, ∂L/∂z = J 2(s − y), and ∂L/∂W += np.outer(∂L/∂z, x) / B; a step per
+    """The per-sample `np.outer` loop for softmax: per sample z = Wx + b, s = softmax(z), the
+    Jacobian J = diag(s) − ssᵀ, dz = J 2(s − y), and dW += np.outer(dz, x) / B; a step per
     batch of B. Timed on the first `samples` of a shuffled epoch, extrapolated to 60,000."""
     train_split, _ = load(cache)
-    images, labels = (
-        np.asarray(train_split.images),
-        train_split.labels,
-    )  # in-memory view
+    images, labels = np.asarray(train_split.images), train_split.labels
     rng = np.random.default_rng(0)
     W, b = np.zeros((K, D), np.float32), np.zeros(K, np.float32)
     Y = one_hot(labels)
@@ -315,22 +313,16 @@ def outer(cache: Path, samples: int) -> dict:
 def sweep(cache: Path, epochs: int, batch_size: int) -> dict:
     """Our softmax trainer at one batch size: epoch times and test accuracy after `epochs`."""
     train_split, test_split = load(cache)
-    rng = np.random.default_rng(0)
-    params: Params = init_params("zeros", rng)
     trained, history = train(
-        Network.one_layer("softmax", params),
-        train_split.images,
-        train_split.labels,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=LR["softmax"],
-        rng=rng,
-    )
-    accuracy = evaluate(trained, test_split.images, test_split.labels).accuracy
+        zeros("softmax"), train_split.images, train_split.labels, epochs=epochs,
+        batch_size=batch_size, lr=LR["softmax"], rng=np.random.default_rng(0),
+    )  # fmt: skip
     return {
         f"batch {batch_size}": {
             "epoch_seconds": [r.seconds for r in history],
-            "test_accuracy": accuracy,
+            "test_accuracy": score(
+                trained, test_split.images, test_split.labels
+            ).accuracy,
             "epochs": epochs,
         }
     }
@@ -351,22 +343,18 @@ def warm_start(cache: Path) -> dict:
     }
 
 
-# --- the end-to-end breakdown (issue 14) ---------------------------------------------------
-
-
 def breakdown(cache: Path, epochs: int, out: Path) -> dict:
     """`mnist-train --epochs N --quiet` (softmax, the default config) run in this process, with
     the functions that do each phase wrapped in a timer: data load (the command's
-    load_dataset), SGD (the epochs' steps, as train.train clocks them: the monitor of each
-    epoch but the last is scored beside the next one's steps), scoring (the rest of train.train
-    and run.fit's final scores: the last epoch's monitor, and the training split), writing
-    (the command's write_run). Imports are not in here: bench/run.py times them in a fresh
+    load_dataset), SGD (the epochs' steps, as train() clocks them: the monitor of each epoch
+    but the last is scored beside the next one's steps), scoring (the rest of train() and
+    run.fit's final scores: the last epoch's monitor, and the training split), writing (the
+    command's write_run). Imports are not in here: bench/run.py times them in a fresh
     process. `monitor` is the time spent in the monitor's scorer, in whichever thread."""
     from collections import defaultdict
 
     import mnist_cli.cli.mnist_train as command
-    import mnist_cli.training.loop as train_module
-    from mnist_cli.training import run
+    from mnist_cli.training import run, step
 
     spent: dict[str, float] = defaultdict(float)
 
@@ -381,15 +369,15 @@ def breakdown(cache: Path, epochs: int, out: Path) -> dict:
         return wrapper
 
     def train_clocked(*args, **kwargs):
-        network, history = train_module.train(*args, **kwargs)
+        network, history = train(*args, **kwargs)
         spent["SGD"] += sum(r.seconds for r in history)
         return network, history
 
     command.load_dataset = timed("data load", command.load_dataset)
     command.write_run = timed("writing", command.write_run)
     run.train = timed("train", train_clocked)
-    run.evaluate_network = timed("final scores", run.evaluate_network)
-    train_module.score = timed("monitor", train_module.score)
+    run.score = timed("final scores", run.score)
+    step.score = timed("monitor", step.score)
     args = ["--epochs", str(epochs), "--quiet", "--force", "--out", str(out)]
     args += ["--cache-dir", str(cache), "--mirror", str(MIRROR)]
     start = time.perf_counter()
@@ -411,10 +399,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "name",
-        choices=[
-            "interleaved", "mlp", "outer", "sweep", "warm-start", "breakdown",
-        ],
-    )  # fmt: skip
+        choices=["interleaved", "mlp", "outer", "sweep", "warm-start", "breakdown"],
+    )
     parser.add_argument("--out", type=Path, help="breakdown: the run directory")
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=10)

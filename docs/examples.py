@@ -40,8 +40,9 @@ FENCE = "```"
 ELIDED = "..."
 
 
-def blocks(lines: list[str]) -> list[tuple[int, int]]:
-    """(first, end) line indices of each example block's contents (between its fences)."""
+def blocks(lines: list[str], not_run: bool = False) -> list[tuple[int, int]]:
+    """(first, end) line indices of each example block's contents (between its fences); with
+    `not_run`, also of those marked not run."""
     found, inside, generated = [], None, False
     for i, line in enumerate(lines):
         if line.startswith(GENERATED):
@@ -50,7 +51,11 @@ def blocks(lines: list[str]) -> list[tuple[int, int]]:
             inside = i + 1
         elif line.startswith(FENCE):
             skipped = inside >= 2 and NOT_RUN.fullmatch(lines[inside - 2].strip())
-            if not generated and not skipped and lines[inside].startswith("$ "):
+            if (
+                not generated
+                and (not_run or not skipped)
+                and lines[inside].startswith("$ ")
+            ):
                 found.append((inside, i))
             inside = None
     return found

@@ -4,6 +4,11 @@
 works too); `python -m mnist_cli` alone lists the commands.
 """
 
+from mnist_cli.console import stop_at_once
+
+if __name__ == "__main__":  # before the imports below (numpy): see console.py
+    stop_at_once()
+
 import click
 
 from mnist_cli import __version__
@@ -12,6 +17,7 @@ from mnist_cli.cli import (
     gradcheck_command,
     predict_command,
     runs_command,
+    serve_command,
     train_command,
 )
 from mnist_cli.cli.common import CONTEXT
@@ -22,6 +28,7 @@ COMMANDS = {
     "predict": predict_command,
     "gradcheck": gradcheck_command,
     "runs": runs_command,
+    "serve": serve_command,
 }
 
 

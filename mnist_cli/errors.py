@@ -4,6 +4,9 @@ Library code raises these; the CLI turns each into one clear line and a non-zero
 Every message names the thing that is wrong and, where there is one, what to do about it.
 """
 
+import os
+from pathlib import Path
+
 
 class MnistCliError(Exception):
     """Base class of every error the CLI reports as one line (exit 1)."""
@@ -56,3 +59,24 @@ class ImageError(MnistCliError):
 
 class MetricsError(MnistCliError):
     """A run's metrics.json is missing, unreadable, or not what mnist-train writes."""
+
+
+class CheckpointError(WeightsError):
+    """A checkpoint cannot be written, or is not one this mnist-cli wrote and can resume."""
+
+
+class ServeError(MnistCliError):
+    """mnist-serve cannot listen where asked: `about` is "port" (in use, not allowed) or
+    "host" (no such address)."""
+
+    def __init__(self, message: str, about: str):
+        super().__init__(message)
+        self.about = about
+
+
+def shown(path: Path | str) -> str:
+    """`path` as text that can be printed: bytes that are not UTF-8 as \\xNN escapes."""
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no byte became
+        return str(path).encode("utf-8", "backslashreplace").decode()

@@ -36,15 +36,15 @@ class Evaluation:
 
 # rows scored at once: their float32 copy (6 MB) stays in the cache for the product, which
 # makes scoring about 30% faster than with chunks of 10,000 (measured on the test set)
-CHUNK_ROWS = 2_000
+EVAL_ROWS = 2_000
 
 
 def chunked_logits(
-    network: Network, images: np.ndarray, chunk: int = CHUNK_ROWS
+    network: Network, images: np.ndarray, chunk: int = EVAL_ROWS
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """(rows, Z) for consecutive chunks of the images (N, D) uint8: Z the logits of the last
     layer (n, K) (Z = X Wᵀ + b for linear and softmax), so that the float copies of the inputs
-    and hidden activations stay small (CHUNK_ROWS rows of float32)."""
+    and hidden activations stay small (EVAL_ROWS rows of float32)."""
     for start in range(0, len(images), chunk):
         rows = slice(start, start + chunk)
         yield rows, network.logits(inputs(images[rows]))  # (n, K)
@@ -62,7 +62,7 @@ def evaluate(
     images: np.ndarray,
     labels: np.ndarray,
     loss: str | None = None,
-    chunk: int = CHUNK_ROWS,
+    chunk: int = EVAL_ROWS,
 ) -> Evaluation:
     """Score `model` on images (N, D) uint8 with true labels (N,); with `loss`, also the mean
     loss over the N samples, the loss SGD minimises, from the same logits: squared,
@@ -80,12 +80,12 @@ def evaluate(
         if loss is not None:
             Y = one_hot(labels[rows], Z.dtype)  # (n, K)
             loss_sum += model.loss(loss, Z, Y) * len(Y)
-    return summarize(
+    return evaluation_of(
         labels, predicted, None if loss is None else loss_sum / max(len(labels), 1)
     )
 
 
-def summarize(
+def evaluation_of(
     labels: np.ndarray, predicted: np.ndarray, loss: float | None = None
 ) -> Evaluation:
     """The Evaluation of the `predicted` labels (N,) against the true `labels` (N,)."""

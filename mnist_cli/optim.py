@@ -3,9 +3,6 @@
 import math
 from dataclasses import dataclass
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
-SCHEDULES = ("constant", "cosine")
-
 
 @dataclass(frozen=True)
 class OptimizerSpec:
@@ -38,3 +35,15 @@ def make_optimizer(spec):
 
 def learning_rate(schedule, lr, t, T):
     return lr if schedule == "constant" else lr * 0.5 * (1 + math.cos(math.pi * t / T))
+
+
+# the config keys of the optimizer and its schedule
+OPTIMIZER_KEYS = (
+    "optimizer",
+    "momentum",
+    "beta1",
+    "beta2",
+    "eps",
+    "weight_decay",
+    "schedule",
+)

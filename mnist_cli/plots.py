@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_cli import atomic
 from mnist_cli.errors import MissingExtraError, RunDirectoryError
-from mnist_cli.rundir import atomic
 
 DPI = 100
 WEIGHTS_SIZE = (1200, 200)  # pixels (width, height) of weights.png

@@ -301,3 +301,12 @@ def trained_runs(
     assert not changed, (
         f"tests changed the shared runs {changed}; copy a run to edit it"
     )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshot",
+        metavar="PNG",
+        help="Write a screenshot of mnist-serve's page there (tests/test_serve_browser.py): "
+        "docs/img/serve.png is made so.",
+    )

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from helpers import init_layers, save_run
 
+from mnist_cli import atomic
+from mnist_cli.atomic import replace_dir
+from mnist_cli.config.choices import MAX_HIDDEN_LAYERS, MAX_UNITS
 from mnist_cli.errors import RunDirectoryError, WeightsError
 from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import (
-    MAX_HIDDEN_LAYERS,
-    MAX_UNITS,
     activation_of,
     dense_params,
     describe,
@@ -21,7 +22,6 @@ from mnist_cli.nn.architecture import (
 )
 from mnist_cli.nn.layers import Params
 from mnist_cli.nn.network import Network
-from mnist_cli.rundir.atomic import replace_dir
 from mnist_cli.rundir.weights import (
     FORMAT_VERSION,
     ONE_LAYER_VERSION,
@@ -89,7 +89,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("mnist_cli.rundir.atomic.os.fsync", broken)
+    monkeypatch.setattr("mnist_cli.atomic.os.fsync", broken)
     with pytest.raises(RunDirectoryError, match="cannot write the run to .*disk full"):
         save(tmp_path / "run")
     assert list(tmp_path.iterdir()) == [], "a failed save left files behind"
@@ -232,6 +232,8 @@ def test_missing_weights(tmp_path):
 
 
 def test_replace_that_fails_puts_the_old_run_back(tmp_path, monkeypatch):
+    """In two renames (a filesystem that cannot exchange directories)."""
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
     target, new = tmp_path / "run", tmp_path / "new"
     for directory, text in ((target, "old"), (new, "new")):
         directory.mkdir()

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from helpers import save_run, write_idx
 
+from mnist_cli import atomic
 from mnist_cli.data.catalogue import DataFile
 from mnist_cli.data.fetch import fetch
 from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import one_layer
 from mnist_cli.nn.layers import Params
-from mnist_cli.rundir import atomic
 
 
 def mode(path: Path) -> str:
@@ -156,8 +156,10 @@ def test_a_picture_follows_the_umask(tmp_path, umask):
 def test_an_interrupt_between_the_renames_puts_the_old_run_back(
     tmp_path, monkeypatch, how
 ):
-    """Ctrl-C right after the old run is moved aside: an exception there puts it back; a
-    real SIGINT is held until the new run is in place (the replacement then completes)."""
+    """Where the filesystem cannot exchange two directories (two renames instead), Ctrl-C
+    right after the old run is moved aside: an exception there puts it back; a real SIGINT
+    is held until the new run is in place (the replacement then completes)."""
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
     target, new = tmp_path / "run", tmp_path / "new"
     for directory, text in ((target, "old"), (new, "new")):
         directory.mkdir()
@@ -182,3 +184,52 @@ def test_an_interrupt_between_the_renames_puts_the_old_run_back(
     listing = sorted(p.name for p in tmp_path.iterdir())
     expected_listing = ["new", "run"] if how == "exception" else ["run"]
     assert listing == expected_listing, f"expected no hidden leftovers, got {listing}"
+
+
+def test_a_run_replaces_another_in_one_exchange(tmp_path, monkeypatch):
+    """Over a non-empty directory, one renameat2(RENAME_EXCHANGE): os.replace is never called
+    (no instant where the target is missing), and the old directory is gone after."""
+    target, new = tmp_path / "run", tmp_path / "new"
+    for directory, text in ((target, "old"), (new, "new")):
+        directory.mkdir()
+        (directory / "weights.npz").write_text(text)
+    (target / "extra.png").write_text("old picture")
+    inode = new.stat().st_ino
+
+    def no_replace(src, dst):
+        raise AssertionError(f"os.replace({src}, {dst}) called: not one step")
+
+    monkeypatch.setattr(os, "replace", no_replace)
+    atomic.replace_dir(new, target)
+
+    assert target.stat().st_ino == inode, "the new directory is not the one in place"
+    assert sorted(os.listdir(target)) == ["weights.npz"], os.listdir(target)
+    assert (target / "weights.npz").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"], "leftovers"
+
+
+@pytest.mark.parametrize("keep_target", [False, True])
+def test_onto_an_empty_directory_one_rename_or_moves_that_keep_it(
+    tmp_path, monkeypatch, keep_target
+):
+    """Onto an empty directory: the new one is renamed in one step; with keep_target (`--out
+    .`), the entries are moved in and the directory stays the same, `last` moved last."""
+    target, new = tmp_path / "run", tmp_path / "new"
+    target.mkdir()
+    new.mkdir()
+    for name in ("a.toml", "weights.npz", "z.json"):
+        (new / name).write_text(name)
+    kept, replaced = target.stat().st_ino, new.stat().st_ino
+    moved = []
+    real_rename = os.rename
+    monkeypatch.setattr(
+        os, "rename", lambda a, b: moved.append(Path(a).name) or real_rename(a, b)
+    )
+
+    atomic.replace_dir(new, target, keep_target=keep_target, last="weights.npz")
+
+    assert target.stat().st_ino == (kept if keep_target else replaced)
+    assert sorted(os.listdir(target)) == ["a.toml", "weights.npz", "z.json"]
+    expected = ["a.toml", "z.json", "weights.npz"] if keep_target else []
+    assert moved == expected, f"expected the moves {expected}, got {moved}"
+    assert not new.exists()

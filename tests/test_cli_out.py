@@ -15,10 +15,12 @@ from click.testing import CliRunner
 from helpers import save_run
 
 from mnist_cli.cli import mnist_train, train_command
+from mnist_cli.config.settings import TrainConfig, to_toml
 from mnist_cli.metrics import evaluate
 from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import one_layer
 from mnist_cli.nn.layers import Params
+from mnist_cli.rundir.claim import RUN_FILES
 from mnist_cli.training.run import RunResult
 
 
@@ -149,6 +151,35 @@ def test_force_refuses_what_is_not_a_previous_run(
     after = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert after == before, f"files changed: {before} -> {after}"
     assert fits == [], "trained before refusing"
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        ["config.toml"],
+        ["config.toml", "metrics.json"],
+        [*RUN_FILES, "weights.png", ".curves.png.0123abcd.tmp"],
+    ],
+    ids=["config", "two", "run-and-a-picture-being-drawn"],
+)
+def test_force_replaces_what_an_interrupted_install_left(
+    tmp_path, cache_args, fits, files
+):
+    """What a kill between the moves of an install leaves (the files before weights.npz, as
+    versions before this one moved them in name order), or a kill while the pictures were
+    drawn (a temporary file, refused before as "holds .curves.png...tmp"): --force
+    replaces it."""
+    out = tmp_path / "r"
+    out.mkdir()
+    for name in files:
+        text = to_toml(TrainConfig()) if name == "config.toml" else "{}"
+        (out / name).write_text(text)
+
+    result = train("--out", out, "--force", *cache_args)
+
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(out)) == ["config.toml", "metrics.json", "weights.npz"]
+    assert len(fits) == 1
 
 
 # 4. The output place is checked before training

@@ -1,6 +1,7 @@
 """Configuration: TOML files, validation, precedence, and the round trip through config.toml."""
 
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,7 @@ def test_newer_keys_round_trip_and_init_from_is_relative_to_the_file(tmp_path):
 
 def weights(kind="linear", dataset="kmnist"):
     params = Params(W=np.zeros((K, D), np.float32), b=np.zeros(K, np.float32))
-    return Weights(one_layer(kind, params), dataset, FORMAT_VERSION)
+    return Weights(one_layer(kind, params), dataset, FORMAT_VERSION).fixes(None)
 
 
 def test_init_and_init_from_exclude_each_other():
@@ -183,11 +184,18 @@ def test_init_from_weights_imply_their_model_and_dataset():
 def test_a_run_continues_on_its_own_loss_unless_told_otherwise():
     start = weights("softmax", "mnist")
     options = {"init_from": "/runs/a"}
-    assert resolve_run({}, options, start, "cross-entropy").loss == "cross-entropy"
+    assert (
+        resolve_run({}, options, replace(start, loss="cross-entropy")).loss
+        == "cross-entropy"
+    )
     assert resolve_run({}, options, start).loss == "squared", "a bare weights file"
     given = {**options, "loss": "squared"}
-    assert resolve_run({}, given, start, "cross-entropy").loss == "squared"
-    from_file = resolve_run({"loss": "squared"}, options, start, "cross-entropy")
+    assert (
+        resolve_run({}, given, replace(start, loss="cross-entropy")).loss == "squared"
+    )
+    from_file = resolve_run(
+        {"loss": "squared"}, options, replace(start, loss="cross-entropy")
+    )
     assert from_file.loss == "squared", "the config file's loss wins over the implied"
 
 

@@ -30,10 +30,11 @@ EXAMPLES = examples_module()
 
 
 def page_examples(page: Path) -> list[tuple[str, list[str]]]:
-    """(command, the output shown) of every example of `page`, in reading order."""
+    """(command, the output shown) of every example of `page`, in reading order, those that
+    make docs does not run included."""
     lines = page.read_text(encoding="utf-8").split("\n")
     found = []
-    for first, end in EXAMPLES.blocks(lines):
+    for first, end in EXAMPLES.blocks(lines, not_run=True):
         block = lines[first:end]
         starts = [i for i, line in enumerate(block) if line.startswith("$ ")]
         for start, stop in zip(starts, [*starts[1:], len(block)]):

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from mnist_cli.cli import gradcheck_command
+from mnist_cli.config.choices import ACTIVATIONS, LOSSES
 from mnist_cli.gradcheck import cases as gradcheck_cases
 from mnist_cli.gradcheck import check as gradcheck
 from mnist_cli.gradcheck.cases import MARGIN, random_layers, sample_batch
@@ -30,8 +31,8 @@ from mnist_cli.nn import D, K
 from mnist_cli.nn import layers as nn_layers
 from mnist_cli.nn import losses as nn_losses
 from mnist_cli.nn.architecture import from_dense
-from mnist_cli.nn.layers import ACTIVATIONS, Params
-from mnist_cli.nn.losses import LOSSES, softmax
+from mnist_cli.nn.layers import Params
+from mnist_cli.nn.losses import softmax
 
 BIN = Path(sys.executable).parent
 ONE_LAYER = ("W (10, 784)", "W·V", "b (10,)")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import mnist_cli.cli
 from mnist_cli.__main__ import COMMANDS, main
 from mnist_cli.cli import runs_command
 
@@ -73,7 +74,7 @@ def test_an_unknown_command_is_one_line_and_exit_2(name):
     assert result.stdout == ""
     assert result.stderr == (
         f"Error: no command {name!r}; the commands are train, eval, predict, "
-        "gradcheck, runs (python -m mnist_cli -h)\n"
+        "gradcheck, runs, serve (python -m mnist_cli -h)\n"
     )
 
 
@@ -82,7 +83,8 @@ def test_each_console_script_is_a_command_here():
     assert {f"mnist-{name}" for name in COMMANDS} == set(scripts), scripts
     for name, command in COMMANDS.items():
         module, attr = scripts[f"mnist-{name}"].split(":")
-        assert getattr(__import__(module, fromlist=[attr]), attr) is command, name
+        entry = getattr(__import__(module, fromlist=[attr]), attr)  # console.py's
+        assert getattr(mnist_cli.cli, entry.command) is command, name
 
 
 def test_subcommand_help_and_errors_name_the_python_dash_m_form():

@@ -10,10 +10,11 @@ from click.testing import CliRunner
 from helpers import init_layers
 
 from mnist_cli.cli import train_command
-from mnist_cli.config.resolve import resolve_run
+from mnist_cli.config.choices import MAX_HIDDEN_LAYERS, MAX_UNITS
+from mnist_cli.config.resolve import Start, resolve_run
 from mnist_cli.config.settings import MODEL_DEFAULTS, read_config_file, resolve, to_toml
 from mnist_cli.errors import ConfigError, OptionsError
-from mnist_cli.nn.architecture import MAX_HIDDEN_LAYERS, MAX_UNITS, from_dense
+from mnist_cli.nn.architecture import from_dense
 from mnist_cli.rundir.weights import FORMAT_VERSION, Weights
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -99,9 +100,10 @@ def test_settings_the_model_cannot_use_are_usage_errors(file_values, options, me
         resolve_run(file_values, options)
 
 
-def mlp_weights(hidden=(16,), activation="tanh") -> Weights:
+def mlp_weights(hidden=(16,), activation="tanh") -> Start:
     layers = init_layers((784, *hidden, 10), activation, np.random.default_rng(0))
-    return Weights(from_dense("mlp", layers, activation), "mnist", FORMAT_VERSION)
+    weights = Weights(from_dense("mlp", layers, activation), "mnist", FORMAT_VERSION)
+    return weights.fixes(None)
 
 
 def test_init_from_mlp_weights_implies_their_architecture():

@@ -96,14 +96,14 @@ def test_stuck_means_at_chance_with_the_loss_no_longer_moving():
     warning = stuck_warning(sigmoid, "squared", epochs((1.8, 0.1), (1.801, 0.112)))
     assert warning.startswith("training looks stuck at chance level: accuracy 11.20%")
     assert warning.endswith(
-        "try a smaller --lr, --activation relu, --loss cross-entropy"
+        "try a smaller learning rate, relu units, the cross-entropy loss"
     )
     relu = stuck_warning(
         build("mlp", "normal", np.random.default_rng(0), (4,), "relu"),
         "cross-entropy",
         epochs(*[(2.3, 0.1)] * 2),
     )
-    assert relu.endswith("try a smaller --lr"), relu
+    assert relu.endswith("try a smaller learning rate"), relu
 
 
 def test_a_stuck_training_is_told_once_through_on_warning(few_images):
@@ -114,7 +114,7 @@ def test_a_stuck_training_is_told_once_through_on_warning(few_images):
     warnings, lines = [], []
     train(
         start, images, labels, epochs=4, batch_size=100, lr=100.0, rng=rng,
-        monitor=(images, labels), on_epoch=lambda r: lines.append(r),
+        monitored=(images, labels), on_epoch=lambda r: lines.append(r),
         on_warning=lambda text: warnings.append((len(lines), text)),
     )  # fmt: skip
     assert len(warnings) == 1, warnings

@@ -1,5 +1,6 @@
-"""What pip installs: every console script points at a click command. (Every package
-folder is found by setuptools: pyproject.toml lists none by hand.)"""
+"""What pip installs: every console script runs a click command (through console.py, which
+guards the imports). (Every package folder is found by setuptools: pyproject.toml lists none
+by hand.)"""
 
 import importlib
 import tomllib
@@ -17,8 +18,12 @@ def test_every_console_script_points_at_a_click_command():
         "mnist-predict",
         "mnist-gradcheck",
         "mnist-runs",
+        "mnist-serve",
     }
     for name, target in scripts.items():
         module, attr = target.split(":")
-        command = getattr(importlib.import_module(module), attr)
-        assert command.name and callable(command), f"{name} -> {target}"
+        entry = getattr(importlib.import_module(module), attr)
+        command = getattr(importlib.import_module("mnist_cli.cli"), entry.command)
+        assert f"mnist-{command.name}" == name, (
+            f"{name} -> {target} runs {command.name}"
+        )

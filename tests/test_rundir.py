@@ -6,6 +6,7 @@ by a barrier instead of left to timing."""
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import one_layer
 from mnist_cli.nn.layers import Params
 from mnist_cli.rundir.claim import RUN_FILES, claim_run_dir
+from mnist_cli.rundir.stale import STALE_AFTER, clean_stale, lock_dir
 from mnist_cli.rundir.weights import load_weights, write_run
 
 
@@ -136,3 +138,64 @@ def test_a_run_into_the_working_directory_keeps_it(tmp_path, monkeypatch):
     assert (before.st_dev, before.st_ino) == (after.st_dev, after.st_ino)
     assert sorted(os.listdir(".")) == sorted(RUN_FILES), os.listdir(".")
     assert load_weights(Path(".")).params.W[0, 0] == 1.0
+
+
+def aged(path: Path) -> Path:
+    """`path` last changed STALE_AFTER seconds ago and more."""
+    then = time.time() - STALE_AFTER - 5
+    os.utime(path, (then, then), follow_symlinks=False)
+    return path
+
+
+def test_what_dead_runs_left_is_removed_and_live_ones_kept(tmp_path):
+    """clean_stale: unlocked and unchanged for a minute, our names only; a dead claim's empty
+    --out goes with its staging, an old run whose replacement never came is put back."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for name in (
+        "a",
+        "b",
+        "d",
+    ):  # --out of each (e: missing: its old run is moved aside)
+        (runs / name).mkdir()
+    (runs / "d" / "weights.npz").write_text("the new run of d")
+    dead = {
+        ".a.0000000a.staging-new": "a dead claim that created a/",
+        ".b.0000000b.staging": "a dead claim of the existing b/",
+        ".d.0000000d.old": "d's old run, moved aside; d/ is the new one",
+        ".e.0000000e.old": "e's old run, moved aside; e/ never came",
+    }
+    kept = {
+        ".c.0000000c.staging": "a live run's (locked)",
+        ".f.0000000f.staging": "just created, not yet locked",
+        ".g.staging": "not our name",
+        ".cache": "the user's own",
+    }
+    for name, text in {**dead, **kept}.items():
+        (runs / name).mkdir()
+        (runs / name / "weights.npz").write_text(text)
+        if name != ".f.0000000f.staging":
+            aged(runs / name)
+    live = lock_dir(runs / ".c.0000000c.staging")
+    (runs / ".h.0000000h.staging").symlink_to(runs / "d")  # a link: not followed
+    try:
+        removed = clean_stale(runs)
+    finally:
+        os.close(live)
+
+    assert sorted(p.name for p in removed) == sorted(dead), removed
+    listing = sorted(os.listdir(runs))
+    expected = sorted(["b", "d", "e", *kept, ".h.0000000h.staging"])
+    assert listing == expected, f"expected {expected}, got {listing}"
+    assert (runs / "e" / "weights.npz").read_text() == dead[".e.0000000e.old"]
+    assert (runs / "d" / "weights.npz").read_text() == "the new run of d"
+
+
+def test_a_claim_removes_what_a_dead_run_left_beside_it(tmp_path):
+    left = tmp_path / ".r.12345678.staging-new"
+    left.mkdir()
+    aged(left)
+    (tmp_path / "r").mkdir()
+    with claim_run_dir(tmp_path / "s") as claim:
+        write(claim, 1)
+    assert sorted(os.listdir(tmp_path)) == ["s"], os.listdir(tmp_path)

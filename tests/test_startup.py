@@ -36,6 +36,7 @@ OURS = (
     "mnist_cli.training.loop",
     "mnist_cli.training.run",
     "mnist_cli.gradcheck.check",
+    "mnist_cli.serve.server",  # mnist-serve's, imported by no other command
 )
 FETCHING = ("mnist_cli.data.cache", "mnist_cli.data.fetch", "mnist_cli.data.splits")
 COMMANDS = (

@@ -337,7 +337,7 @@ def test_only_the_last_epoch_keeps_its_evaluation(few_images):
         batch_size=100,
         lr=LR["softmax"],
         rng=np.random.default_rng(0),
-        monitor=(images, labels),
+        monitored=(images, labels),
         on_epoch=lambda r: seen.append(r.evaluation is not None),
     )
     assert seen == [True, True, True], "each epoch's callback sees its evaluation"
@@ -354,7 +354,7 @@ def monitored_train(kind, few_images, epochs, **kwargs):
     return train(
         network, images, labels, epochs=epochs, batch_size=100,
         lr=0.5 if kind != "linear" else LR["linear"], rng=np.random.default_rng(3),
-        monitor=(images[:700], labels[:700]), **kwargs,
+        monitored=(images[:700], labels[:700]), **kwargs,
     )  # fmt: skip
 
 

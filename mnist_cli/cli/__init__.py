@@ -2,7 +2,7 @@
 
 Options become a TrainConfig (config.py, resolve.py), data comes from the data package (mnist_cli/data/), a training run
 from run.fit, and runs are written and read by artifacts.py. What the commands share: common.py
-(the command decorator, one-line errors, signals), options.py (the shared options and the
+(the command decorator, one-line errors), signals.py (Ctrl-C and SIGTERM), options.py (the shared options and the
 data-loading call), config_options.py (mnist-train's TrainConfig options), progress.py (bars,
 epoch and summary lines).
 
@@ -25,6 +25,7 @@ MODULES = {
     "gradcheck_command": "mnist_gradcheck",
     "predict_command": "mnist_predict",
     "runs_command": "mnist_runs",
+    "serve_command": "mnist_serve",
     "train_command": "mnist_train",
 }
 
@@ -33,6 +34,7 @@ __all__ = [
     "gradcheck_command",
     "predict_command",
     "runs_command",
+    "serve_command",
     "train_command",
 ]
 
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from mnist_cli.cli.mnist_gradcheck import gradcheck_command
     from mnist_cli.cli.mnist_predict import predict_command
     from mnist_cli.cli.mnist_runs import runs_command
+    from mnist_cli.cli.mnist_serve import serve_command
     from mnist_cli.cli.mnist_train import train_command
 
 

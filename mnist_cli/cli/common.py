@@ -2,29 +2,28 @@
 
 Library errors (MnistCliError) become one `Error: ...` line and exit 1; bad option values and
 options that cannot go together (OptionsError) exit 2; Ctrl-C exits 130 and SIGTERM 143, each
-with one line and after every `finally` block has cleaned up (temp files, staging directories).
+with one line and after every `finally` block has cleaned up (signals.py).
 Results go to stdout; warnings and progress bars (progress.py) to stderr.
 """
 
 import functools
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from mnist_cli import __version__
+from mnist_cli.cli.signals import Terminated, handled, stop_code, stop_line
 from mnist_cli.data import DATASETS, Dataset, get_dataset
 from mnist_cli.errors import (
     MnistCliError,
     OptionsError,
     TrainingDivergedError,
     WeightsError,
+    shown,
 )
 from mnist_cli.nn.architecture import dense_params, hidden_of, kind_of
-from mnist_cli.rundir.claim import shown
 from mnist_cli.rundir.weights import Weights
 
 if TYPE_CHECKING:  # for the hints: mnist-predict starts without the scoring modules
@@ -48,24 +47,15 @@ def command(epilog: str):
     return decorate
 
 
-class Terminated(BaseException):
-    """Raised by the SIGTERM handler: unwinds like KeyboardInterrupt, through every `finally`."""
-
-
-def raise_terminated(signum, frame):
-    raise Terminated
-
-
 def reports_errors(command):
     """Turn library errors into one line and exit 1 (OptionsError: a usage error, exit 2),
-    Ctrl-C into exit 130, SIGTERM into 143."""
+    Ctrl-C into exit 130, SIGTERM into 143 (signals.py)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, raise_terminated) if main else None
         try:
-            return command(*args, **kwargs)
+            with handled():
+                return command(*args, **kwargs)
         except OptionsError as e:
             if e.param:  # names that are not UTF-8: \xNN, as everywhere (shown)
                 raise click.BadParameter(shown(str(e)), param_hint=e.param) from None
@@ -76,16 +66,9 @@ def reports_errors(command):
             raise click.ClickException(shown(f"{e}; try a smaller --lr")) from None
         except MnistCliError as e:
             raise click.ClickException(shown(str(e))) from None
-        except KeyboardInterrupt:
-            click.echo("\nInterrupted.", err=True)
-            sys.exit(130)
-        except Terminated:
-            click.echo("Terminated.", err=True)
-            sys.exit(143)
-        finally:
-            # signal handlers can only be set from the main thread
-            if main:
-                signal.signal(signal.SIGTERM, previous)
+        except (KeyboardInterrupt, Terminated) as stop:
+            click.echo(stop_line(stop), err=True)
+            sys.exit(stop_code(stop))
 
     return wrapper
 

@@ -7,10 +7,16 @@ from pathlib import Path
 import click
 
 from mnist_cli.cli.options import dataset_option
-from mnist_cli.config.settings import SOLVERS, check_value
-from mnist_cli.nn.architecture import INITS, KINDS, MAX_HIDDEN_LAYERS, MAX_UNITS
-from mnist_cli.nn.layers import ACTIVATIONS
-from mnist_cli.nn.losses import LOSSES
+from mnist_cli.config.choices import (
+    ACTIVATIONS,
+    INITS,
+    KINDS,
+    LOSSES,
+    MAX_HIDDEN_LAYERS,
+    MAX_UNITS,
+    SOLVERS,
+)
+from mnist_cli.config.settings import check_value
 
 
 def option_value(key: str):
@@ -106,7 +112,7 @@ OPTIONS = [
         callback=lambda ctx, param, path: path and str(path.resolve()),
         metavar="RUN_OR_WEIGHTS",
         help="Continue training from saved weights (a run directory or weights.npz) "
-        "instead of --init. Model and dataset (and an mlp's --hidden and --activation) "
+        "instead of --init: a warm start, with a fresh optimizer state and a new shuffling. Model and dataset (and an mlp's --hidden and --activation) "
         "default to theirs and must match. From a run directory, --loss defaults to the "
         "run's, epochs are numbered after its own (a 10-epoch run continued with --epochs 5 "
         "prints epoch 11/15 to 15/15) and metrics.json's history starts with its epochs; from a "

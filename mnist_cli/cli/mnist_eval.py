@@ -57,7 +57,7 @@ Example:
 )
 @click.option("-q", "--quiet", is_flag=True, help="No download progress bars.")
 @plots_option
-def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
+def eval_command(path, split, dataset, source, as_json, quiet, with_plots):
     """Score saved weights: accuracy, per-class accuracy and the confusion matrix.
 
     PATH is a run directory written by mnist-train, or a weights.npz file.
@@ -67,8 +67,8 @@ def eval_command(path, split, dataset, data, as_json, quiet, with_plots):
     dataset = weights_dataset(path, weights, dataset)
     if with_plots:
         require_plots()
-    mirrors = data.chosen_mirrors() or run_mirrors(path)
-    scored = data.load(load_split, dataset, split, mirrors=mirrors, quiet=quiet)
+    mirrors = source.chosen_mirrors() or run_mirrors(path)
+    scored = source.load(load_split, dataset, split, mirrors=mirrors, quiet=quiet)
     with blas_threads("score"):
         result = evaluate(network, scored.images, scored.labels)
     if as_json:

@@ -6,11 +6,10 @@ import numpy as np
 from mnist_cli.cli.common import command
 from mnist_cli.cli.config_options import hidden_widths
 from mnist_cli.cli.options import data_options, dataset_option
+from mnist_cli.config.choices import ACTIVATIONS, LOSSES
 from mnist_cli.data import get_dataset, load_split
 from mnist_cli.gradcheck.cases import MODELS, format_checks, run_checks, subjects
 from mnist_cli.gradcheck.check import H
-from mnist_cli.nn.layers import ACTIVATIONS
-from mnist_cli.nn.losses import LOSSES
 
 
 def positive_tol(ctx, param, value):
@@ -91,7 +90,7 @@ def gradcheck_command(
     seed,
     tol,
     dataset,
-    data,
+    source,
     quiet,
 ):
     """Check the analytic gradients against central finite differences, in float64.
@@ -104,8 +103,8 @@ def gradcheck_command(
     """
     chosen = subjects(model, loss, hidden, activation)
     dataset = get_dataset(dataset or "mnist")
-    mirrors = data.chosen_mirrors() or None
-    split = data.load(load_split, dataset, "train", mirrors=mirrors, quiet=quiet)
+    mirrors = source.chosen_mirrors() or None
+    split = source.load(load_split, dataset, "train", mirrors=mirrors, quiet=quiet)
     if samples > len(split):
         raise click.BadParameter(
             f"must be at most {len(split):,}, the number of training images, "

@@ -8,8 +8,8 @@ import numpy as np
 
 from mnist_cli.cli.common import command, weights_dataset
 from mnist_cli.cli.options import dataset_option
+from mnist_cli.errors import shown
 from mnist_cli.predict.images import VALUE_NAMES, as_text, classify, prepare
-from mnist_cli.rundir.claim import shown
 from mnist_cli.rundir.weights import load_weights
 
 

@@ -1,5 +1,6 @@
 """`mnist-runs`: the run directories of a folder (runs.py), one aligned line each, or JSON."""
 
+import contextlib
 import json
 from datetime import UTC
 from pathlib import Path
@@ -8,8 +9,9 @@ import click
 
 from mnist_cli import __version__
 from mnist_cli.cli.common import CONTEXT, reports_errors
-from mnist_cli.rundir.claim import shown
+from mnist_cli.errors import shown
 from mnist_cli.rundir.listing import SORTS, RunSummary, list_runs
+from mnist_cli.rundir.stale import clean_stale
 
 COLUMNS = (
     "run",
@@ -65,8 +67,11 @@ def runs_command(directory, sort, as_json):
     Each line shows the model (with its hidden sizes), dataset, loss, epochs (10+5: five more
     from a run of ten, by --init-from), the test and validation accuracy, the training time
     and when the run was written (UTC). A directory whose metrics.json cannot be read is
-    listed as broken, with the reason.
+    listed as broken, with the reason. What killed runs left in DIR (hidden staging
+    directories no live run holds) is removed first.
     """
+    with contextlib.suppress(OSError):  # a courtesy: listing does not need it
+        clean_stale(directory)
     runs = list_runs(directory, sort)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in runs], indent=2, allow_nan=False))

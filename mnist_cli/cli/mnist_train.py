@@ -12,8 +12,10 @@ import click
 
 from mnist_cli.cli.common import command, draw_plots, require_plots, warn, wrote_line
 from mnist_cli.cli.config_options import config_options
+from mnist_cli.cli.optimizer_options import optimizer_options
 from mnist_cli.cli.options import data_options, plots_option
 from mnist_cli.cli.progress import TrainProgress, show_bars, summary_line
+from mnist_cli.cli.signals import says_when_saved
 from mnist_cli.config.resolve import check_val_size, resolve_run, start_path
 from mnist_cli.config.settings import read_config_file, to_toml
 from mnist_cli.data import get_dataset, load_dataset
@@ -59,6 +61,7 @@ OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS, MKL_NUM_THREADS) to choose them yourse
     "here override it.",
 )
 @config_options
+@optimizer_options
 @data_options
 @click.option(
     "--out",
@@ -82,7 +85,7 @@ OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS, MKL_NUM_THREADS) to choose them yourse
 )
 @plots_option
 def train_command(
-    config_file, data, out_dir, force, quiet, as_json, with_plots, **options
+    config_file, source, out_dir, force, quiet, as_json, with_plots, **options
 ):
     """Train a model on MNIST (784→10, or an mlp with hidden layers) with mini-batch SGD and
     gradients derived by hand.
@@ -94,23 +97,23 @@ def train_command(
     file_values = read_config_file(config_file) if config_file else {}
     init_from = start_path(options, file_values)
     start = load_weights(Path(init_from)) if init_from else None
-    start_loss = (
-        run_loss(Path(init_from)) if init_from and Path(init_from).is_dir() else None
+    options["mirrors"] = source.chosen_mirrors() or None
+    config = resolve_run(
+        file_values, options, start and start.fixes(run_loss(init_from))
     )
-    options["mirrors"] = data.chosen_mirrors() or None
-    config = resolve_run(file_values, options, start, start_loss)
     config_toml = to_toml(config)  # before training: resolve_run checked its paths
     earlier = continued_training(config, monitor_name(config), on_warning=warn)
     if with_plots:
         require_plots()  # before training, not after it
     # claimed before training: a place that cannot be written, or another run's, fails now
-    with claim_run_dir(out_dir or default_out_dir(config.model), force) as claim:
+    out = out_dir or default_out_dir(config.model)
+    with claim_run_dir(out, force) as claim, says_when_saved(claim):
         out_dir = claim.path
         dataset = get_dataset(config.dataset)
         # --json: stdout holds only the JSON line; the summary, like epoch lines, goes to stderr
         say = functools.partial(click.echo, err=as_json)
         mirrors = config.mirrors or None
-        train_split, test_split = data.load(
+        train_split, test_split = source.load(
             load_dataset, dataset, mirrors=mirrors, quiet=quiet
         )
         check_val_size(config, len(train_split))

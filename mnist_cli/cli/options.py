@@ -108,11 +108,11 @@ def bundled_copy_hint(dataset: Dataset, mirrors: Sequence[str] | None) -> str:
 
 def data_options(command):
     """--cache-dir, --mirror and --timeout, shared by every command that reads MNIST; the
-    command receives them as one DataOptions, `data`."""
+    command receives them as one DataOptions, `source`."""
 
     @functools.wraps(command)
     def wrapper(*args, cache_dir, mirrors, timeout, **kwargs):
-        return command(*args, data=DataOptions(cache_dir, mirrors, timeout), **kwargs)
+        return command(*args, source=DataOptions(cache_dir, mirrors, timeout), **kwargs)
 
     wrapper = click.option(
         "--timeout",

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     # for the type hints alone: mnist-eval and mnist-runs import this module (for the
     # download bars) without the training loop
     from mnist_cli.config.settings import TrainConfig
-    from mnist_cli.rundir.listing import Earlier
+    from mnist_cli.training.continuing import Earlier
     from mnist_cli.training.loop import EpochResult
     from mnist_cli.training.run import RunResult
 

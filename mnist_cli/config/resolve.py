@@ -8,18 +8,28 @@ bad option value); --init-from weights of another model or dataset raise ConfigE
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from mnist_cli.config.choices import OPTIMIZER_KEYS, OPTIMIZER_SETTINGS
 from mnist_cli.config.settings import TrainConfig, resolve, toml_string
-from mnist_cli.errors import ConfigError, OptionsError
-from mnist_cli.nn import D, K
-from mnist_cli.nn.architecture import activation_of, describe, hidden_of
-from mnist_cli.nn.network import Network
-from mnist_cli.rundir.claim import shown
-from mnist_cli.rundir.weights import Weights
+from mnist_cli.errors import ConfigError, OptionsError, shown
+
+
+@dataclass(frozen=True)
+class Start:
+    """What the --init-from weights fix for the run: their model and dataset, an mlp's hidden
+    widths and activation, and the loss of the run they come from (None if unknown)."""
+
+    kind: str
+    dataset: str
+    hidden: tuple[int, ...] = ()
+    activation: str | None = None
+    loss: str | None = None
+
 
 # What the exact solver has no use for: it solves for the optimum (no epochs, no starting point).
-SGD_ONLY = ("epochs", "batch_size", "lr", "init", "init_from")
+SGD_ONLY = ("epochs", "batch_size", "lr", "init", "init_from", *OPTIMIZER_KEYS)
 
 
 def start_path(
@@ -38,24 +48,23 @@ def start_path(
 def resolve_run(
     file_values: Mapping[str, Any],
     options: Mapping[str, Any],
-    start: Weights | None = None,
-    start_loss: str | None = None,
+    start: Start | None = None,
 ) -> TrainConfig:
     """The run's configuration from `options` (the command line; None where not given),
-    `file_values` (read_config_file) and `start`, the loaded weights of start_path (if any),
-    with `start_loss` the loss of the run they come from (None for a bare weights file).
+    `file_values` (read_config_file) and `start`, what the weights of start_path fix (if any).
 
     A dataset other than the file's drops the file's mirrors (they hold the file's dataset).
     """
     given = {key: v for key, v in options.items() if v is not None}
     init_from = start_path(given, file_values)
-    implied = implied_defaults(given, file_values, start, start_loss)
+    implied = implied_defaults(given, file_values, start)
     from_file = {key: v for key, v in file_values.items() if key != "init_from"}
     dataset = given.get("dataset", implied.get("dataset"))
     if dataset and dataset != from_file.get("dataset", TrainConfig.dataset):
         from_file.pop("mirrors", None)
     config = resolve(from_file, {**implied, **given, "init_from": init_from})
     check_combination(config, given, start)
+    check_optimizer_options(config, {*given, *file_values})
     check_paths(config)
     return config
 
@@ -81,8 +90,7 @@ def check_paths(config: TrainConfig) -> None:
 def implied_defaults(
     given: Mapping[str, Any],
     file_values: Mapping[str, Any],
-    start: Weights | None,
-    start_loss: str | None = None,
+    start: Start | None,
 ) -> dict[str, Any]:
     """Defaults implied by other choices, when neither the command line nor the config file
     sets them: the model, dataset and (mlp) hidden widths and activation of the --init-from
@@ -91,14 +99,10 @@ def implied_defaults(
     implied = {}
     if start:
         inherited = [("model", start.kind), ("dataset", start.dataset)]
-        if start_loss:
-            inherited.append(("loss", start_loss))
+        if start.loss:
+            inherited.append(("loss", start.loss))
         if start.kind == "mlp":
-            net = start.network
-            inherited += [
-                ("hidden", hidden_of(net)),
-                ("activation", activation_of(net)),
-            ]
+            inherited += [("hidden", start.hidden), ("activation", start.activation)]
         for key, value in inherited:
             if key not in given and key not in file_values:
                 implied[key] = value
@@ -109,7 +113,7 @@ def implied_defaults(
 
 
 def check_combination(
-    config: TrainConfig, given: Mapping[str, Any], start: Weights | None
+    config: TrainConfig, given: Mapping[str, Any], start: Start | None
 ) -> None:
     """Refuse settings that contradict each other: --init-from weights of another model,
     architecture or dataset (ConfigError), and options the chosen model or solver cannot use
@@ -126,16 +130,21 @@ def check_combination(
             "or other weights"
         )
     if start and start.kind == "mlp":
-        check_architecture(config, start.network)
+        check_architecture(config, start)
     check_model_options(config, given)
     if config.solver == "sgd" and config.l2:
         raise OptionsError("--l2 is for --solver exact; SGD has no ridge term")
     if config.solver == "exact":
-        unused = [f"--{key.replace('_', '-')}" for key in SGD_ONLY if key in given]
+        changed = [
+            k for k in OPTIMIZER_KEYS if getattr(config, k) != getattr(TrainConfig, k)
+        ]
+        keys = [k for k in SGD_ONLY if k in given or k in changed]
+        unused = [f"--{key.replace('_', '-')}" for key in keys]
         if unused or config.init_from:
             raise OptionsError(
                 f"{', '.join(unused) or 'init_from'} cannot be used with --solver exact, "
-                "which solves for the optimum directly (no epochs, no starting point)"
+                "which solves for the optimum directly (no epochs, no starting point, "
+                "no optimizer)"
             )
         if config.model != "linear":
             raise OptionsError(
@@ -144,16 +153,16 @@ def check_combination(
             )
 
 
-def architecture(config: TrainConfig) -> str:
-    """The mlp of `config` as architecture.describe names one: "mlp 784-256-10 relu"."""
-    return f"mlp {'-'.join(map(str, (D, *config.hidden, K)))} {config.activation}"
+def architecture(model: TrainConfig | Start) -> str:
+    """An mlp as the run's summary names one: "mlp 784-256-10 relu"."""
+    return f"mlp {'-'.join(map(str, (784, *model.hidden, 10)))} {model.activation}"
 
 
-def check_architecture(config: TrainConfig, start: Network) -> None:
+def check_architecture(config: TrainConfig, start: Start) -> None:
     """--init-from mlp weights must have the hidden widths and activation of the run."""
-    if describe(start) != architecture(config):
+    if architecture(start) != architecture(config):
         raise ConfigError(
-            f"--init-from {config.init_from}: the weights are an {describe(start)}, "
+            f"--init-from {config.init_from}: the weights are an {architecture(start)}, "
             f"but this run trains an {architecture(config)}; give the weights' --hidden "
             "and --activation (or leave them out) or other weights"
         )
@@ -183,6 +192,20 @@ def check_model_options(config: TrainConfig, given: Mapping[str, Any]) -> None:
             f"{origin('init')} zeros cannot train an mlp: every hidden unit would get the "
             "same gradient and stay identical; use --init normal (its default)"
         )
+
+
+def check_optimizer_options(config: TrainConfig, chosen: set[str]) -> None:
+    """Refuse a setting the run's optimizer does not use (--beta1 with momentum, --momentum
+    with adam, any of them with --solver exact); `chosen` are the keys the command line or
+    the config file set."""
+    if config.solver == "exact":
+        return  # check_combination refuses every optimizer option for the exact solver
+    for key, optimizers in OPTIMIZER_SETTINGS.items():
+        if key in chosen and config.optimizer not in optimizers:
+            raise OptionsError(
+                f"--{key} is for --optimizer {' or '.join(optimizers)}, not "
+                f"{config.optimizer}, which has no such setting"
+            )
 
 
 def check_val_size(config: TrainConfig, n_train: int) -> None:

@@ -13,12 +13,20 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from mnist_cli.config.choices import (
+    ACTIVATIONS,
+    INITS,
+    KINDS,
+    LOSSES,
+    MAX_HIDDEN_LAYERS,
+    MAX_UNITS,
+    OPTIMIZER_SETTINGS,
+    OPTIMIZERS,
+    SCHEDULES,
+    SOLVERS,
+)
 from mnist_cli.data import DATASETS, normalize_mirror
 from mnist_cli.errors import ConfigError
-from mnist_cli.nn.architecture import INITS, KINDS, MAX_HIDDEN_LAYERS, MAX_UNITS
-from mnist_cli.nn.layers import ACTIVATIONS
-from mnist_cli.nn.losses import LOSSES
-from mnist_cli.optim import OPTIMIZERS, SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,8 @@ class TrainConfig:
     init_from: str | None = None  # weights or run directory to start from
 
 
-SOLVERS = ("sgd", "exact")
-MAX_EPOCHS = (
-    10_000  # in a run, continued ones' included: metrics.json stays readable (~2 MB)
-)
+# the most epochs in a run, a continued run's included: its metrics.json stays readable (~2 MB)
+MAX_EPOCHS = 10_000
 MAX_CONFIG_BYTES = 64 * 1024  # a config file's bound: the shipped ones are under 1 KiB
 
 
@@ -250,10 +256,13 @@ def to_toml(config: TrainConfig) -> str:
     lines = ["# mnist-train configuration, as resolved for this run"]
     # None (no init_from, no activation) and no hidden layers are left out: TOML has no
     # null, and absent means the default
+    # and the settings of optimizers other than the run's (--config would refuse them)
     lines += [
         f"{key} = {value(v)}"
         for key, v in asdict(config).items()
-        if v is not None and not (key == "hidden" and not v)
+        if v is not None
+        and not (key == "hidden" and not v)
+        and config.optimizer in OPTIMIZER_SETTINGS.get(key, (config.optimizer,))
     ]
     return "\n".join(lines) + "\n"
 

@@ -24,6 +24,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from mnist_cli import atomic
 from mnist_cli.data import manifest
 from mnist_cli.data.cache import cache_error, cached, clean_stale, install, locked, own
 from mnist_cli.data.catalogue import DataFile
@@ -31,7 +32,6 @@ from mnist_cli.data.mirrors import MirrorLog, join
 from mnist_cli.data.policy import DEFAULT_POLICY, Failure, FetchPolicy, ProgressFactory
 from mnist_cli.data.transport import download
 from mnist_cli.errors import DownloadError
-from mnist_cli.rundir import atomic
 
 CHUNK_SIZE = 1 << 16
 GZIP_MAGIC = b"\x1f\x8b"

@@ -20,9 +20,9 @@ import os
 import stat
 from pathlib import Path
 
+from mnist_cli import atomic
 from mnist_cli.data.catalogue import DataFile
 from mnist_cli.data.policy import open_regular
-from mnist_cli.rundir import atomic
 
 SUFFIX = ".verified.json"
 MISSING = "is missing"

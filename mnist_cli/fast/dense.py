@@ -72,24 +72,17 @@ class Scratch:
 
     @classmethod
     def for_rows(cls, m: int, hidden: tuple[int, ...]) -> "Scratch":
-        At = []
-        for n in hidden:
-            A = np.empty((n + 1, m), np.float32)
+        At = [np.empty((n + 1, m), np.float32) for n in hidden]
+        for n, A in zip(hidden, At):
             A[n] = 1.0  # the row of ones, written once
-            At.append(A)
-
-        def f32(shape: tuple[int, int]) -> np.ndarray:
-            return np.empty(shape, np.float32)
-
+        hm = [(n, m) for n in hidden]
+        km = [np.empty((K, m), np.float32) for _ in range(4)]
         return cls(
-            At=tuple(At),
-            dAt=tuple(f32((n, m)) for n in hidden),
-            Tt=tuple(f32((n, m)) for n in hidden),
-            mask=tuple(np.empty((n, m), bool) for n in hidden),
-            Zt=f32((K, m)),
-            Gt=f32((K, m)),
-            Tk=f32((K, m)),
-            Rt=f32((K, m)),
+            tuple(At),
+            tuple(np.empty(shape, np.float32) for shape in hm),
+            tuple(np.empty(shape, np.float32) for shape in hm),
+            tuple(np.empty(shape, bool) for shape in hm),
+            *km,
             row=np.empty(m, np.float32),
             ones=np.ones((K, K), np.float32),
         )

@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from mnist_cli.metrics import Evaluation, summarize
+from mnist_cli.metrics import Evaluation, evaluation_of
 from mnist_cli.nn import D
 from mnist_cli.nn.losses import Loss, Output, batch_loss, check_pairing, one_hot
 from mnist_cli.nn.network import Network
@@ -76,7 +76,7 @@ def score(
     for chunk_loss in losses:  # in chunk order, as one thread adds them
         loss_sum += chunk_loss
     mean = None if loss is None else loss_sum / max(N, 1)
-    return summarize(labels, predicted, mean)
+    return evaluation_of(labels, predicted, mean)
 
 
 def scoring_threads(N: int) -> int:

@@ -7,12 +7,13 @@ gradcheck.py does the comparing; this module chooses the point of parameter spac
 
 import numpy as np
 
+from mnist_cli.config.choices import KINDS, LOSSES
 from mnist_cli.errors import OptionsError
 from mnist_cli.gradcheck.check import BlockCheck, Layers, Subject, check_gradients
 from mnist_cli.nn import D, K
-from mnist_cli.nn.architecture import KINDS, dense_layers
+from mnist_cli.nn.architecture import dense_layers
 from mnist_cli.nn.layers import Activation, Params, activate, inputs
-from mnist_cli.nn.losses import LOSSES, Loss, one_hot
+from mnist_cli.nn.losses import Loss, one_hot
 from mnist_cli.nn.network import init_network
 
 MODELS = KINDS

@@ -79,7 +79,9 @@ def network_of(subject: Subject, layers: Layers) -> Network:
     )
 
 
-def batch_loss(subject: Subject, layers: Layers, X: np.ndarray, Y: np.ndarray) -> float:
+def forward_loss(
+    subject: Subject, layers: Layers, X: np.ndarray, Y: np.ndarray
+) -> float:
     """ℒ of the batch X (N, D), Y (N, K) from the forward pass alone."""
     network = network_of(subject, layers)
     return network.loss(subject.loss, network.logits(X), Y)
@@ -205,13 +207,13 @@ def check_gradients(
     W1, b1, … for several.
     """
     grads = gradient(subject, layers, X, Y)
-    tiny = FLOOR * abs(batch_loss(subject, layers, X, Y)) + np.finfo(np.float64).tiny
+    tiny = FLOOR * abs(forward_loss(subject, layers, X, Y)) + np.finfo(np.float64).tiny
     lit = np.flatnonzero((X != 0).any(axis=0))  # pixels non-zero in some sample
     checks: list[BlockCheck] = []
     for l, (p, g) in enumerate(zip(layers, grads)):
 
         def loss(q: Params, l: int = l) -> float:  # L with layer l replaced by q
-            return batch_loss(subject, (*layers[:l], q, *layers[l + 1 :]), X, Y)
+            return forward_loss(subject, (*layers[:l], q, *layers[l + 1 :]), X, Y)
 
         top = l == len(layers) - 1
         checks += layer_checks(

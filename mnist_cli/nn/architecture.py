@@ -14,15 +14,12 @@ from typing import Literal
 
 import numpy as np
 
+from mnist_cli.config.choices import INITS
 from mnist_cli.nn import D, K
 from mnist_cli.nn.layers import Act, Activation, Dense, Params
 from mnist_cli.nn.network import Network, init_network
 
-Kind = Literal["linear", "softmax", "mlp"]
-KINDS: tuple[Kind, ...] = ("linear", "softmax", "mlp")
-INITS = ("zeros", "normal")
-MAX_UNITS = 4096  # units in one hidden layer, at most
-MAX_HIDDEN_LAYERS = 4
+Kind = Literal["linear", "softmax", "mlp"]  # one of config.choices.KINDS
 SMALL_STD = 0.01  # the "normal" init of linear and softmax: N(0, 0.01²)
 
 

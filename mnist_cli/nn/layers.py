@@ -20,8 +20,9 @@ from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 
-Activation = Literal["relu", "sigmoid", "tanh"]
-ACTIVATIONS: tuple[Activation, ...] = ("relu", "sigmoid", "tanh")
+from mnist_cli.config.choices import ACTIVATIONS
+
+Activation = Literal["relu", "sigmoid", "tanh"]  # one of ACTIVATIONS
 
 
 class Layer(Protocol):

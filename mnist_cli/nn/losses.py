@@ -17,7 +17,6 @@ from mnist_cli.nn import K
 Output = Literal["identity", "softmax"]
 OUTPUTS: tuple[Output, ...] = ("identity", "softmax")
 Loss = Literal["squared", "cross-entropy"]
-LOSSES: tuple[Loss, ...] = ("squared", "cross-entropy")
 
 
 def softmax(Z: np.ndarray) -> np.ndarray:

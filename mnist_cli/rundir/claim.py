@@ -9,62 +9,70 @@ So a run first *claims* its directory (claim_run_dir):
 2. --out (and its parents) is created if missing, opened without following a link, and locked
    (an exclusive, non-blocking flock): a second run fails at once, "in use by another run".
    The lock lives as long as the process, so a run killed by SIGKILL leaves no stale claim.
-3. The directory must be empty, or, with --force, hold a previous run: weights.npz or
-   metrics.json, and nothing but a run's files (RUN_FILES, pictures *.png). Anything else
-   (`--out .`, a folder of the user's own files) is refused: --force replaces only a run.
-4. The staging directory `.<name>.<random>` is created beside --out (proving, before training,
-   that the place can be written) and locked too.
+3. The directory must be empty, or, with --force, hold a previous run or what an interrupted
+   install left of one: nothing but a run's files (RUN_FILES, pictures *.png), among them
+   weights.npz, metrics.json or a config.toml that mnist-train wrote. Anything else (`--out .`,
+   a folder of the user's own files) is refused: --force replaces only a run.
+4. What killed runs left beside --out is removed (stale.py: staging directories no live
+   process holds), then the staging directory `.<name>.<random>.staging` is created beside
+   --out (proving, before training, that the place can be written) and locked too.
 
-After training, the run is written into the staging directory, flushed, and renamed onto
---out (RunClaim.install, atomic.replace_dir): onto the empty claimed directory in one rename;
-over a previous run, the old run is moved aside and put back if anything fails, signals
-deferred between the renames. Leaving the claim removes the staging directory and, if the run
-was not installed, the empty directory the claim created: a run that fails or is interrupted
-leaves nothing behind, and a weights.npz only ever appears complete.
+After training, the run is written into the staging directory, flushed, and put in --out's
+place in one step (RunClaim.install, atomic.replace_dir): renamed onto the empty directory the
+claim created, or exchanged with a previous run. A SIGKILL at any instant leaves --out empty or
+whole. An empty --out that existed before (`--out .`, a shell's working directory) stays that
+directory: the files are moved in, weights.npz last (a kill between the moves leaves no
+weights.npz, which no command trusts, and --force replaces the rest). Leaving the claim removes
+the staging directory and, if the run was not installed, the directory the claim created.
 """
 
 import contextlib
 import errno
-import fcntl
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_cli.errors import RunDirectoryError
-from mnist_cli.rundir.atomic import replace_dir, temp_dir
+from mnist_cli.atomic import replace_dir, signals_deferred, temp_dir
+from mnist_cli.errors import RunDirectoryError, shown
+from mnist_cli.rundir.stale import (
+    STAGING,
+    STAGING_NEW,
+    clean_stale,
+    clean_temp_files,
+    lock_dir,
+)
 
 WEIGHTS = "weights.npz"
 METRICS = "metrics.json"
 CONFIG = "config.toml"
 RUN_FILES = (WEIGHTS, METRICS, CONFIG)  # and the pictures, *.png
+CONFIG_HEADER = b"# mnist-train configuration"  # how config.to_toml's text begins
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunClaim:
     """A run directory this process holds: `path` (as given) until the claim is left."""
 
     path: Path  # --out as given, for messages
     target: Path  # its absolute path, for the renames
-    staging: Path  # beside it: the run is written here, then renamed onto `target`
+    staging: Path  # beside it: the run is written here, then put in `target`'s place
     lock: int  # the open, flock'ed directory `target`
+    keep_target: bool  # it existed before the claim: kept as the directory it is
+    installed: bool = False  # whether install() put the run in place
 
     def install(self) -> None:
-        """Rename the staging directory, holding the finished run, onto --out."""
+        """Put the staging directory, holding the finished run, in --out's place."""
         if not _same_file(self.lock, self.target):
             raise RunDirectoryError(
                 f"--out {shown(self.path)} was replaced by another run while this one "
                 "trained; this run is not saved"
             )
-        replace_dir(self.staging, self.target)
-
-
-def shown(path: Path | str) -> str:
-    """`path` as text that can be printed: bytes that are not UTF-8 as \\xNN escapes."""
-    try:
-        return os.fsencode(path).decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate that no byte became
-        return str(path).encode("utf-8", "backslashreplace").decode()
+        with signals_deferred():  # a signal meanwhile comes once `installed` says so
+            replace_dir(
+                self.staging, self.target, keep_target=self.keep_target, last=WEIGHTS
+            )
+            self.installed = True
 
 
 def is_utf8(path: Path | str) -> bool:
@@ -83,27 +91,35 @@ def claim_run_dir(out_dir: Path, force: bool = False) -> Iterator[RunClaim]:
     claimed. Leaving the block releases the claim and removes what the run left unfinished."""
     target = Path(os.path.abspath(out_dir))
     _check_path(out_dir, target)
-    try:
-        _create_parents(out_dir, target.parent)
-        created, lock = _create_and_lock(out_dir, target)
-    except OSError as e:
-        raise RunDirectoryError(
-            f"--out {shown(out_dir)}: cannot create it ({e.strerror}); "
-            "choose another --out"
-        ) from None
-    installed = False
-    try:
-        _check_contents(out_dir, target, force)
-        with _staging(out_dir, target) as (staging, _):
+    claim: RunClaim | None = None
+    with contextlib.ExitStack() as leave:
+        with signals_deferred():  # a stop meanwhile finds the release registered
             try:
-                yield RunClaim(out_dir, target, staging, lock)
-            finally:
-                installed = not os.path.lexists(staging)
-    finally:
-        if created and not installed and _same_file(lock, target):
-            with contextlib.suppress(OSError):  # not empty: not ours to remove
-                os.rmdir(target)
-        os.close(lock)
+                _create_parents(out_dir, target.parent)
+                created, lock = _create_and_lock(out_dir, target)
+            except OSError as e:
+                raise RunDirectoryError(
+                    f"--out {shown(out_dir)}: cannot create it ({e.strerror}); "
+                    "choose another --out"
+                ) from None
+            leave.callback(lambda: _release(target, lock, created, claim))
+        with contextlib.suppress(OSError):  # the claim is ours: any is a dead writer's
+            clean_temp_files(target)
+        _check_contents(out_dir, target, force)
+        with contextlib.suppress(OSError):  # a courtesy: correctness does not need it
+            clean_stale(target.parent)
+        with _staging(out_dir, target, created) as staging:
+            claim = RunClaim(out_dir, target, staging, lock, keep_target=not created)
+            yield claim
+
+
+def _release(target: Path, lock: int, created: bool, claim: RunClaim | None) -> None:
+    """Close the claim's lock, first removing the directory it created if it is still ours,
+    empty (not ours to remove otherwise) and no run was installed in it."""
+    if created and not (claim and claim.installed) and _same_file(lock, target):
+        with contextlib.suppress(OSError):
+            os.rmdir(target)
+    os.close(lock)
 
 
 def _check_path(out_dir: Path, target: Path) -> None:
@@ -154,7 +170,7 @@ def _create_and_lock(out_dir: Path, target: Path) -> tuple[bool, int]:
             os.mkdir(target)
             created = True
         try:
-            lock = _lock(target)
+            lock = lock_dir(target)
         except FileNotFoundError:
             continue  # removed meanwhile (a run that failed): create it again
         if lock is None:
@@ -166,21 +182,6 @@ def _create_and_lock(out_dir: Path, target: Path) -> tuple[bool, int]:
             return created, lock
         os.close(lock)  # replaced meanwhile: lock the new one
     raise RunDirectoryError(f"--out {out_dir} keeps changing; choose another --out")
-
-
-def _lock(directory: Path) -> int | None:
-    """`directory` opened (a link is not followed) and flock'ed; None if another holds it."""
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(directory, flags)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -208,7 +209,7 @@ def _check_contents(out_dir: Path, target: Path, force: bool) -> None:
         for name, is_file in found.items()
         if not (is_file and (name in RUN_FILES or name.endswith(".png")))
     )
-    if foreign or not (WEIGHTS in found or METRICS in found):
+    if foreign or not (WEIGHTS in found or METRICS in found or _ours(target / CONFIG)):
         what = (
             f"holds {', '.join(map(shown, foreign[:3]))}" if foreign else "has no run"
         )
@@ -219,23 +220,34 @@ def _check_contents(out_dir: Path, target: Path, force: bool) -> None:
         )
 
 
-@contextlib.contextmanager
-def _staging(out_dir: Path, target: Path) -> Iterator[tuple[Path, int]]:
-    """The staging directory beside `target`, created and locked; RunDirectoryError if the
-    place cannot be written (a read-only folder, a full disk)."""
-    created = False
+def _ours(config: Path) -> bool:
+    """Whether `config` is a config.toml mnist-train wrote: what an install interrupted
+    between its moves leaves, with perhaps metrics.json (weights.npz comes last)."""
     try:
-        with temp_dir(target) as staging:
-            created = True
-            lock = _lock(staging)
+        with open(config, "rb") as f:
+            return f.read(len(CONFIG_HEADER)) == CONFIG_HEADER
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _staging(out_dir: Path, target: Path, created_target: bool) -> Iterator[Path]:
+    """The staging directory beside `target`, created and locked for the block (stale.py
+    leaves it alone while it is locked; its suffix says whether the claim created `target`);
+    RunDirectoryError if the place cannot be written (a read-only folder, a full disk)."""
+    made = False
+    try:
+        with temp_dir(target, STAGING_NEW if created_target else STAGING) as staging:
+            made = True
+            lock = lock_dir(staging)
             if lock is None:
                 raise RunDirectoryError(f"{shown(staging)}: in use by another process")
             try:
-                yield staging, lock
+                yield staging
             finally:
                 os.close(lock)
     except OSError as e:
-        if created:
+        if made:
             raise
         advice = (
             "free some space" if e.errno == errno.ENOSPC else "choose another --out"

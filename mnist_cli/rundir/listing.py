@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mnist_cli.config.settings import MAX_EPOCHS, TrainConfig
-from mnist_cli.errors import MetricsError, OptionsError, RunDirectoryError
-from mnist_cli.rundir.claim import shown
+from mnist_cli.errors import MetricsError, OptionsError, RunDirectoryError, shown
 from mnist_cli.rundir.record import (
     TIME,
     get,
@@ -29,6 +28,7 @@ from mnist_cli.rundir.record import (
     timestamp,
 )
 from mnist_cli.rundir.weights import WEIGHTS
+from mnist_cli.training.continuing import Earlier
 
 SORTS = ("date", "accuracy", "name")
 
@@ -81,7 +81,7 @@ def list_runs(directory: Path, sort: str = "date") -> list[RunSummary]:
         run_dirs = [p for p in entries if p.is_dir()]
     except OSError as e:
         raise RunDirectoryError(f"{directory}: cannot list: {e.strerror}") from None
-    return sort_runs([summarize(p) for p in run_dirs], sort)
+    return sort_runs([summary_of(p) for p in run_dirs], sort)
 
 
 def sort_runs(runs: list[RunSummary], sort: str = "date") -> list[RunSummary]:
@@ -99,7 +99,7 @@ def sort_runs(runs: list[RunSummary], sort: str = "date") -> list[RunSummary]:
     return sorted(runs, key=key)
 
 
-def summarize(run_dir: Path) -> RunSummary:
+def summary_of(run_dir: Path) -> RunSummary:
     """The summary of one run directory; `error` says why when its metrics cannot be used."""
     try:
         m = read_metrics(run_dir)
@@ -130,21 +130,6 @@ def summarize(run_dir: Path) -> RunSummary:
         return RunSummary(name=run_dir.name, path=run_dir, error=str(e))
     except OSError as e:  # a folder that cannot be entered: broken, the others listed
         return RunSummary(name=run_dir.name, path=run_dir, error=str(e.strerror or e))
-
-
-@dataclass(frozen=True)
-class Earlier:
-    """The training a continued run extends: the run directory and its per-epoch history."""
-
-    run: str
-    history: tuple[dict, ...]  # metrics.json's history entries, epochs 1..n
-
-    @property
-    def epochs(self) -> int:
-        return len(self.history)
-
-    def to_json(self) -> dict:
-        return {"run": self.run, "epochs": self.epochs}
 
 
 def earlier_training(

@@ -78,10 +78,16 @@ Spec = Callable[
 ]  # an array's name -> what it must hold; None: refused
 
 
-def read_npz(file: Path, spec: Spec, what: str = "an mnist-cli weights file") -> dict:
+def read_npz(
+    file: Path,
+    spec: Spec,
+    what: str = "an mnist-cli weights file",
+    max_total: int | None = None,
+) -> dict:
     """The arrays of the .npz `file`, as {name: array}, every member allowed by `spec` and
-    checked against it before its data is read. `what` names the kind of file in errors.
-    Raises WeightsError (naming `file`) on anything else."""
+    checked against it before its data is read, and their declared sizes summing to at most
+    `max_total` bytes if given. `what` names the kind of file in errors. Raises WeightsError
+    (naming `file`) on anything else."""
     check_regular(file)
     with open(file, "rb") as f:
         magic = f.read(len(NPY_MAGIC))
@@ -92,6 +98,12 @@ def read_npz(file: Path, spec: Spec, what: str = "an mnist-cli weights file") ->
         try:
             with zipfile.ZipFile(f) as archive:
                 members = check_listing(file, archive, spec, what)
+                total = sum(info.file_size for info, _ in members.values())
+                if max_total is not None and total > max_total:
+                    raise WeightsError(
+                        f"{file}: declares {total:,} bytes in all, more than the "
+                        f"{max_total:,} {what} may hold; refused unread"
+                    )
                 headers = {
                     name: read_header(file, archive, info, expect)
                     for name, (info, expect) in members.items()

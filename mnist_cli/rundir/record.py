@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mnist_cli.config.choices import LOSSES
 from mnist_cli.data import normalize_mirror
 from mnist_cli.errors import MetricsError
-from mnist_cli.nn.losses import LOSSES
 from mnist_cli.rundir.weights import METRICS
 
 MAX_METRICS_BYTES = (
@@ -209,11 +209,13 @@ def timestamp(v: str | None) -> datetime | None:
     return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def run_loss(run_dir: Path) -> str | None:
-    """The loss the run in `run_dir` was trained on (loss_of its metrics.json), or None when its
-    metrics.json cannot tell."""
+def run_loss(run_dir: Path | str) -> str | None:
+    """The loss the run in `run_dir` was trained on (loss_of its metrics.json), or None when it
+    is not a directory (a weights file) or its metrics.json cannot tell."""
+    if not Path(run_dir).is_dir():
+        return None
     try:
-        return loss_of(read_metrics(run_dir))
+        return loss_of(read_metrics(Path(run_dir)))
     except MetricsError:
         return None
 

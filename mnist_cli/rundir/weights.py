@@ -22,24 +22,24 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cli.errors import RunDirectoryError, WeightsError
+from mnist_cli.atomic import fsync_files
+from mnist_cli.config.choices import ACTIVATIONS, KINDS, MAX_HIDDEN_LAYERS, MAX_UNITS
+from mnist_cli.config.resolve import Start
+from mnist_cli.errors import RunDirectoryError, WeightsError, shown
 from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import (
-    KINDS,
-    MAX_HIDDEN_LAYERS,
-    MAX_UNITS,
     activation_of,
     dense_params,
     describe,
     from_dense,
+    hidden_of,
     kind_of,
     score_bounds,
 )
-from mnist_cli.nn.layers import ACTIVATIONS, Params
+from mnist_cli.nn.layers import Params
 from mnist_cli.nn.network import Network
 from mnist_cli.rundir import npz
-from mnist_cli.rundir.atomic import fsync_files
-from mnist_cli.rundir.claim import CONFIG, METRICS, WEIGHTS, RunClaim, shown
+from mnist_cli.rundir.claim import CONFIG, METRICS, WEIGHTS, RunClaim
 
 FORMAT_VERSION = 2  # the newest this version reads and writes (mlp files)
 ONE_LAYER_VERSION = 1  # linear and softmax files: W, b
@@ -120,6 +120,11 @@ class Weights:
     def kind(self) -> str:
         return kind_of(self.network)
 
+    def fixes(self, loss: str | None) -> Start:
+        """What these weights fix for a run that starts from them, `loss` that of their run."""
+        net = self.network
+        return Start(self.kind, self.dataset, hidden_of(net), activation_of(net), loss)
+
     @property
     def params(self) -> Params:
         """W (K, D), b (K,) of a linear or softmax model (its one dense layer)."""
@@ -149,7 +154,11 @@ def load_weights(path: Path) -> Weights:
         raise WeightsError(
             f"{file}: no such file; give a run directory or a weights.npz"
         )
-    arrays = npz.read_npz(file, WEIGHTS_SPEC.get)
+    return weights_from_arrays(file, npz.read_npz(file, WEIGHTS_SPEC.get))
+
+
+def weights_from_arrays(file: Path, arrays: dict) -> Weights:
+    """The Weights that `arrays` hold (read from `file` against WEIGHTS_SPEC), checked."""
     if "model" not in arrays:
         raise WeightsError(f"{file}: not an mnist-cli weights file (missing model)")
     kind = str(arrays["model"])

@@ -55,13 +55,13 @@ class EpochResult:
     # reuses it instead of scoring again); None in the earlier epochs' results
     evaluation: Evaluation | None = field(default=None, repr=False, compare=False)
 
-    def to_json(self, monitor: str = "test") -> dict:
-        """The entry of metrics.json's history; `monitor` names the monitored split,
+    def to_json(self, split: str = "test") -> dict:
+        """The entry of metrics.json's history; `split` names the monitored split,
         "val" or "test", so that the keys are the same whatever it is."""
         return {
             "epoch": self.epoch,
             "train_loss": self.train_loss,
-            "monitor": monitor,
+            "monitor": split,
             "monitor_accuracy": self.monitor_accuracy,
             "seconds": self.seconds,
         }
@@ -79,7 +79,7 @@ def train(
     loss: Loss = "squared",
     optimizer: OptimizerSpec | None = None,
     schedule: str = "constant",
-    monitor: tuple[np.ndarray, np.ndarray] | None = None,
+    monitored: tuple[np.ndarray, np.ndarray] | None = None,
     on_batch: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
@@ -90,8 +90,8 @@ def train(
     Each epoch draws a fresh permutation from `rng` (the same seed gives the same weights;
     the batches thread draws them, so `rng` is the run's alone until train() returns),
     and for each batch computes x = pixels / 255, the loss and its analytic gradient, and lets
-    the optimizer step. The last, smaller batch of an epoch is used, not dropped. `monitor` = (images, labels) is scored after every epoch (beside the next
-    epoch's steps, on a copy of the weights: see above), each epoch's result is given to
+    the optimizer step. The last, smaller batch of an epoch is used, not dropped.
+    `monitored` = (images, labels) is scored after every epoch (beside the next epoch's steps, on a copy of the weights: see above), each epoch's result is given to
     `on_epoch` when its score is in, in epoch order, and `on_warning` is told once if
     training looks stuck (stuck_warning). Raises TrainingDivergedError as soon as
     a batch loss is not finite (the weights are dropped). The network passed in is left as
@@ -138,7 +138,9 @@ def train(
         stack.enter_context(closing(batches))
         stack.enter_context(blas_threads("sgd"))
         stack.enter_context(np.errstate(over="ignore", invalid="ignore"))
-        if monitor:  # leaving early waits for the score being computed, drops the rest
+        if (
+            monitored
+        ):  # leaving early waits for the score being computed, drops the rest
             scorer = ThreadPoolExecutor(1, thread_name_prefix="mnist-cli monitor")
             stack.callback(scorer.shutdown, wait=True, cancel_futures=True)
         for epoch in range(1, epochs + 1):
@@ -167,18 +169,18 @@ def train(
                     reporting += time.perf_counter() - reported
             seconds = time.perf_counter() - start - reporting
             result = EpochResult(epoch, epochs, loss_sum / N, None, seconds)
-            if not monitor:
+            if not monitored:
                 report(result)
             elif epoch < epochs:  # scored beside the next epoch, on one thread, in this
                 # thread's context (numpy's error state is a context variable: a new thread
                 # would start from numpy's defaults)
                 in_context = contextvars.copy_context().run
-                job = scorer.submit(in_context, trainer.frozen(), *monitor, 1)
+                job = scorer.submit(in_context, trainer.frozen(), *monitored, 1)
                 scoring.append((result, job))
             else:  # the last: scored now, by as many threads as fused_scores chooses
                 report_scored(wait=True)
                 with blas_threads("score"):
-                    evaluation = trainer.frozen()(*monitor, None)
+                    evaluation = trainer.frozen()(*monitored, None)
                 report(scored(result, evaluation))
     return trainer.current(), history
 
@@ -202,11 +204,11 @@ def stuck_warning(
         return None
     if abs(last.train_loss - before.train_loss) > STUCK_LOSS_CHANGE * before.train_loss:
         return None
-    tries = ["a smaller --lr"]
+    tries = ["a smaller learning rate"]
     if any(isinstance(la, Act) and la.name != "relu" for la in network.layers):
-        tries.append("--activation relu")
+        tries.append("relu units")
     if network.output == "softmax" and loss == "squared":
-        tries.append("--loss cross-entropy")
+        tries.append("the cross-entropy loss")
     return (
         f"training looks stuck at chance level: accuracy {100 * last.monitor_accuracy:.2f}% "
         f"after epoch {last.epoch}, loss {last.train_loss:.4f} as in the epoch before (the "

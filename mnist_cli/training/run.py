@@ -22,7 +22,7 @@ from mnist_cli.nn.architecture import build, from_dense
 from mnist_cli.nn.exact import least_squares
 from mnist_cli.nn.network import Network
 from mnist_cli.optim import OptimizerSpec
-from mnist_cli.rundir.listing import Earlier
+from mnist_cli.training.continuing import Earlier
 from mnist_cli.training.loop import EpochResult, train
 
 
@@ -88,7 +88,7 @@ def fit(
             loss=config.loss,
             optimizer=optimizer_spec(config),
             schedule=config.schedule,
-            monitor=(monitor.images, monitor.labels),
+            monitored=(monitor.images, monitor.labels),
             on_batch=on_batch,
             on_epoch=None if on_epoch is None else (lambda r: on_epoch(renumber(r))),
             on_warning=on_warning,

@@ -11,6 +11,7 @@ Permissions follow the user's umask, as for any file they create: files 0666 and
 """
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -24,12 +25,15 @@ from typing import IO
 def temp_file(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """A new empty file beside `target` for the block to fill; removed when the block ends
     unless the block renamed it away (os.replace onto `target`)."""
-    path = _unique(target, suffix, _new_file)
+    path = None
     try:
+        with signals_deferred():  # a stop meanwhile comes inside the `try`, `path` set
+            path = _unique(target, suffix, _new_file)
         yield path
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
 
 @contextlib.contextmanager
@@ -54,15 +58,22 @@ def write_text(target: Path, text: str, *, suffix: str = ".tmp") -> None:
         f.write(text)
 
 
+OLD_SUFFIX = ".old"  # a directory moved aside while another takes its name
+
+
 @contextlib.contextmanager
-def temp_dir(target: Path) -> Iterator[Path]:
-    """A new empty directory beside `target` for the block to build `target` in; removed with
-    whatever it holds when the block ends, unless the block renamed it away (`replace_dir`)."""
-    path = _unique(target, "", os.mkdir)
+def temp_dir(target: Path, suffix: str = "") -> Iterator[Path]:
+    """A new empty directory `.<name>.<random><suffix>` beside `target` for the block to build
+    `target` in; removed with whatever it holds when the block ends, unless the block renamed
+    it away (`replace_dir`)."""
+    path = None
     try:
+        with signals_deferred():  # a stop meanwhile comes inside the `try`, `path` set
+            path = _unique(target, suffix, os.mkdir)
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def fsync_files(directory: Path) -> None:
@@ -72,46 +83,83 @@ def fsync_files(directory: Path) -> None:
             os.fsync(f.fileno())
 
 
-def replace_dir(new: Path, target: Path) -> None:
-    """Rename `new` to `target`; into an existing empty `target`, its entries are moved (so
-    `target` stays the directory it is); an existing non-empty `target` is moved aside first
-    and then removed, and moved back if `new` does not take its place (an error, Ctrl-C
-    included).
+def replace_dir(
+    new: Path, target: Path, *, keep_target: bool = False, last: str | None = None
+) -> None:
+    """Put the directory `new` in `target`'s place so that `target` is, at every instant, the
+    old directory or the new one, whole:
+
+    - `target` missing or an empty directory: one rename (rename(2) replaces an empty
+      directory). With `keep_target`, an empty `target` must stay the directory it is (a
+      shell's working directory, for `--out .`): `new`'s entries are moved into it one by one
+      instead, `last` last, so that the entry readers trust appears only with the others;
+    - `target` not empty: exchanged with `new` in one step (renameat2's RENAME_EXCHANGE), and
+      the old directory, now at `new`, removed. Where the filesystem cannot exchange, `target`
+      is moved aside and `new` renamed in, and an exception between the two renames (Ctrl-C
+      included) moves the old one back.
 
     SIGINT and SIGTERM that arrive meanwhile take effect once the renames are done
-    (`signals_deferred`), so a signal never leaves `target` missing and the old directory
-    under a hidden name; an exception between the renames puts the old one back."""
+    (`signals_deferred`)."""
     with signals_deferred():
         if not target.is_dir():
             os.replace(new, target)  # onto nothing
-            return
-        if not any(target.iterdir()):
-            _move_entries(new, target)
-            return
-        # an empty directory reserves the name; renaming `target` onto it replaces it
-        old = _unique(target, ".old", os.mkdir)
-        try:
-            os.replace(target, old)
-            os.replace(new, target)
-        except BaseException:
-            if os.path.lexists(new):  # not installed: the old directory goes back
-                if any(old.iterdir()):
-                    os.replace(old, target)
-                else:  # the first rename did not happen
-                    os.rmdir(old)
-            else:  # installed: the replacement is complete, the old one goes
-                shutil.rmtree(old, ignore_errors=True)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+        elif not any(target.iterdir()):
+            if keep_target:
+                _move_entries(new, target, last)
+            else:
+                os.replace(new, target)
+        elif _exchange(new, target):
+            shutil.rmtree(new, ignore_errors=True)  # the old directory
+        else:
+            _replace_in_two_renames(new, target)
 
 
-def _move_entries(new: Path, target: Path) -> None:
-    """Move what `new` holds into the empty directory `target`, then remove `new`: `target`
-    stays the same directory (a lock held on it stays valid, and so does a shell's working
-    directory when it is `--out .`). An error puts back what was moved."""
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the paths `a` and `b` in one step (Linux renameat2 with RENAME_EXCHANGE); False,
+    with nothing done, where the kernel, the C library or the filesystem cannot."""
+    import ctypes  # here: only a run replacing another pays for the import
+
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:  # a C library without it (glibc < 2.28, not Linux)
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p] * 2 + [ctypes.c_uint]
+    at_cwd, exchange = -100, 2  # AT_FDCWD, RENAME_EXCHANGE
+    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False  # the filesystem (or kernel) cannot exchange
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _replace_in_two_renames(new: Path, target: Path) -> None:
+    """`target` moved aside, `new` renamed in, the old one removed; an exception between the
+    renames puts the old one back. (A SIGKILL between them leaves `target` missing and the old
+    directory at `.<name>.<random>.old`, which stale.py puts back.)"""
+    # an empty directory reserves the name; renaming `target` onto it replaces it
+    old = _unique(target, OLD_SUFFIX, os.mkdir)
+    try:
+        os.replace(target, old)
+        os.replace(new, target)
+    except BaseException:
+        if os.path.lexists(new):  # not installed: the old directory goes back
+            if any(old.iterdir()):
+                os.replace(old, target)
+            else:  # the first rename did not happen
+                os.rmdir(old)
+        else:  # installed: the replacement is complete, the old one goes
+            shutil.rmtree(old, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _move_entries(new: Path, target: Path, last: str | None = None) -> None:
+    """Move what `new` holds into the empty directory `target`, `last` (if there) last, then
+    remove `new`: `target` stays the same directory. An error puts back what was moved."""
+    names = sorted(os.listdir(new), key=lambda name: (name == last, name))
     moved: list[str] = []
     try:
-        for name in sorted(os.listdir(new)):
+        for name in names:
             os.rename(new / name, target / name)
             moved.append(name)
     except BaseException:
