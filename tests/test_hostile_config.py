@@ -82,4 +82,4 @@ def test_a_fifo_or_a_device_is_refused_without_waiting(tmp_path, kind):
 
 def test_the_help_says_the_bound():
     help_text = CliRunner().invoke(train_command, ["--help"]).output
-    assert f"at most {MAX_CONFIG_BYTES // 1024} KiB" in " ".join(help_text.split())
+    assert f"≤ {MAX_CONFIG_BYTES // 1024} KiB" in " ".join(help_text.split())

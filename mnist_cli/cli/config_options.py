@@ -83,10 +83,7 @@ OPTIONS = [
         "(softmax and mlp only). Default: squared.",
     ),
     config_option(
-        "--epochs",
-        int,
-        "Passes over the 60,000 training images, at most 10,000 in a run (the epochs of a "
-        "run it continues included). Default: 10.",
+        "--epochs", int, "Passes over the training images, at most 10,000. Default: 10."
     ),
     config_option("--batch-size", int, "Samples per SGD step. Default: 100."),
     config_option(

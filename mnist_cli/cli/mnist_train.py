@@ -57,8 +57,7 @@ OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS, MKL_NUM_THREADS) to choose them yourse
     "--config",
     "config_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TOML run configuration (see configs/; UTF-8, at most 64 KiB). Options given "
-    "here override it.",
+    help="TOML run configuration, ≤ 64 KiB (see configs/). Options given override it.",
 )
 @config_options
 @optimizer_options
