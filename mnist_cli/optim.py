@@ -103,8 +103,11 @@ class Optimizer:
         t = state.get("t")
         if not (isinstance(t, np.ndarray) and t.shape == () and t.dtype.kind in "iu"):
             raise ValueError('optimizer state needs "t": a 0-d integer array')
-        others = [key for key in state if key != "t"]
-        n = len(self.layout or others) // max(1, len(self.buffers)) if t > 0 else 0
+        if t < 0:
+            raise ValueError(f"optimizer state has a negative step count {t}")
+        others = len(state) - 1  # arrays: n parameters × len(self.buffers)
+        n = len(self.layout) if self.layout else others // max(1, len(self.buffers))
+        n = n if t > 0 else 0  # no buffers before the first step
         expected = {"t"} | {f"{b}.{i}" for b in self.buffers for i in range(n)}
         if set(state) != expected:
             raise ValueError(
@@ -117,8 +120,6 @@ class Optimizer:
             raise ValueError("optimizer state buffers must be floating-point arrays")
         if slots:
             _check(slots, self.layout or _layout(slots[self.buffers[0]]))
-        if t < 0:
-            raise ValueError(f"optimizer state has a negative step count {t}")
         self.t = int(t)
         self.slots = {b: [a.copy() for a in listed] for b, listed in slots.items()}
         if self.t == 0:
