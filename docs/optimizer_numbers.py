@@ -6,7 +6,7 @@
    (X̃ = [X, 1], pixels / 255): its largest eigenvalue, how many are 0, the smallest positive
    one, the condition number over the positive ones, how they spread.
 2. Full-batch gradient descent and heavy-ball momentum (μ = 0.9) on that quadratic, the same
-   lr = 1/λ_max: how far above the minimum each loss is after 10, 100 and 1,000 steps.
+   lr = 1/γ_max: how far above the minimum each loss is after 10, 100 and 1,000 steps.
 3. How much larger Adam's first steps would be without the bias corrections: the factor
    (1 − β₁ᵗ)/√(1 − β₂ᵗ) between the uncorrected and the corrected step, at its largest.
 4. The cosine schedule's last step, t = T − 1, for T = 6,000 (10 epochs of 600 batches).
@@ -74,13 +74,22 @@ def main() -> None:
     )
     black = int(np.sum(~X[:, :-1].any(axis=0)))
     print(f"   largest {top:.2f}; {zero.sum()} are 0 (rank {len(positive)});")
-    print(f"   {black} pixels are 0 in every one of the images")
+    lit = X[:, :-1] > 0  # (N, D)
+    once = lit[:, lit.sum(axis=0) == 1]  # the pixels lit in a single image
+    alike = int(
+        np.sum(np.maximum(once.sum(axis=1) - 1, 0))
+    )  # alike columns, beyond one
+    print(
+        f"   {black} pixels are 0 in every one of the images; {once.shape[1]} are lit in one"
+    )
+    print(f"   image only, {alike} of them in an image that has another such pixel")
+    print(f"   (proportional columns); the 0s are below {lam[zero].max():.2g}")
     print(
         f"   smallest positive {positive[0]:.3g}: κ over the positive ones {top / positive[0]:.3g}"
     )
     for ratio in (1e-1, 1e-2, 1e-3, 1e-4, 1e-6):
         below = int(np.sum(positive < top * ratio))
-        print(f"   positive eigenvalues below {ratio:g} λ_max: {below}")
+        print(f"   positive eigenvalues below {ratio:g} γ_max: {below}")
     print(f"   median positive eigenvalue {np.median(positive):.3g}")
 
     checkpoints = (10, 100, 1000)
@@ -88,7 +97,7 @@ def main() -> None:
     hb = excess_losses(H, c, 1.0 / top, 0.9, checkpoints)
     loss_star = float(np.mean(np.sum((X @ (np.linalg.pinv(H) @ c) - Y) ** 2, axis=1)))
     print(
-        f"2. full batch, lr = 1/λ_max = {1 / top:.4f}; the minimum loss L* = {loss_star:.4f}"
+        f"2. full batch, lr = 1/γ_max = {1 / top:.4f}; the minimum loss L* = {loss_star:.4f}"
     )
     for k, a, b in zip(checkpoints, gd, hb):
         print(
