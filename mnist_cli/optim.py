@@ -82,7 +82,7 @@ class Optimizer:
     def _start(self, params: Arrays, layout: Layout) -> None:
         """At the first step: allocate the state, or check the loaded one against params."""
         if self.layout is not None:
-            raise ValueError(f"parameters {layout}, at the first step {self.layout}")
+            raise ValueError(f"parameters {layout}, not {self.layout} as at step 1")
         if not self.slots:
             self.slots = {b: [np.zeros_like(p) for p in params] for b in self.buffers}
         _check(self.slots, layout)

@@ -340,7 +340,7 @@ def test_step_refuses_gradients_or_parameters_that_do_not_fit():
         optimizer.step(params, grads[0][:1], 0.1)
     with pytest.raises(ValueError, match="shape of its parameter"):
         optimizer.step(params, [grads[0][0], grads[0][0][0]], 0.1)
-    with pytest.raises(ValueError, match="at the first step"):
+    with pytest.raises(ValueError, match="as at step 1"):
         optimizer.step(params[:1], grads[0][:1], 0.1)
 
 
