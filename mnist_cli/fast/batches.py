@@ -23,7 +23,7 @@ gather of a large batch overlaps its step as a small batch's does.
 import itertools
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -54,6 +54,7 @@ def shuffled_batches(
     batch_size: int,
     epochs: int,
     rng: np.random.Generator,
+    on_draw: Callable[[dict], None] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The batches of `epochs` epochs, one epoch after the other: (X̃ (B, D + 1), Yᵀ (K, B))
     for the images (N, D) uint8 and targets Yᵀ (K, N), each epoch in the order of a fresh
@@ -62,7 +63,10 @@ def shuffled_batches(
     consecutive pieces instead. Each item is valid until the next one is asked for.
 
     The thread draws the permutations, so `rng` is not to be used elsewhere until the
-    generator is exhausted or closed (close it to stop the thread early).
+    generator is exhausted or closed (close it to stop the thread early). It draws an epoch's
+    permutation ahead, while the epoch before ends: `on_draw(state)` hears, from the thread,
+    `rng`'s state right after each draw, the state the next epoch's draw starts from (what a
+    checkpoint keeps: a generator restored to it shuffles the epochs after as this one would).
     """
     N = len(images)
     if Yt_all.shape[1] != N:
@@ -91,6 +95,8 @@ def shuffled_batches(
         start, stop = span
         if start == 0:  # a new epoch
             order = rng.permutation(N)
+            if on_draw:
+                on_draw(rng.bit_generator.state)
         X, Yt = buffer
         idx = order[start:stop]
         n = len(idx)

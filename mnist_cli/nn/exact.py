@@ -5,16 +5,16 @@ where the gradient vanishes, and that is a linear system. Append a constant 1 to
 x̃ = (x, 1), so that the bias is one more weight, and stack the parameters as
 
     X̃  (N, D+1)   X̃ = [X, 1], rows x̃ᵢ = (pixels / 255, 1)
-    β  (D+1, K)   β = [Wᵀ; bᵀ], so that Ŷ = X̃ β = X Wᵀ + b
+    Θ  (K, D+1)   Θ = [W, b], so that Ŷ = X̃ Θᵀ = X Wᵀ + b
     Y  (N, K)     one-hot targets
 
-(the X̃ and β of models.py's notation; fused.py folds the bias in another layout, Ũ and Θ).
+(the X̃ and Θ of nn/'s notation, as fast/dense.py holds every layer).
 
 The ridge objective Σᵢ ‖ŷᵢ − yᵢ‖² + l2 ‖W‖² (sum, not mean; the bias is not penalised) has
-gradient 2 X̃ᵀ(X̃β − Y) + 2 l2 I'β, with I' the identity with a 0 for the bias, so its minimum
+gradient 2 X̃ᵀ(X̃Θᵀ − Y) + 2 l2 I'Θᵀ, with I' the identity with a 0 for the bias, so its minimum
 solves the normal equations
 
-    (X̃ᵀX̃ + l2 I') β = X̃ᵀY          (D+1, D+1) @ (D+1, K) = (D+1, K)
+    (X̃ᵀX̃ + l2 I') Θᵀ = X̃ᵀY          (D+1, D+1) @ (D+1, K) = (D+1, K)
 
 With l2 = 0 this is the minimum of the mean loss `models.squared_loss` that SGD approaches.
 On MNIST X̃ᵀX̃ is singular (some corner pixels are 0 in every image), so the system is solved
@@ -54,7 +54,7 @@ def least_squares(images: np.ndarray, labels: np.ndarray, l2: float = 0.0) -> Pa
     """The (W, b) minimising Σᵢ ‖W xᵢ + b − yᵢ‖² + l2 ‖W‖², for images (N, D) uint8 and
     labels (N,), solved in float64 and returned as float32 Params like SGD's.
 
-    Solves (X̃ᵀX̃ + l2 I') β = X̃ᵀY (see the module docstring); the minimum-norm solution
+    Solves (X̃ᵀX̃ + l2 I') Θᵀ = X̃ᵀY (see the module docstring); the minimum-norm solution
     when the system is singular.
     """
     if not l2 >= 0:
@@ -64,10 +64,10 @@ def least_squares(images: np.ndarray, labels: np.ndarray, l2: float = 0.0) -> Pa
     penalty[D] = 0.0  # I': the bias is not penalised
     A = gram + l2 * np.diag(penalty)  # (D+1, D+1)
     if l2 > 0:  # positive definite: one direct solve, several times faster than lstsq
-        beta = np.linalg.solve(A, moment)  # (D+1, K), β = [Wᵀ; bᵀ]
+        theta_t = np.linalg.solve(A, moment)  # (D+1, K) Θᵀ = [Wᵀ; bᵀ]
     else:  # possibly singular: the minimum-norm solution
-        beta, *_ = np.linalg.lstsq(A, moment, rcond=None)  # (D+1, K)
+        theta_t, *_ = np.linalg.lstsq(A, moment, rcond=None)  # (D+1, K)
     return Params(
-        W=beta[:D].T.astype(np.float32),  # (K, D)
-        b=beta[D].astype(np.float32),  # (K,)
+        W=theta_t[:D].T.astype(np.float32),  # (K, D)
+        b=theta_t[D].astype(np.float32),  # (K,)
     )

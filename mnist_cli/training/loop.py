@@ -12,17 +12,19 @@ own while the next epoch trains (numpy releases the GIL in the cast and the prod
 is reported as soon as its score is in, checked after each batch, so its line comes during the
 next epoch; epochs are always reported in order, and what the callbacks take is not counted in
 an epoch's seconds. The last epoch's score, with nothing left to train beside it, is computed
-at once, on the threads fast/scoring.py chooses.
+at once, on the threads fast/scoring.py chooses. With `on_checkpoint`, the scoring thread then
+hands the epoch's Snapshot (copies taken at the epoch's end) to it, so a checkpoint holds the
+epoch's score too, and its writing overlaps the next epoch as the scoring does.
 """
 
 import contextvars
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, closing
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from itertools import islice
 
 import numpy as np
@@ -31,40 +33,11 @@ from mnist_cli.errors import TrainingDivergedError
 from mnist_cli.fast.batches import pieces_per_batch, shuffled_batches
 from mnist_cli.fast.threads import blas_threads
 from mnist_cli.metrics import Evaluation
-from mnist_cli.nn import K
-from mnist_cli.nn.layers import Act
 from mnist_cli.nn.losses import Loss, one_hot
 from mnist_cli.nn.network import Network
 from mnist_cli.optim import OptimizerSpec, learning_rate
-from mnist_cli.training.step import trainer_for
-
-# an epoch that leaves the monitored accuracy below twice chance (1/K), its loss within 1 % of
-# the epoch before's, is stuck: a saturated output (e.g. sigmoid units, squared loss, large lr)
-STUCK_ACCURACY = 2 / K
-STUCK_LOSS_CHANGE = 0.01
-
-
-@dataclass(frozen=True)
-class EpochResult:
-    epoch: int  # 1-based
-    epochs: int
-    train_loss: float  # mean of the epoch's batch losses, weighted by batch size
-    monitor_accuracy: float | None  # accuracy on the monitored split after the epoch
-    seconds: float  # wall time of the epoch's SGD steps (evaluation excluded)
-    # the monitored split's whole evaluation after the last epoch, the final weights' (run.fit
-    # reuses it instead of scoring again); None in the earlier epochs' results
-    evaluation: Evaluation | None = field(default=None, repr=False, compare=False)
-
-    def to_json(self, split: str = "test") -> dict:
-        """The entry of metrics.json's history; `split` names the monitored split,
-        "val" or "test", so that the keys are the same whatever it is."""
-        return {
-            "epoch": self.epoch,
-            "train_loss": self.train_loss,
-            "monitor": split,
-            "monitor_accuracy": self.monitor_accuracy,
-            "seconds": self.seconds,
-        }
+from mnist_cli.training.epochs import EpochResult, Snapshot, scored, stuck_warning
+from mnist_cli.training.step import Scorer, trainer_for
 
 
 def train(
@@ -80,9 +53,12 @@ def train(
     optimizer: OptimizerSpec | None = None,
     schedule: str = "constant",
     monitored: tuple[np.ndarray, np.ndarray] | None = None,
+    done: int = 0,
+    optimizer_state: dict[str, np.ndarray] | None = None,
     on_batch: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    on_checkpoint: Callable[[Snapshot], None] | None = None,
 ) -> tuple[Network, list[EpochResult]]:
     """Train `network` on images (N, D) uint8 and labels (N,) by mini-batch gradient descent on
     `loss`, with `optimizer` at the learning rate `schedule` gives (optim.learning_rate).
@@ -91,13 +67,22 @@ def train(
     the batches thread draws them, so `rng` is the run's alone until train() returns),
     and for each batch computes x = pixels / 255, the loss and its analytic gradient, and lets
     the optimizer step. The last, smaller batch of an epoch is used, not dropped.
-    `monitored` = (images, labels) is scored after every epoch (beside the next epoch's steps, on a copy of the weights: see above), each epoch's result is given to
-    `on_epoch` when its score is in, in epoch order, and `on_warning` is told once if
-    training looks stuck (stuck_warning). Raises TrainingDivergedError as soon as
+    `monitored` = (images, labels) is scored after every epoch (beside the next epoch's
+    steps, on a copy of the weights: see above), each epoch's result is given to `on_epoch`
+    when its score is in, in epoch order, and `on_warning` is told once if training looks
+    stuck (stuck_warning). Raises TrainingDivergedError as soon as
     a batch loss is not finite (the weights are dropped). The network passed in is left as
     it was.
+
+    A run resumed after `done` of its `epochs` passes the checkpoint's network, optimizer
+    state and `rng` (restored to the state saved after epoch `done`'s draw); it trains epochs
+    done + 1 … epochs, from step t = done · (steps per epoch) of the schedule's T = epochs ·
+    (steps per epoch). After each epoch, once its score is in (by the scoring thread, in
+    epoch order), `on_checkpoint` gets the Snapshot to save.
     """
     trainer = trainer_for(network, loss, optimizer or OptimizerSpec())
+    if optimizer_state is not None:
+        trainer.load_state(optimizer_state)
     images = np.asarray(images)  # a plain view of a memmap: gathers from it are faster
     Yt_all = np.ascontiguousarray(one_hot(labels).T)  # (K, N)
     N = len(labels)
@@ -106,8 +91,26 @@ def train(
     sizes = [batch_size] * (N // batch_size) + [N % batch_size] * (N % batch_size > 0)
     layout = [(B, pieces_per_batch(B, batch_size)) for B in sizes]
     T = epochs * len(sizes)  # the run's steps, over which the schedule runs
-    t = 0  # steps taken
+    t = done * len(sizes)  # steps taken
     history: list[EpochResult] = []
+    # rng's state after each epoch's draw (appended by the batches thread)
+    drawn: list[dict] = []
+    saved: list[EpochResult] = []  # the epochs checkpointed, by one thread at a time
+
+    def save(result: EpochResult, evaluation: Evaluation | None, at: tuple) -> None:
+        """Hand the snapshot taken at the end of `result`'s epoch, scored, to on_checkpoint."""
+        saved.append(
+            result if evaluation is None else scored(result, evaluation, False)
+        )
+        on_checkpoint(Snapshot(*at, history=tuple(saved)))
+
+    def scored_and_saved(result: EpochResult, scorer: Scorer, at: tuple | None):
+        """The scoring thread's job: score an epoch's weights, then save its snapshot."""
+        evaluation = scorer(*monitored, 1)
+        if at:
+            save(result, evaluation, at)
+        return evaluation
+
     warned = False
     # epochs trained whose monitor score is still being computed, in epoch order
     scoring: deque[tuple[EpochResult, Future[Evaluation]]] = deque()
@@ -131,7 +134,8 @@ def train(
             result, future = scoring.popleft()
             report(scored(result, future.result()))
 
-    batches = shuffled_batches(images, Yt_all, batch_size, epochs, rng)
+    on_draw = drawn.append if on_checkpoint else None
+    batches = shuffled_batches(images, Yt_all, batch_size, epochs - done, rng, on_draw)
     # the steps' BLAS threads (threads.py); overflow is not warned about: a loss that is not
     # finite stops training below
     with ExitStack() as stack:
@@ -143,7 +147,7 @@ def train(
         ):  # leaving early waits for the score being computed, drops the rest
             scorer = ThreadPoolExecutor(1, thread_name_prefix="mnist-cli monitor")
             stack.callback(scorer.shutdown, wait=True, cancel_futures=True)
-        for epoch in range(1, epochs + 1):
+        for epoch in range(done + 1, epochs + 1):
             start = time.perf_counter()
             reporting = (
                 0.0  # time in the earlier epochs' callbacks, off this epoch's clock
@@ -169,48 +173,31 @@ def train(
                     reporting += time.perf_counter() - reported
             seconds = time.perf_counter() - start - reporting
             result = EpochResult(epoch, epochs, loss_sum / N, None, seconds)
+            # what a checkpoint keeps of this instant: copies, saved once the score is in
+            at = on_checkpoint and (
+                epoch,
+                t,
+                trainer.current(),
+                trainer.state(),
+                drawn[epoch - done - 1],
+            )
             if not monitored:
+                if at:
+                    save(result, None, at)
                 report(result)
             elif epoch < epochs:  # scored beside the next epoch, on one thread, in this
                 # thread's context (numpy's error state is a context variable: a new thread
                 # would start from numpy's defaults)
                 in_context = contextvars.copy_context().run
-                job = scorer.submit(in_context, trainer.frozen(), *monitored, 1)
+                job = scorer.submit(
+                    in_context, scored_and_saved, result, trainer.frozen(), at
+                )
                 scoring.append((result, job))
             else:  # the last: scored now, by as many threads as fused_scores chooses
                 report_scored(wait=True)
                 with blas_threads("score"):
                     evaluation = trainer.frozen()(*monitored, None)
+                if at:
+                    save(result, evaluation, at)
                 report(scored(result, evaluation))
     return trainer.current(), history
-
-
-def scored(result: EpochResult, evaluation: Evaluation) -> EpochResult:
-    """An epoch's result with the score of its monitored split."""
-    return replace(result, monitor_accuracy=evaluation.accuracy, evaluation=evaluation)
-
-
-def stuck_warning(
-    network: Network, loss: Loss, history: Sequence[EpochResult]
-) -> str | None:
-    """What to say when training has stopped moving at chance level: the last epoch left the
-    monitored accuracy below STUCK_ACCURACY and its loss within STUCK_LOSS_CHANGE of the
-    epoch before's (so not before epoch 2: a first epoch at chance may still be on its way);
-    None while training moves."""
-    if len(history) < 2:
-        return None
-    before, last = history[-2], history[-1]
-    if last.monitor_accuracy is None or last.monitor_accuracy >= STUCK_ACCURACY:
-        return None
-    if abs(last.train_loss - before.train_loss) > STUCK_LOSS_CHANGE * before.train_loss:
-        return None
-    tries = ["a smaller learning rate"]
-    if any(isinstance(la, Act) and la.name != "relu" for la in network.layers):
-        tries.append("relu units")
-    if network.output == "softmax" and loss == "squared":
-        tries.append("the cross-entropy loss")
-    return (
-        f"training looks stuck at chance level: accuracy {100 * last.monitor_accuracy:.2f}% "
-        f"after epoch {last.epoch}, loss {last.train_loss:.4f} as in the epoch before (the "
-        f"outputs may have saturated); try {', '.join(tries)}"
-    )

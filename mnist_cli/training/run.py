@@ -22,8 +22,9 @@ from mnist_cli.nn.architecture import build, from_dense
 from mnist_cli.nn.exact import least_squares
 from mnist_cli.nn.network import Network
 from mnist_cli.optim import OptimizerSpec
-from mnist_cli.training.continuing import Earlier
-from mnist_cli.training.loop import EpochResult, train
+from mnist_cli.training.continuing import Earlier, RunState
+from mnist_cli.training.epochs import EpochResult, Snapshot
+from mnist_cli.training.loop import train
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,11 @@ def fit(
     *,
     start: Network | None = None,
     earlier: Earlier | None = None,
+    resume: RunState | None = None,
     on_batch: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    on_checkpoint: Callable[[RunState], None] | None = None,
 ) -> RunResult:
     """Train (or solve) the model of `config` from `start` (else `config.init`, drawn from the
     seeded generator) and score it; `on_warning` hears when training looks stuck.
@@ -57,6 +60,11 @@ def fit(
     With config.val_size, the validation images are held out of the training split by a
     generator of their own, np.random.default_rng(seed) (data.holdout), monitored after each
     epoch instead of the test split, which is then scored once, at the end.
+
+    `on_checkpoint` gets the RunState at the end of every epoch (training/loop.py), and
+    `resume`, one of those, goes on from it: its network, optimizer state, generator and
+    history, the epochs after its own up to config.epochs (the --init-from run it continued
+    is resume.earlier(...), the caller's `earlier`).
     """
     started = time.perf_counter()
     fit_split, val_split = train_split, None
@@ -64,6 +72,7 @@ def fit(
         rng = np.random.default_rng(config.seed)
         fit_split, val_split = holdout(train_split, config.val_size, rng)
     monitor = test_split if val_split is None else val_split
+    before: tuple[dict, ...] = ()  # this run's epochs trained before it was resumed
     if config.solver == "exact":
         with blas_threads("solve"):
             params = least_squares(fit_split.images, fit_split.labels, config.l2)
@@ -76,7 +85,20 @@ def fit(
             return replace(r, epoch=done + r.epoch, epochs=done + r.epochs)
 
         rng = np.random.default_rng(config.seed)
+        # resumed: the generator as the checkpoint left it, before the next epoch's draw
+        if resume:
+            rng.bit_generator.state = resume.rng_state
+            start = resume.network
+        before = resume.history[done:] if resume else ()
         init = (config.model, config.init, rng, config.hidden, config.activation)
+
+        def state_of(s: Snapshot) -> RunState:
+            new = [renumber(r).to_json(monitor_name(config)) for r in s.history]
+            history = (*(earlier.history if earlier else ()), *before, *new)
+            return RunState(
+                s.network, s.optimizer, s.rng_state, s.epoch, s.step, history
+            )
+
         network, history = train(
             start or build(*init),
             fit_split.images,
@@ -89,9 +111,12 @@ def fit(
             optimizer=optimizer_spec(config),
             schedule=config.schedule,
             monitored=(monitor.images, monitor.labels),
+            done=resume.epoch if resume else 0,
+            optimizer_state=resume.optimizer if resume else None,
             on_batch=on_batch,
             on_epoch=None if on_epoch is None else (lambda r: on_epoch(renumber(r))),
             on_warning=on_warning,
+            on_checkpoint=on_checkpoint and (lambda s: on_checkpoint(state_of(s))),
         )
         history = [renumber(r) for r in history]
     # the last epoch scored the monitored split with these weights: not scored again
@@ -119,6 +144,11 @@ def fit(
         "class_names": list(dataset.class_names),
         "history": [
             *(earlier.history if earlier else ()),
+            *(
+                resume.history[len(earlier.history) if earlier else 0 :]
+                if resume
+                else ()
+            ),
             *(r.to_json(monitor_name(config)) for r in history),
         ],
         "started_from": earlier.to_json() if earlier else None,

@@ -58,6 +58,31 @@ class DenseTrainer:
             tuple(next(dense) if p else () for p in self.network.params)
         )
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The optimizer's state per parameter, as checkpoints name it: "t", and each buffer
+        "<buffer>/<i>" for parameter i of W1, b1, W2, b2, ... (Θ_l's columns split: a copy)."""
+        state = self.optimizer.state()
+        named = {"t": state.pop("t")}
+        for key, theta in state.items():  # "v.0": (n_1, D + 1), Θ_1's layout
+            buffer, l = key.rsplit(".", 1)
+            named[f"{buffer}/{2 * int(l)}"] = np.ascontiguousarray(theta[:, :-1])  # W_l
+            named[f"{buffer}/{2 * int(l) + 1}"] = theta[:, -1].copy()  # b_l
+        return named
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Resume from a `state()` dict: the W, b buffers joined into Θ_l's layout again;
+        ValueError (from the optimizer's strict check) if they are not its rule's."""
+        joined = {"t": state["t"]} if "t" in state else {}
+        for key, W in state.items():
+            buffer, _, i = key.partition("/")
+            if not i or int(i) % 2:
+                continue  # W_l and b_l → Θ_l = [W_l, b_l] (n_l, n_{l−1} + 1)
+            b = state.get(f"{buffer}/{int(i) + 1}")
+            if b is None or W.ndim != 2 or b.shape != W.shape[:1]:
+                raise ValueError(f"optimizer state {key} has no bias of its rows")
+            joined[f"{buffer}.{int(i) // 2}"] = np.hstack([W, b[:, None]])
+        self.optimizer.load_state(joined)
+
     def frozen(self) -> Scorer:
         """A Scorer of a copy of the weights as they are now, which training may go on beside."""
         now = self.current()
