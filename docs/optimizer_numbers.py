@@ -1,4 +1,4 @@
-"""Compute every number docs/optimizers.md quotes (float64; ~10 s on one core).
+"""Compute every number docs/derivations.md quotes in its optimizer sections (16 to 23) (float64; ~10 s on one core).
 
     python docs/optimizer_numbers.py [--images 10000]
 

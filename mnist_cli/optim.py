@@ -3,7 +3,7 @@
 Four rules with PyTorch's conventions (torch.optim.SGD and Adam with one parameter group), each
 class with its rule, for every parameter array θ (any shape) and its gradient g (θ's shape).
 Steps work in place with ufuncs and out=: the state is allocated at the first step, and no
-array after it; gradients are overwritten as scratch. docs/optimizers.md derives the rules.
+array after it; gradients are overwritten as scratch. docs/derivations.md (sections 16 to 23) derives the rules.
 """
 
 import math

@@ -152,12 +152,12 @@ def test_section_14_from_all_zero_weights(mnist_splits, pixels, activation, lear
 
 def test_sections_10_and_15_scale_the_array_without_the_losss_factor():
     """dZ already holds 2/B (or 1/B): a step c · dZ with c = −η·2/B, as the doc said, was 50
-    times too small at B = 100. The doc names Δ = dZ/κ and writes c Δ, with c = −ηκ."""
+    times too small at B = 100. The doc names Δ = dZ/α and writes c Δ, with c = −ηα."""
     ten, fifteen = section(10), section(15)
-    assert "\\Delta = dZ / \\kappa" in ten and "c = -\\eta\\,\\kappa" in ten
+    assert "\\Delta = dZ / \\alpha" in ten and "c = -\\eta\\,\\alpha" in ten
     assert "c\\, dZ" not in ten + fifteen and "c\\, \\Delta_2^\\top" in fifteen
-    kappa, lr = 2 / 100, 0.5  # squared loss, B = 100, the default lr
-    assert (-lr * kappa, 1 / kappa) == (-0.01, 50.0)
+    alpha, lr = 2 / 100, 0.5  # squared loss, B = 100, the default lr
+    assert (-lr * alpha, 1 / alpha) == (-0.01, 50.0)
     assert (
         "$c = -0.5 \\times 0.02 = -0.01$ multiplies $\\Delta$, which is $50\\,dZ$"
         in ten
