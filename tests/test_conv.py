@@ -12,7 +12,7 @@ EPS = 1e-6
 
 def naive_conv(A, W, b):
     """Z[b, o, y, x] = Σ_{c,i,j} W[o, c, i, j] A[b, c, y + i, x + j] + b[o], by loops."""
-    B, C, H, Wd = A.shape
+    B, _, H, Wd = A.shape
     O, _, k, _ = W.shape
     Z = np.empty((B, O, H - k + 1, Wd - k + 1))
     for n in range(B):
@@ -37,7 +37,7 @@ def check_gradients(layer, params, A, rng, coords=6):
     for which, (x, g) in enumerate(zip(arrays, [*grads, dA])):
         assert g.shape == x.shape, (which, g.shape, x.shape)
 
-        def loss_at(dx):
+        def loss_at(dx, which=which):
             moved = [a + dx if i == which else a for i, a in enumerate(arrays)]
             return scalar_loss(layer, tuple(moved[:-1]), moved[-1], R)
 
@@ -178,12 +178,15 @@ def test_shapes_that_do_not_fit_are_refused():
         Unflatten((1, 28, 28)).out_shape((700,))
 
 
+def pool(A):
+    return MaxPool2d().forward((), A)[0]
+
+
 def test_pool_commutes_with_relu_and_a_channel_bias():
     """max(relu(z)) = relu(max(z)) and max(z + b) = max(z) + b: fast/conv.py pools first."""
     rng = np.random.default_rng(5)
     Z = rng.standard_normal((3, 4, 6, 6))
     b = rng.standard_normal(4)[:, None, None]
-    pool = lambda A: MaxPool2d().forward((), A)[0]  # noqa: E731
     np.testing.assert_array_equal(
         pool(np.maximum(Z + b, 0)), np.maximum(pool(Z) + b, 0)
     )
