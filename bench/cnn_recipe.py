@@ -7,6 +7,8 @@ recipe's settings on a validation split held out of the training set, as `--val-
     momentum SGD (torch.optim.SGD, dampening 0):  g ← g + λ θ;  v ← μ v + g;  θ ← θ − γ_t v
     cosine schedule over all T steps:            γ_t = γ (1 + cos(π t / T)) / 2,  t = 0 … T−1
 
+(v starts at 0, so v₁ = g₁ as torch's first step sets it.)
+
 Example:
     .venv/bin/python bench/cnn_recipe.py --channels 8,16 --epochs 10 --val-size 10000
 """
@@ -37,6 +39,29 @@ def he_init(shapes, rng: np.random.Generator) -> list[np.ndarray]:
             W = rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)
             params.append(W.astype(np.float32))
     return params
+
+
+class MomentumSGD:
+    """torch.optim.SGD(momentum=μ, weight_decay=λ) with the cosine schedule over T steps:
+    g ← g + λ θ;  v ← μ v + g;  θ ← θ − γ_t v;  γ_t = γ (1 + cos(π t / T)) / 2."""
+
+    def __init__(
+        self, params, lr: float, momentum: float, steps: int, weight_decay=0.0
+    ):
+        self.params, self.lr, self.mu, self.wd = params, lr, momentum, weight_decay
+        self.T = steps
+        self.velocity = [np.zeros_like(w) for w in params]
+        self.t = 0
+
+    def step(self, grads) -> None:
+        lr = np.float32(self.lr * (1 + math.cos(math.pi * self.t / self.T)) / 2)
+        for w, v, g in zip(self.params, self.velocity, grads):
+            if self.wd:
+                g += np.float32(self.wd) * w  # g ← g + λ θ
+            v *= self.mu  # v ← μ v + g
+            v += g
+            w -= lr * v  # θ ← θ − γ_t v, in place
+        self.t += 1
 
 
 def accuracy(net: FastCNN, params, X: np.ndarray, y: np.ndarray, batch=1000) -> float:
@@ -79,10 +104,9 @@ def main() -> None:
     net = FastCNN(channels, a.kernel, hidden, loss=a.loss)
     rng = np.random.default_rng(a.seed)
     params = he_init(net.param_shapes(), rng)
-    velocity = [np.zeros_like(w) for w in params]
     N = len(X)
-    per_epoch = math.ceil(N / a.batch)
-    T, t = a.epochs * per_epoch, 0
+    T = a.epochs * math.ceil(N / a.batch)
+    sgd = MomentumSGD(params, a.lr, a.momentum, T, a.weight_decay)
     print(f"# {vars(a)}  train {N}  steps {T}", flush=True)
     with threadpool_limits(a.threads):
         for epoch in range(1, a.epochs + 1):
@@ -92,14 +116,7 @@ def main() -> None:
                 idx = order[i : i + a.batch]
                 loss, grads = net.loss_and_grads(params, X[idx], y[idx])
                 total += loss * len(idx)
-                lr = a.lr * (1 + math.cos(math.pi * t / T)) / 2
-                for w, v, g in zip(params, velocity, grads):
-                    if a.weight_decay:
-                        g += np.float32(a.weight_decay) * w  # g ← g + λ θ
-                    v *= a.momentum  # v ← μ v + g
-                    v += g
-                    w -= np.float32(lr) * v  # θ ← θ − γ_t v
-                t += 1
+                sgd.step(grads)
             seconds = time.perf_counter() - start
             val_acc = accuracy(net, params, Xv, yv) if val is not None else float("nan")
             test_acc = accuracy(net, params, Xt, yt)
