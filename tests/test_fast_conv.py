@@ -153,6 +153,9 @@ def test_forward_logits_are_the_references():
     logits = net.forward([p.astype(np.float32) for p in params], X.astype(np.float32))
     assert logits.shape == (10, 7)  # (K, B), the batch axis last
     close(logits.T, Z, "logits")
+    p32 = [p.astype(np.float32) for p in params]
+    chunked = net.logits(p32, X.astype(np.float32), chunk=3)  # chunks of 3, 3, 1
+    close(chunked, Z, "logits by chunks")
 
 
 def test_bad_settings_are_refused():
