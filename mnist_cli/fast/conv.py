@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-LOSSES = ("cross-entropy", "squared")
+from .loss import LOSSES, loss_and_dlogits
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ class FastCNN:
         with respect to every parameter, a list shaped like `params` (reused by the next call)."""
         B, n, g = len(X), len(self.blocks), self._grads
         buf = self.buffers(B)
-        loss, dZ = self._loss_backward(self.forward(params, X), y)  # dZ (K, B)
+        loss, dZ = loss_and_dlogits(self.forward(params, X), y, self.loss)  # dZ (K, B)
         ins = [
             buf.P[-1].reshape(-1, B),
             *buf.A[:-1],
@@ -210,25 +210,6 @@ class FastCNN:
         for l in reversed(range(n)):
             dA = self._block_backward(buf, l, self.blocks[l], params[2 * l], g, dA)
         return loss, g
-
-    def _loss_backward(self, Z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """(L, ∂L/∂Z) for logits Z (K, B): softmax down each column, the batch-mean loss."""
-        B = Z.shape[1]
-        Zs = Z - Z.max(axis=0)  # exp cannot overflow after the shift (K, B)
-        E = np.exp(Zs)  # (K, B)
-        sumE = E.sum(axis=0)  # (B,)
-        S = E / sumE  # (K, B) softmax
-        cols = np.arange(B)
-        if self.loss == "cross-entropy":  # L = −(1/B) Σᵢ log S_{yᵢ,i}
-            loss = float(np.log(sumE).sum() - Zs[y, cols].sum()) / B
-            S[y, cols] -= 1
-            S /= B
-            return loss, S  # ∂L/∂Z = (S − Y) / B
-        S[y, cols] -= 1  # S − Y
-        loss = float(np.square(S).sum()) / B  # L = (1/B) Σᵢ ‖sᵢ − yᵢ‖²
-        G = (2.0 / B) * S  # ∂L/∂S (K, B)
-        S[y, cols] += 1
-        return loss, S * (G - (G * S).sum(axis=0))  # ∂L/∂Z = S ⊙ (G − Σₖ G ⊙ S)
 
     def _block_backward(self, buf, l, s, W, g, dP):
         """dP = ∂L/∂(pooled ReLU output) (C_out, H'', W'', B) -> ∂L/∂A (C_in, H, W, B)."""
