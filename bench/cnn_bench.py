@@ -5,6 +5,8 @@ ReLU → pool 2 → dense → ReLU → dense 10), cross-entropy, momentum SGD 0.
 cosine schedule, batch 64, on MNIST's 60,000 training images held in memory as float32:
 
     ours      fast/conv.py's loss_and_grads + MomentumSGD (bench/cnn_recipe.py), X[idx] gathers
+    shared    ours with each batch shared among the threads (fast/shared.py), 1 BLAS thread
+              each: default threads only
     torch     the same in PyTorch: tensors in memory, X[idx] gathers, optim.SGD + CosineAnnealingLR
     loader    PyTorch's idiom: TensorDataset + DataLoader(shuffle=True), the rest as torch
     floor     the products alone of an epoch's steps on pre-made im2col matrices: per conv
@@ -34,6 +36,7 @@ from torch import nn
 
 from mnist_cli.data import MNIST, load_dataset
 from mnist_cli.fast.conv import FastCNN
+from mnist_cli.fast.shared import SharedCNN
 
 LR, MOMENTUM, EPOCHS = 0.05, 0.9, 10  # the schedule spans 10 epochs, as the recipe's
 
@@ -108,7 +111,7 @@ def floor_products(net: FastCNN, B: int, rng):
     return step
 
 
-def contenders(channels, kernel, hidden, batch, X, y) -> dict:
+def contenders(channels, kernel, hidden, batch, X, y, threads) -> dict:
     """Each contender's epoch as a function of no arguments, returning its mean loss."""
     rng = np.random.default_rng(0)
     net = FastCNN(channels, kernel, hidden)
@@ -129,14 +132,25 @@ def contenders(channels, kernel, hidden, batch, X, y) -> dict:
         opts.append(o)
         scheds.append(torch.optim.lr_scheduler.CosineAnnealingLR(o, EPOCHS * steps))
     floor_step = floor_products(net, batch, rng)
+    shared = SharedCNN(FastCNN(channels, kernel, hidden), threads)  # closed at exit
+    params2 = he_init(net.param_shapes(), np.random.default_rng(0))
+    sgd2 = MomentumSGD(params2, LR, MOMENTUM, EPOCHS * steps)
     return {
         "ours": lambda: ours_epoch(net, params, sgd, X, y, batch, rng),
+        "shared": lambda: with_blas(
+            1, ours_epoch, shared, params2, sgd2, X, y, batch, rng
+        ),
         "torch": lambda: torch_epoch(
             models[0], opts[0], scheds[0], tensor_batches(Xt, yt, batch, gen)
         ),
         "loader": lambda: torch_epoch(models[1], opts[1], scheds[1], loader),
         "floor": lambda: floor_epoch(floor_step, steps),
     }
+
+
+def with_blas(threads: int, f, *args):
+    with threadpool_limits(threads):
+        return f(*args)
 
 
 def timed(f, *args) -> tuple[float, float | None]:
@@ -177,7 +191,9 @@ def main() -> None:
     print(f"# numpy {np.__version__} ({blas}), torch {torch.__version__}")
 
     for threads in (1, default_threads):
-        epochs = contenders(channels, a.kernel, hidden, a.batch, X, y)
+        epochs = contenders(channels, a.kernel, hidden, a.batch, X, y, threads)
+        if threads == 1:
+            del epochs["shared"]  # the same as ours
         torch.set_num_threads(threads)
         times: dict[str, list[float]] = {name: [] for name in epochs}
         losses = {}
@@ -187,16 +203,16 @@ def main() -> None:
                     seconds, losses[name] = timed(epoch)
                     if r:
                         times[name].append(seconds)
-        ratio = statistics.median(o / t for o, t in zip(times["ours"], times["torch"]))
-        floor = statistics.median(o / f for o, f in zip(times["ours"], times["floor"]))
         print(f"threads {threads}:")
         for name, ts in times.items():
             tail = "" if losses[name] is None else f"  loss {losses[name]:.4f}"
             runs = " ".join(f"{t:.2f}" for t in ts)
             print(f"  {name:<7} epoch {statistics.median(ts):6.2f} s  ({runs}){tail}")
-        print(
-            f"  ours / torch {ratio:.2f}x (target <= 1.0)   ours / floor {floor:.2f}x"
-        )
+        for ours in [n for n in ("ours", "shared") if n in times]:
+            for other in ("torch", "loader", "floor"):
+                pairs = zip(times[ours], times[other])
+                ratio = statistics.median(o / t for o, t in pairs)
+                print(f"  {ours} / {other} {ratio:.2f}x (median of the rounds' ratios)")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mnist_cli.fast.conv import FastCNN
+from mnist_cli.fast.shared import SharedCNN
 from mnist_cli.nn.conv import Conv2d, Flatten, MaxPool2d, Unflatten
 
 
@@ -202,3 +203,20 @@ def test_pool_ties_go_where_the_reference_sends_them():
     )
     for i, (g32, g) in enumerate(zip(ours, grads)):
         close(g32, g, f"gradient {i}")
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_shared_batch_gives_the_whole_batchs_loss_and_gradients(threads):
+    """Slices of 7 images (3 threads: 2, 3, 2) weighted by their sizes: the batch's numbers."""
+    rng = np.random.default_rng(4)
+    net = FastCNN(**NETS[0])
+    params = [p.astype(np.float32) for p in init(reference_layers(net), net, rng)]
+    X, y = images(rng, 7, net.in_shape).astype(np.float32), rng.integers(0, 10, 7)
+    L, grads = net.loss_and_grads(params, X, y)
+    grads = [g.copy() for g in grads]
+    with SharedCNN(FastCNN(**NETS[0]), threads) as shared:
+        for _ in range(2):  # the second call reuses every buffer
+            L2, grads2 = shared.loss_and_grads(params, X, y)
+            assert L2 == pytest.approx(L, rel=1e-6)
+            for i, (g2, g) in enumerate(zip(grads2, grads)):
+                close(g2, g, f"gradient {i}")
