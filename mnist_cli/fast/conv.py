@@ -173,9 +173,8 @@ class FastCNN:
         (ho, wo), (hp, wp) = s.conv, s.pooled
         col, Z = buf.col[l], buf.Z[l]  # (C_in, k, k, H', W', B), (C_out, H', W', B)
         win = sliding_window_view(A, (ho, wo), axis=(1, 2))  # (C_in, k, k, B, H', W')
-        np.copyto(
-            col, win.transpose(0, 1, 2, 4, 5, 3)
-        )  # col[c,i,j] = A[c, i:i+H', j:j+W']
+        # col[c, i, j] = A[c, i:i+H', j:j+W'], each a copy with runs of W'·B floats
+        np.copyto(col, win.transpose(0, 1, 2, 4, 5, 3))
         colm = col.reshape(s.c_in * s.k * s.k, -1)  # (C_in·k·k, H'·W'·B)
         np.matmul(W.reshape(s.c_out, -1), colm, out=Z.reshape(s.c_out, -1))  # Z = W col
         Zc = Z[:, : 2 * hp, : 2 * wp]  # (C_out, 2H'', 2W'', B), an odd edge dropped
@@ -191,15 +190,13 @@ class FastCNN:
     def loss_and_grads(
         self, params: Sequence[np.ndarray], X: np.ndarray, y: np.ndarray
     ) -> tuple[float, list[np.ndarray]]:
-        """The batch-mean loss of X (B, C·H·W) float32 with labels y (B,), and its gradient
-        with respect to every parameter, a list shaped like `params` (reused by the next call)."""
+        """The batch-mean loss of X (B, C·H·W) with labels y (B,) ints, and its gradient
+        with respect to every parameter, a list shaped like `params` (float32 arrays, in
+        torch's order and shapes), overwritten by the next call: step before calling again."""
         B, n, g = len(X), len(self.blocks), self._grads
         buf = self.buffers(B)
         loss, dZ = loss_and_dlogits(self.forward(params, X), y, self.loss)  # dZ (K, B)
-        ins = [
-            buf.P[-1].reshape(-1, B),
-            *buf.A[:-1],
-        ]  # each dense layer's input (n_in, B)
+        ins = [buf.P[-1].reshape(-1, B), *buf.A[:-1]]  # dense layers' inputs (n_in, B)
         for m in reversed(range(len(buf.A))):
             W, A_in = params[2 * n + 2 * m], ins[m]
             np.matmul(dZ, A_in.T, out=g[2 * n + 2 * m])  # ∂L/∂W = dZ Aᵀ (n_out, n_in)
@@ -216,9 +213,8 @@ class FastCNN:
         (ho, wo), (hp, wp) = s.conv, s.pooled
         P, fD, fR, dM, dZ = buf.P[l], buf.fD[l], buf.fR[l], buf.dM[l], buf.dZ[l]
         dP = dP * (P > 0)  # through the ReLU (C_out, H'', W'', B)
-        np.sum(
-            dP.reshape(s.c_out, -1), axis=1, out=g[2 * l + 1]
-        )  # ∂L/∂b (b after the pool)
+        # ∂L/∂b = the sum of dP over positions and images (b was added after the pool)
+        np.sum(dP.reshape(s.c_out, -1), axis=1, out=g[2 * l + 1])
         np.multiply(dP, fD, out=dM[:, 1::2])  # to the bottom row where it won
         np.subtract(dP, dM[:, 1::2], out=dM[:, 0::2])  # else to the top
         dZc = dZ[:, : 2 * hp, : 2 * wp]  # (C_out, 2H'', 2W'', B)
