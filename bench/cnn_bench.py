@@ -14,8 +14,10 @@ cosine schedule, batch 64, on MNIST's 60,000 training images held in memory as f
               Z = W A, dW = dZ Aᵀ, dA = Wᵀ dZ
     score     ours: the logits of 10,000 images (a monitored split), by chunks of 256
 
-The machine is shared: each round runs every contender's epoch back to back, and the ratio is
-the median over rounds of ours / torch within the round. numpy's BLAS threads are set with
+The machine is shared: each round runs every contender's epoch back to back, and a ratio is
+the median over rounds of the two epochs' ratio within a round, of wall time and of the
+process's CPU time (at one thread the CPU time is the less disturbed by other processes; at
+more, it adds up the threads', spinning included). numpy's BLAS threads are set with
 threadpoolctl, torch's with torch.set_num_threads.
 
 Example:
@@ -155,11 +157,11 @@ def with_blas(threads: int, f, *args):
         return f(*args)
 
 
-def timed(f, *args) -> tuple[float, float | None]:
-    """(seconds, f's value) of one call."""
-    start = time.perf_counter()
+def timed(f, *args) -> tuple[tuple[float, float], float | None]:
+    """((wall seconds, CPU seconds of the process), f's value) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     value = f(*args)
-    return time.perf_counter() - start, value
+    return (time.perf_counter() - wall, time.process_time() - cpu), value
 
 
 def score(net: FastCNN, params, X) -> None:
@@ -201,7 +203,7 @@ def main() -> None:
         if threads == 1:
             del epochs["shared"]  # the same as ours
         torch.set_num_threads(threads)
-        times: dict[str, list[float]] = {name: [] for name in epochs}
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in epochs}
         losses = {}
         with threadpool_limits(threads):
             for r in range(a.rounds + 1):  # round 0 warms up: not counted
@@ -209,18 +211,27 @@ def main() -> None:
                     seconds, losses[name] = timed(epoch)
                     if r:
                         times[name].append(seconds)
-        print(f"threads {threads}:")
+        print(
+            f"threads {threads}:   epoch: median wall s (each round's) / median CPU s"
+        )
         for name, ts in times.items():
             tail = "" if losses[name] is None else f"  loss {losses[name]:.4f}"
-            runs = " ".join(f"{t:.2f}" for t in ts)
-            print(f"  {name:<7} epoch {statistics.median(ts):6.2f} s  ({runs}){tail}")
+            runs = " ".join(f"{w:.2f}" for w, _ in ts)
+            wall, cpu = (statistics.median(t[i] for t in ts) for i in (0, 1))
+            print(f"  {name:<7} {wall:6.2f} s ({runs})  cpu {cpu:6.2f} s{tail}")
+        print("  ratios, the median of the rounds' (wall; cpu):")
         for ours in [n for n in ("ours", "shared") if n in times]:
             for other in ("torch", "loader", "floor"):
-                pairs = zip(times[ours], times[other])
-                ratio = statistics.median(o / t for o, t in pairs)
-                print(f"  {ours} / {other} {ratio:.2f}x (median of the rounds' ratios)")
-        ratio = statistics.median(s / o for s, o in zip(times["score"], times["ours"]))
-        print(f"  score / ours {ratio:.2f}x (target <= 0.10)")
+                print(f"  {ours} / {other} {ratios(times[ours], times[other])}")
+        print(
+            f"  score / ours {ratios(times['score'], times['ours'])} (target <= 0.10)"
+        )
+
+
+def ratios(ours, theirs) -> str:
+    wall = statistics.median(o[0] / t[0] for o, t in zip(ours, theirs))
+    cpu = statistics.median(o[1] / t[1] for o, t in zip(ours, theirs))
+    return f"{wall:.2f}x; {cpu:.2f}x"
 
 
 if __name__ == "__main__":
