@@ -89,19 +89,21 @@ def plot_weights(
     return save(fig, path)
 
 
-def unit_mosaic(W: np.ndarray, gap: int = 2) -> np.ndarray:
-    """The rows of W₁ (n, D) as 28 × 28 tiles in a grid of ⌈√n⌉ columns, row by row, `gap`
-    blank (NaN) pixels between tiles, each tile divided by its largest |w| (units differ in
-    scale, and a shared one would leave most tiles blank): (rows·(28 + gap) − gap,
-    cols·(28 + gap) − gap), values in [−1, 1], NaN where no unit is."""
+def unit_mosaic(W: np.ndarray, gap: int = 2, tile: int = 28) -> np.ndarray:
+    """The rows of W (n, tile²) (W₁ of an mlp, a cnn's first filters, a block's feature maps)
+    as tile × tile tiles in a grid of ⌈√n⌉ columns, row by row, `gap` blank (NaN) pixels
+    between tiles, each tile divided by its largest |w| (units differ in scale, and a shared
+    one would leave most tiles blank): (rows·(tile + gap) − gap, cols·(tile + gap) − gap),
+    values in [−1, 1], NaN where no unit is."""
+    W = W.reshape(len(W), -1)
     n = len(W)
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
     scale = np.abs(W).max(axis=1, keepdims=True)  # (n, 1)
-    tiles = np.full((rows * cols, 28, 28), np.nan)
-    tiles[:n] = (W / np.where(scale > 0, scale, 1)).reshape(n, 28, 28)
+    tiles = np.full((rows * cols, tile, tile), np.nan)
+    tiles[:n] = (W / np.where(scale > 0, scale, 1)).reshape(n, tile, tile)
     padded = np.pad(tiles, ((0, 0), (0, gap), (0, gap)), constant_values=np.nan)
-    side = 28 + gap
+    side = tile + gap
     mosaic = padded.reshape(rows, cols, side, side).transpose(0, 2, 1, 3)
     return mosaic.reshape(rows * side, cols * side)[:-gap, :-gap]
 
@@ -120,6 +122,35 @@ def plot_units(W: np.ndarray, path: Path) -> Path:
         f"W₁: the {len(W)} hidden units' input weights, {rows} × {cols} "
         "(each on its own scale; red +, blue −)"
     )
+    return save(fig, path)
+
+
+def plot_filters(W: np.ndarray, path: Path) -> Path:
+    """weights.png of a cnn: its first convolution's filters W₁ (C, 1, k, k), one k × k tile
+    each, each on its own scale."""
+    fig = new_figure(UNITS_SIZE)
+    ax = fig.subplots()
+    ax.imshow(unit_mosaic(W, 1, W.shape[-1]), cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_axis_off()
+    fig.suptitle(
+        f"W₁: the first convolution's {len(W)} filters, {W.shape[-1]} × {W.shape[-1]} "
+        "(each on its own scale; red +, blue −)"
+    )
+    return save(fig, path)
+
+
+def plot_features(image: np.ndarray, maps: Sequence[np.ndarray], path: Path) -> Path:
+    """features.png: one test digit (28, 28) and, beside it, the feature maps (C, H, W) after
+    each block (convolution, relu, max-pool), each map on its own scale (dark: 0)."""
+    fig = new_figure((300 + 380 * len(maps), 400))
+    axes = fig.subplots(1, 1 + len(maps), squeeze=False)[0]
+    axes[0].imshow(image, cmap="gray_r")
+    axes[0].set_title("the test digit")
+    for l, (ax, A) in enumerate(zip(axes[1:], maps), start=1):
+        ax.imshow(unit_mosaic(A, 1, A.shape[-1]), cmap="magma", vmin=0, vmax=1)
+        ax.set_title(f"after block {l}: {A.shape[0]} maps, {A.shape[1]} × {A.shape[2]}")
+    for ax in axes:
+        ax.set_axis_off()
     return save(fig, path)
 
 
@@ -192,11 +223,15 @@ def write_plots(
     confusion_name: str = "confusion.png",
     hidden_units: bool = False,
     loss: str = "squared",
+    features: tuple[np.ndarray, Sequence[np.ndarray]] | None = None,
 ) -> list[Path]:
-    """Write weights.png (W: the class templates, or with `hidden_units` the first layer of an
-    mlp), curves.png (only with a non-empty `history`; `loss` names its loss) and
-    `confusion_name` into `out_dir`; return the paths written, in that order."""
-    if hidden_units:
+    """Write weights.png (W: the class templates, with `hidden_units` the first layer of an
+    mlp, a cnn's first filters for a W of 4 dimensions), curves.png (only with a non-empty `history`; `loss` names its loss) and
+    `confusion_name`, and with `features` (a test digit, its feature maps after each block)
+    features.png into `out_dir`; return the paths written, in that order."""
+    if W.ndim == 4:
+        written = [plot_filters(W, out_dir / "weights.png")]
+    elif hidden_units:
         written = [plot_units(W, out_dir / "weights.png")]
     else:
         written = [plot_weights(W, out_dir / "weights.png", class_names)]
@@ -205,4 +240,6 @@ def write_plots(
     written.append(
         plot_confusion(confusion, out_dir / confusion_name, class_names, title)
     )
+    if features:
+        written.append(plot_features(*features, out_dir / "features.png"))
     return written

@@ -23,10 +23,18 @@ from mnist_cli.errors import (
     WeightsError,
     shown,
 )
-from mnist_cli.nn.architecture import dense_params, hidden_of, kind_of
+from mnist_cli.nn.architecture import (
+    dense_params,
+    describe,
+    feature_maps,
+    hidden_of,
+    kind_of,
+)
 from mnist_cli.rundir.weights import Weights
 
 if TYPE_CHECKING:  # for the hints: mnist-predict starts without the scoring modules
+    import numpy as np
+
     from mnist_cli.metrics import Evaluation
     from mnist_cli.nn.network import Network
 
@@ -94,17 +102,22 @@ def draw_plots(
     dataset: Dataset,
     split: str = "test",
     loss: str = "squared",
+    digit: "np.ndarray | None" = None,
 ) -> list[Path]:
-    """weights.png (the first layer), curves.png (with a history of `loss`) and the confusion
-    matrix of `result`, the evaluation on `split`, into `run_dir` (plots.py); the paths
-    written."""
+    """weights.png (the first layer), curves.png (with a history of `loss`), the confusion
+    matrix of `result`, the evaluation on `split`, and for a cnn features.png (a test `digit`
+    (D,) uint8 and its feature maps), into `run_dir` (plots.py); the paths written."""
     from mnist_cli import plots  # only with --plots: see require_plots
 
     hidden, kind = hidden_of(network), kind_of(network)
-    name = "mlp " + ",".join(map(str, hidden)) if hidden else kind
+    name = describe(network) if kind == "cnn" else "mlp " + ",".join(map(str, hidden))
+    name = name if hidden else kind
+    features = (
+        feature_maps(network, digit) if kind == "cnn" and digit is not None else None
+    )
     return plots.write_plots(
         run_dir,
-        dense_params(network)[0].W,
+        network.params[1][0] if kind == "cnn" else dense_params(network)[0].W,
         result.confusion_matrix,
         history,
         class_names=dataset.class_names,
@@ -112,6 +125,7 @@ def draw_plots(
         confusion_name="confusion.png" if split == "test" else f"confusion-{split}.png",
         hidden_units=kind == "mlp",
         loss=loss,
+        features=features,
     )
 
 

@@ -6,82 +6,16 @@ from pathlib import Path
 
 import click
 
+from mnist_cli.cli.checked import config_option
+from mnist_cli.cli.model_options import MODEL_OPTIONS
 from mnist_cli.cli.options import dataset_option
 from mnist_cli.config.choices import (
-    ACTIVATIONS,
     INITS,
-    KINDS,
-    LOSSES,
-    MAX_HIDDEN_LAYERS,
-    MAX_UNITS,
     SOLVERS,
 )
-from mnist_cli.config.settings import check_value
-
-
-def option_value(key: str):
-    """A click callback that checks an option against the config rules (exit 2 if invalid)."""
-
-    def callback(ctx, param, value):
-        if value is None:
-            return None
-        try:
-            return check_value(key, value)
-        except ValueError as e:
-            raise click.BadParameter(str(e)) from None
-
-    return callback
-
-
-def config_option(name: str, type: type, help: str, **kwargs):
-    """An option that sets the config key of its name, checked as the config file's is."""
-    key = name.removeprefix("--").replace("-", "_")
-    return click.option(
-        name, type=type, callback=option_value(key), help=help, **kwargs
-    )
-
-
-def hidden_widths(ctx, param, value):
-    """--hidden "256" or "256,128" -> (256,) or (256, 128), checked as the config key is."""
-    if value is None:
-        return None
-    try:
-        widths = [int(w) for w in value.split(",")]
-    except ValueError:
-        raise click.BadParameter(
-            f"must be layer widths (integers) separated by commas, such as 256 or "
-            f"256,128, not {value!r}"
-        ) from None
-    return option_value("hidden")(ctx, param, widths)
-
 
 # In the order --help lists them.
 OPTIONS = [
-    click.option(
-        "--model",
-        type=click.Choice(KINDS),
-        help="linear: ŷ = Wx + b;  softmax: ŷ = softmax(Wx + b);  mlp: hidden layers "
-        "(--hidden, --activation), then a softmax. Default: softmax.",
-    ),
-    click.option(
-        "--hidden",
-        callback=hidden_widths,
-        metavar="N[,N...]",
-        help=f"The mlp's hidden layer widths, input side first: 256, or 256,128 for two "
-        f"(1 to {MAX_HIDDEN_LAYERS} layers of 1 to {MAX_UNITS} units). Default: 256.",
-    ),
-    click.option(
-        "--activation",
-        type=click.Choice(ACTIVATIONS),
-        help="The mlp's hidden units: relu max(0, z), sigmoid 1/(1 + e^−z) or tanh. "
-        "Default: relu.",
-    ),
-    click.option(
-        "--loss",
-        type=click.Choice(LOSSES),
-        help="squared: (1/B) Σ ‖ŷ − y‖²;  cross-entropy: −(1/B) Σ log ŷ of the true class "
-        "(softmax and mlp only). Default: squared.",
-    ),
     config_option(
         "--epochs", int, "Passes over the training images, at most 10,000. Default: 10."
     ),
@@ -142,9 +76,9 @@ OPTIONS = [
 
 
 def config_options(command):
-    """--model, --hidden, --activation, --loss, --epochs, --batch-size, --lr, --seed, --init,
+    """--model, --hidden, --activation, --channels, --kernel, --loss, --epochs, --batch-size, --lr, --seed, --init,
     --init-from, --dataset, --solver, --l2 and --val-size, in that order in --help; each None
     when not given, --hidden as a tuple of ints, --init-from as an absolute path (str)."""
-    for option in reversed(OPTIONS):
+    for option in reversed([*MODEL_OPTIONS, *OPTIONS]):
         command = option(command)
     return command

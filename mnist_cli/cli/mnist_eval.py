@@ -92,7 +92,10 @@ def eval_command(path, split, dataset, source, as_json, quiet, with_plots):
         run_dir = path if path.is_dir() else path.parent
         history = run_history(path, kind)
         loss = run_loss(path if path.is_dir() else path.parent) or "squared"
-        written = draw_plots(run_dir, network, result, history, dataset, split, loss)
+        digit = scored.images[0]  # features.png's, for a cnn
+        written = draw_plots(
+            run_dir, network, result, history, dataset, split, loss, digit
+        )
         click.echo(wrote_line(written), err=as_json)  # stdout stays one JSON object
 
 

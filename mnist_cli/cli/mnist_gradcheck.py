@@ -1,21 +1,21 @@
 """`mnist-gradcheck`: the analytic gradients against float64 central differences (gradcheck.py)."""
 
 import click
-import numpy as np
 
+from mnist_cli.cli.checked import channel_counts, hidden_widths, positive_tol
 from mnist_cli.cli.common import command
-from mnist_cli.cli.config_options import hidden_widths
 from mnist_cli.cli.options import data_options, dataset_option
 from mnist_cli.config.choices import ACTIVATIONS, LOSSES
+from mnist_cli.config.resolve import architecture
 from mnist_cli.data import get_dataset, load_split
-from mnist_cli.gradcheck.cases import MODELS, format_checks, run_checks, subjects
+from mnist_cli.gradcheck.cases import (
+    CNN_SAMPLES,
+    MODELS,
+    format_checks,
+    run_checks,
+    subjects,
+)
 from mnist_cli.gradcheck.check import H
-
-
-def positive_tol(ctx, param, value):
-    if not (np.isfinite(value) and value > 0):
-        raise click.BadParameter(f"must be a finite number > 0, not {value!r}")
-    return value
 
 
 @command(
@@ -31,7 +31,7 @@ Example:
     "--model",
     type=click.Choice([*MODELS, "all"]),
     default="all",
-    help="Whose gradient to check: linear, softmax, mlp, or all three. Default: all.",
+    help="Whose gradient to check: linear, softmax, mlp, cnn, or all four. Default: all.",
 )
 @click.option(
     "--loss",
@@ -51,6 +51,10 @@ Example:
     type=click.Choice(ACTIVATIONS),
     help="The mlp's hidden units. Default: relu.",
 )
+@click.option(
+    "--channels", callback=channel_counts, help="The cnn's blocks. Default: 4,6."
+)
+@click.option("--kernel", type=click.IntRange(1, 27), help="The cnn's k. Default: 5.")
 @click.option(
     "--samples",
     type=click.IntRange(min=1),
@@ -85,6 +89,8 @@ def gradcheck_command(
     loss,
     hidden,
     activation,
+    channels,
+    kernel,
     samples,
     coords,
     seed,
@@ -101,7 +107,7 @@ def gradcheck_command(
     layer's b), and one random direction over each W; prints the largest relative error
     |a − n| / max(|a|, |n|, 1 % of L) of each block.
     """
-    chosen = subjects(model, loss, hidden, activation)
+    chosen = subjects(model, loss, hidden, activation, channels, kernel)
     dataset = get_dataset(dataset or "mnist")
     mirrors = source.chosen_mirrors() or None
     split = source.load(load_split, dataset, "train", mirrors=mirrors, quiet=quiet)
@@ -120,6 +126,10 @@ def gradcheck_command(
     )
     for s in {s.sizes: s for s in chosen if s.model == "mlp"}.values():
         click.echo(f"mlp: {'-'.join(map(str, s.sizes))}, {s.activation}")
+    for s in {s.channels: s for s in chosen if s.model == "cnn"}.values():
+        click.echo(
+            f"cnn: {architecture(s)}, on the first {min(samples, CNN_SAMPLES)} images"
+        )
     click.echo()
     click.echo(format_checks(checks, tol))
     failed = [(s, c) for s, c in checks if not c.max_rel_error <= tol]

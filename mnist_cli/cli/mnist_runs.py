@@ -110,7 +110,7 @@ def cells(r: RunSummary) -> dict[str, str]:
         epochs = f"{r.earlier_epochs}+{r.epochs - r.earlier_epochs}"
     return {
         "run": name,
-        "model": " ".join([r.model or "?", ",".join(map(str, r.hidden))]).strip(),
+        "model": model_text(r),
         "dataset": r.dataset or "?",
         "loss": r.loss or "?",
         "epochs": epochs,
@@ -142,3 +142,13 @@ def percent(fraction: float | None) -> str:
 def printable(s: str) -> str:
     """`s` with control characters (a newline in a directory name, an escape sequence) as ?."""
     return "".join(c if c.isprintable() else "?" for c in s)
+
+
+def model_text(r: RunSummary) -> str:
+    """The model as the table shows it: "mlp 256", "cnn 16,32 k5 / 128"."""
+    hidden = ",".join(map(str, r.hidden))
+    if r.channels:
+        return (
+            f"{r.model} {','.join(map(str, r.channels))} k{r.kernel} / {hidden or '-'}"
+        )
+    return " ".join([r.model or "?", hidden]).strip()

@@ -16,8 +16,8 @@ from mnist_cli.cli.optimizer_options import optimizer_options
 from mnist_cli.cli.options import data_options, plots_option
 from mnist_cli.cli.progress import TrainProgress, show_bars, summary_line
 from mnist_cli.cli.signals import says_when_saved
+from mnist_cli.config.files import read_config_file, to_toml
 from mnist_cli.config.resolve import check_val_size, resolve_run, start_path
-from mnist_cli.config.settings import read_config_file, to_toml
 from mnist_cli.data import get_dataset, load_dataset
 from mnist_cli.errors import MnistCliError
 from mnist_cli.rundir.claim import claim_run_dir
@@ -148,6 +148,7 @@ def train_command(
                     history,
                     dataset,
                     loss=config.loss,
+                    digit=test_split.images[0],
                 )
             except MnistCliError as e:
                 raise MnistCliError(

@@ -4,7 +4,7 @@ optimizer, and that --solver exact takes none, is resolve.py's to say."""
 
 import click
 
-from mnist_cli.cli.config_options import config_option
+from mnist_cli.cli.checked import config_option
 from mnist_cli.config.choices import OPTIMIZERS, SCHEDULES
 
 OPTIMIZER_OPTIONS = [

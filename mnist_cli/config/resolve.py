@@ -7,12 +7,13 @@ model's default > the global default. Settings that cannot go together raise Opt
 bad option value); --init-from weights of another model or dataset raise ConfigError (exit 1).
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mnist_cli.config.choices import OPTIMIZER_KEYS, OPTIMIZER_SETTINGS
-from mnist_cli.config.settings import TrainConfig, resolve, toml_string
+from mnist_cli.config.choices import IMAGE, OPTIMIZER_KEYS, OPTIMIZER_SETTINGS
+from mnist_cli.config.files import toml_string
+from mnist_cli.config.settings import TrainConfig, resolve
 from mnist_cli.errors import ConfigError, OptionsError, shown
 
 
@@ -26,6 +27,17 @@ class Start:
     hidden: tuple[int, ...] = ()
     activation: str | None = None
     loss: str | None = None
+    channels: tuple[int, ...] = ()
+    kernel: int | None = None
+
+
+# the options only some models take, and those models
+OWN_OPTIONS = {
+    "hidden": ("mlp", "cnn"),
+    "activation": ("mlp",),
+    "channels": ("cnn",),
+    "kernel": ("cnn",),
+}
 
 
 # What the exact solver has no use for: it solves for the optimum (no epochs, no starting point).
@@ -103,6 +115,9 @@ def implied_defaults(
             inherited.append(("loss", start.loss))
         if start.kind == "mlp":
             inherited += [("hidden", start.hidden), ("activation", start.activation)]
+        if start.kind == "cnn":
+            inherited += [("hidden", start.hidden), ("channels", start.channels)]
+            inherited += [("kernel", start.kernel)]
         for key, value in inherited:
             if key not in given and key not in file_values:
                 implied[key] = value
@@ -129,7 +144,7 @@ def check_combination(
             f"but this run trains on {config.dataset}; use --dataset {start.dataset} "
             "or other weights"
         )
-    if start and start.kind == "mlp":
+    if start and start.kind in ("mlp", "cnn"):
         check_architecture(config, start)
     check_model_options(config, given)
     if config.solver == "sgd" and config.l2:
@@ -154,7 +169,11 @@ def check_combination(
 
 
 def architecture(model: TrainConfig | Start) -> str:
-    """An mlp as the run's summary names one: "mlp 784-256-10 relu"."""
+    """An mlp or cnn as the run's summary names one: "mlp 784-256-10 relu", "cnn 16,32 k5 /
+    128" (as nn.architecture.describe)."""
+    if model.channels:
+        channels = ",".join(map(str, model.channels))
+        return f"cnn {channels} k{model.kernel} / {','.join(map(str, model.hidden)) or '-'}"
     return f"mlp {'-'.join(map(str, (784, *model.hidden, 10)))} {model.activation}"
 
 
@@ -164,7 +183,8 @@ def check_architecture(config: TrainConfig, start: Start) -> None:
         raise ConfigError(
             f"--init-from {config.init_from}: the weights are an {architecture(start)}, "
             f"but this run trains an {architecture(config)}; give the weights' --hidden "
-            "and --activation (or leave them out) or other weights"
+            "and --activation (or --channels and --kernel), or leave them out, or other "
+            "weights"
         )
 
 
@@ -175,23 +195,44 @@ def check_model_options(config: TrainConfig, given: Mapping[str, Any]) -> None:
     def origin(key: str) -> str:
         return f"--{key}" if key in given else f"the config key {key}"
 
-    if config.model != "mlp":
-        for key in ("hidden", "activation"):
-            if getattr(config, key):
-                raise OptionsError(
-                    f"{origin(key)} is for --model mlp (its hidden layers); "
-                    f"the {config.model} model has none"
-                )
+    for key, models in OWN_OPTIONS.items():
+        if config.model not in models and getattr(config, key):
+            raise OptionsError(
+                f"{origin(key)} is for --model {' or '.join(models)}; "
+                f"the {config.model} model has no {key}"
+            )
+    if config.model == "cnn":
+        check_cnn_shapes(config, origin)
     if config.loss == "cross-entropy" and config.model == "linear":
         raise OptionsError(
             f"{origin('loss')} cross-entropy needs a softmax output (−log ŷ of the true "
             "class), which the linear model does not have; use --model softmax or mlp"
         )
-    if config.model == "mlp" and config.init == "zeros" and not config.init_from:
+    if (
+        config.model in ("mlp", "cnn")
+        and config.init == "zeros"
+        and not config.init_from
+    ):
         raise OptionsError(
-            f"{origin('init')} zeros cannot train an mlp: every hidden unit would get the "
+            f"{origin('init')} zeros cannot train an {config.model}: every hidden unit would get the "
             "same gradient and stay identical; use --init normal (its default)"
         )
+
+
+def check_cnn_shapes(config: TrainConfig, origin: Callable[[str], str]) -> None:
+    """Each block's k × k convolution must fit its map and leave one at least 2 × 2 to pool."""
+    side, sides = IMAGE[1], [str(IMAGE[1])]
+    for block, channels in enumerate(config.channels, start=1):
+        if side - config.kernel + 1 < 2:
+            raise OptionsError(
+                f"{origin('kernel')} {config.kernel} with {origin('channels')} "
+                f"{','.join(map(str, config.channels))}: block {block} would convolve a "
+                f"{side}×{side} map (28 → {' → '.join(sides[1:]) or '…'}) with a "
+                f"{config.kernel}×{config.kernel} kernel, leaving less than 2×2 to pool; "
+                "use a smaller --kernel or fewer --channels"
+            )
+        side = (side - config.kernel + 1) // 2
+        sides.append(str(side))
 
 
 def check_optimizer_options(config: TrainConfig, chosen: set[str]) -> None:

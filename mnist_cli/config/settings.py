@@ -7,35 +7,39 @@ together, and what the --init-from weights imply, is resolve.py.
 """
 
 import math
-import os
-import stat
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass, fields
 from typing import Any
 
 from mnist_cli.config.choices import (
     ACTIVATIONS,
+    IMAGE,
     INITS,
     KINDS,
     LOSSES,
+    MAX_BLOCKS,
+    MAX_CHANNELS,
     MAX_HIDDEN_LAYERS,
     MAX_UNITS,
-    OPTIMIZER_SETTINGS,
     OPTIMIZERS,
     SCHEDULES,
     SOLVERS,
 )
-from mnist_cli.data import DATASETS, normalize_mirror
-from mnist_cli.errors import ConfigError
+from mnist_cli.data import DATASETS
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a training run (the cache directory aside)."""
 
-    # "linear" (ŷ = Wx + b), "softmax" (ŷ = softmax(Wx + b)) or "mlp"
+    # "linear" (ŷ = Wx + b), "softmax" (ŷ = softmax(Wx + b)), "mlp" or "cnn"
     model: str = "softmax"
-    hidden: tuple[int, ...] = ()  # mlp: hidden layer widths, e.g. (256,) or (256, 128)
+    hidden: tuple[
+        int, ...
+    ] = ()  # mlp, cnn: hidden layer widths, e.g. (256,) or (256, 128)
+    channels: tuple[
+        int, ...
+    ] = ()  # cnn: one k × k convolution → relu → 2 × 2 max-pool each
+    kernel: int | None = None  # cnn: the convolutions' k
     activation: str | None = None  # mlp: "relu", "sigmoid" or "tanh" (its hidden units)
     loss: str = "squared"  # or "cross-entropy" −(1/B) Σ log ŷ_y (softmax outputs only)
     epochs: int = 10  # passes over the 60,000 training images
@@ -85,6 +89,19 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         "hidden": (256,),
         "activation": "relu",
         "init": "normal",
+    },
+    # configs/cnn.toml's recipe (see it for how it was chosen)
+    "cnn": {
+        "lr": 0.05,
+        "batch_size": 64,
+        "epochs": 10,
+        "hidden": (128,),
+        "channels": (16, 32),
+        "kernel": 5,
+        "init": "normal",
+        "loss": "cross-entropy",
+        "optimizer": "momentum",
+        "schedule": "cosine",
     },
 }
 
@@ -170,6 +187,22 @@ def check_value(key: str, value: Any) -> Any:
             if not is_int(width) or not 1 <= width <= MAX_UNITS:
                 raise ValueError(f"must be {widths}, not {width!r} in {value!r}")
         return tuple(value)
+    if key == "channels":
+        counts = (
+            f"a list of 1 to {MAX_BLOCKS} channel counts, each from 1 to {MAX_CHANNELS}"
+        )
+        if not isinstance(value, list | tuple) or not 1 <= len(value) <= MAX_BLOCKS:
+            raise ValueError(f"must be {counts}, not {value!r}")
+        for count in value:
+            if not is_int(count) or not 1 <= count <= MAX_CHANNELS:
+                raise ValueError(f"must be {counts}, not {count!r} in {value!r}")
+        return tuple(value)
+    if key == "kernel":
+        if not is_int(value) or not 1 <= value <= IMAGE[1] - 1:
+            raise ValueError(
+                f"must be an integer from 1 to {IMAGE[1] - 1}, not {value!r}"
+            )
+        return value
     if key == "mirrors":
         if not isinstance(value, list | tuple) or not all(
             isinstance(m, str) for m in value
@@ -179,104 +212,8 @@ def check_value(key: str, value: Any) -> Any:
     raise ValueError(f"unknown key (expected one of: {', '.join(KEYS)})")
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The validated values of a TOML config file: a regular file of at most
-    MAX_CONFIG_BYTES of UTF-8. Mirror paths are made relative to the file."""
-    import tomllib  # here: a run without --config does not parse TOML (~2 ms of start-up)
-
-    try:
-        raw = tomllib.loads(config_text(path))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
-    except RecursionError:  # arrays nested hundreds deep
-        raise ConfigError(
-            f"{path}: nested too deeply to read (a config is flat)"
-        ) from None
-    values = {}
-    for key, value in raw.items():
-        try:
-            values[key] = check_value(key, value)
-        except ValueError as e:
-            raise ConfigError(f"{path}: key '{key}' {e}") from None
-    if "mirrors" in values:
-        try:
-            values["mirrors"] = tuple(
-                normalize_mirror(m, base_dir=path.parent) for m in values["mirrors"]
-            )
-        except ValueError as e:
-            raise ConfigError(f"{path}: key 'mirrors': {e}") from None
-    if "init_from" in values:
-        values["init_from"] = str((path.parent / values["init_from"]).resolve())
-    return values
-
-
-def config_text(path: Path) -> str:
-    """The text of config file `path`, or ConfigError: opened without waiting (a FIFO with no
-    writer would block), then refused unless a regular file of at most MAX_CONFIG_BYTES
-    (only so many bytes are read) that is valid UTF-8."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ConfigError(f"{path}: not a regular file; give a TOML file")
-            data = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(
-            f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB, the most a config file "
-            "may be (the shipped ones, configs/*.toml, are under 1 KiB)"
-        )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(
-            f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8"
-        ) from None
-
-
 def resolve(file_values: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
     """The run's configuration: overrides (options given, not None) > file > model > global."""
     given = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
     model = given.get("model", TrainConfig.model)
     return TrainConfig(**{**MODEL_DEFAULTS[model], **given})
-
-
-def to_toml(config: TrainConfig) -> str:
-    """The configuration as a TOML file that `--config` reads back to the same TrainConfig.
-    ValueError for a string TOML cannot hold (a path that is not valid UTF-8)."""
-
-    def value(v: Any) -> str:
-        if isinstance(v, str):
-            return toml_string(v)
-        if isinstance(v, tuple):  # mirrors (strings) or hidden (integers)
-            return "[" + ", ".join(value(m) for m in v) + "]"
-        return repr(v)
-
-    lines = ["# mnist-train configuration, as resolved for this run"]
-    # None (no init_from, no activation) and no hidden layers are left out: TOML has no
-    # null, and absent means the default
-    # and the settings of optimizers other than the run's (--config would refuse them)
-    lines += [
-        f"{key} = {value(v)}"
-        for key, v in asdict(config).items()
-        if v is not None
-        and not (key == "hidden" and not v)
-        and config.optimizer in OPTIMIZER_SETTINGS.get(key, (config.optimizer,))
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def toml_string(s: str) -> str:
-    """`s` as a TOML basic string: `"` and `\\` escaped, and the control characters TOML
-    forbids in one (U+0000 to U+001F but tab, and DEL U+007F) as \\uXXXX. ValueError for a
-    lone surrogate (a command-line path that is not valid UTF-8): TOML cannot hold it."""
-    if any("\ud800" <= c <= "\udfff" for c in s):
-        raise ValueError("not valid UTF-8")
-    body = s.replace("\\", "\\\\").replace('"', '\\"')
-    body = "".join(f"\\u{ord(c):04X}" if c in CONTROL else c for c in body)
-    return f'"{body}"'
-
-
-# what a TOML basic string cannot hold unescaped, but for `"` and `\`
-CONTROL = frozenset(map(chr, [*range(0x09), *range(0x0A, 0x20), 0x7F]))

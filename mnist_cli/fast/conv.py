@@ -41,7 +41,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .loss import LOSSES, loss_and_dlogits
+from mnist_cli.fast.loss import LOSSES, loss_and_dlogits
+from mnist_cli.nn.conv import Conv2d
+from mnist_cli.nn.layers import Dense
+from mnist_cli.nn.network import Network
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,18 @@ class FastCNN:
             c, (h, w) = c_out, s.pooled
         self.dense = [c * h * w, *self.hidden, self.classes]
         self._grads = [np.empty(s, np.float32) for s in self.param_shapes()]
+
+    @classmethod
+    def of(cls, network: Network, loss: str = "cross-entropy") -> FastCNN:
+        """The fast path of a network of convolution blocks (nn/conv.py) then dense layers."""
+        convs = [la for la in network.layers if isinstance(la, Conv2d)]
+        dense = [la for la in network.layers if isinstance(la, Dense)]
+        return cls(
+            tuple(c.c_out for c in convs),
+            convs[0].k,
+            tuple(d.units for d in dense[:-1]),
+            loss,
+        )
 
     def param_shapes(self) -> list[tuple[int, ...]]:
         """[W₁, b₁, …] in the reference's (and torch's) order and shapes."""

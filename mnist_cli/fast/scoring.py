@@ -27,8 +27,10 @@ from dataclasses import replace
 
 import numpy as np
 
+from mnist_cli.fast.conv import FastCNN
 from mnist_cli.metrics import Evaluation, evaluation_of
 from mnist_cli.nn import D
+from mnist_cli.nn.layers import Dense
 from mnist_cli.nn.losses import Loss, Output, batch_loss, check_pairing, one_hot
 from mnist_cli.nn.network import Network
 
@@ -52,21 +54,18 @@ def score(
         check_pairing(network.output, loss)
     images = np.asarray(images)  # a plain view of a memmap: its slices are cheaper
     N = len(labels)
-    first, *rest = network.params
-    W1, b1 = first
-    theta1 = np.hstack([W1, b1[:, None]]).astype(np.float32) / np.float32(PIXEL)
-    above = replace(network, layers=network.layers[1:], params=tuple(rest))
     predicted = np.empty(N, np.int64)  # (N,)
     losses = [0.0] * -(-N // SCORE_ROWS)  # each chunk's summed loss
 
     def score_chunks(chunks: Iterator[int]) -> None:
         U1 = np.empty((min(SCORE_ROWS, N), D + 1), np.float32)  # Ũ of a chunk
         U1[:, D] = PIXEL  # Ũ's constant column, written once
+        logits = chunk_logits(network)  # a thread's own (it may keep buffers)
         for i in chunks:
             rows = slice(i * SCORE_ROWS, (i + 1) * SCORE_ROWS)
             n = len(labels[rows])
             U1[:n, :D] = images[rows]  # (n, D) cast to float32
-            Z = above.logits(U1[:n] @ theta1.T)  # (n, K) from Z₁ = Ũ (Θ₁/255)ᵀ
+            Z = logits(U1[:n])  # (n, K)
             predicted[rows] = Z.argmax(axis=1)
             if loss is not None:
                 losses[i] = summed_loss(network.output, loss, Z, labels[rows])
@@ -77,6 +76,20 @@ def score(
         loss_sum += chunk_loss
     mean = None if loss is None else loss_sum / max(N, 1)
     return evaluation_of(labels, predicted, mean)
+
+
+def chunk_logits(network: Network) -> Callable[[np.ndarray], np.ndarray]:
+    """The logits Z (n, K) of a chunk given as Ũ = [U, 255] (n, D + 1) float32: for a first
+    dense layer Z₁ = Ũ (Θ₁/255)ᵀ and the layers above it; for a cnn fast/conv.py's forward
+    pass on X = U / 255 (its own buffers: one function per thread)."""
+    if isinstance(network.layers[0], Dense):
+        W1, b1 = network.params[0]
+        theta1 = np.hstack([W1, b1[:, None]]).astype(np.float32) / np.float32(PIXEL)
+        above = replace(network, layers=network.layers[1:], params=network.params[1:])
+        return lambda U1: above.logits(U1 @ theta1.T)  # (n, K)
+    fast = FastCNN.of(network)
+    params = [np.asarray(p, np.float32) for layer in network.params for p in layer]
+    return lambda U1: fast.logits(params, U1[:, :D] / np.float32(PIXEL))  # (n, K)
 
 
 def scoring_threads(N: int) -> int:

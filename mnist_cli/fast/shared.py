@@ -21,7 +21,7 @@ from typing import Self
 
 import numpy as np
 
-from .conv import FastCNN
+from mnist_cli.fast.conv import FastCNN
 
 
 class SharedCNN:

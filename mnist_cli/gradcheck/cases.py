@@ -5,19 +5,31 @@ gradcheck.py does the comparing; this module chooses the point of parameter spac
 (see random_params and random_layers for why those weights) and runs every pair at the same one.
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from mnist_cli.config.choices import KINDS, LOSSES
 from mnist_cli.errors import OptionsError
 from mnist_cli.gradcheck.check import BlockCheck, Layers, Subject, check_gradients
 from mnist_cli.nn import D, K
-from mnist_cli.nn.architecture import dense_layers
+from mnist_cli.nn.architecture import cnn_layers, dense_layers
 from mnist_cli.nn.layers import Activation, Params, activate, inputs
 from mnist_cli.nn.losses import Loss, one_hot
 from mnist_cli.nn.network import init_network
 
 MODELS = KINDS
 DEFAULT_HIDDEN = (32,)  # small, so that a check takes a second or two
+CNN_CHANNELS, CNN_KERNEL, CNN_HIDDEN = (
+    (4, 6),
+    5,
+    (16,),
+)  # a small cnn, checked in seconds
+# the cnn is checked on at most this many of the samples: each adds 24 × 24 / 4 max-pool
+# windows per channel, and past ~10 images no draw of a channel's weights leaves every window
+# free of a near-tie (two values within CNN_MARGIN, where a difference measures a jump)
+CNN_SAMPLES = 10
+CNN_MARGIN = 1e-4  # ≫ h times a window's largest input (6e-6 × ~10)
 W_SCALE, B_SCALE = 0.1, 0.5  # random weights: logits of std ≈ 1 on MNIST (‖x‖ ≈ 9)
 OUT_GAIN = 3.0  # the mlp's output layer, × its init scale: logits of spread ≈ 1-3
 MARGIN = 1e-3  # relu pre-activations kept this far from the kink (≫ h‖x‖ ≈ 6e-5)
@@ -29,6 +41,8 @@ def subjects(
     loss: Loss | None = None,
     hidden: tuple[int, ...] | None = None,
     activation: Activation | None = None,
+    channels: tuple[int, ...] | None = None,
+    kernel: int | None = None,
 ) -> list[Subject]:
     """The (model, loss) pairs `model` ("linear", "softmax", "mlp" or "all") and `loss` ask for:
     with no loss, every loss that applies (cross-entropy needs a softmax output: not linear).
@@ -40,11 +54,21 @@ def subjects(
             "or all",
             param="'--loss'",
         )
-    for name, given in (("hidden", hidden), ("activation", activation)):
-        if given is not None and model not in ("mlp", "all"):
+    for name, given, models in (
+        ("hidden", hidden, ("mlp", "cnn")),
+        ("activation", activation, ("mlp",)),
+        ("channels", channels, ("cnn",)),
+        ("kernel", kernel, ("cnn",)),
+    ):
+        if given is not None and model not in (*models, "all"):
             raise OptionsError(
-                f"applies to --model mlp (or all), not {model}", param=f"'--{name}'"
+                f"applies to --model {' or '.join(models)} (or all), not {model}",
+                param=f"'--{name}'",
             )
+    cnn = Subject(
+        "cnn", "squared", hidden or CNN_HIDDEN, "relu", channels or CNN_CHANNELS
+    )
+    cnn = replace(cnn, kernel=kernel or CNN_KERNEL)
     hidden = hidden or DEFAULT_HIDDEN
     activation = activation or "relu"
     chosen = []
@@ -54,6 +78,8 @@ def subjects(
                 continue
             if kind == "mlp":
                 chosen.append(Subject(kind, each, hidden, activation))
+            elif kind == "cnn":
+                chosen.append(replace(cnn, loss=each))
             else:
                 chosen.append(Subject(kind, each))
     return chosen
@@ -83,6 +109,8 @@ def random_layers(subject: Subject, X: np.ndarray, rng: np.random.Generator) -> 
     pre-activations at least MARGIN from 0 (REDRAWS tries at most: with many thousands of
     samples some unit always sits near its kink).
     """
+    if subject.model == "cnn":
+        return random_cnn(subject, X, rng)
     if not subject.hidden:
         return (random_params(rng),)
     network = init_network(
@@ -110,6 +138,54 @@ def random_layers(subject: Subject, X: np.ndarray, rng: np.random.Generator) -> 
     return tuple(out)
 
 
+def random_cnn(subject: Subject, X: np.ndarray, rng: np.random.Generator) -> Layers:
+    """Random float64 weights of the cnn: He's initial W, b ~ N(0, 0.5²), the output W × 3,
+    each convolution's channel redrawn (W and b, REDRAWS tries at most) until, on the batch
+    X (N, D), its pre-activations keep CNN_MARGIN from relu's kink and no 2 × 2 window of
+    positive values holds two within CNN_MARGIN of each other (a near-tie of the max-pool,
+    where a central difference would measure the jump of the other position winning); the
+    dense layers' units as random_layers' mlp."""
+    shape = cnn_layers(subject.channels, subject.kernel, subject.hidden)
+    network = init_network(shape, "softmax", (D,), rng, np.float64)
+    A, out, params = X, [], [p for p in network.params if p]
+    for layer, p in zip(shape, network.params):
+        if not p:
+            A = layer.forward((), A)[0]
+            continue
+        W, b = np.array(p[0]), B_SCALE * rng.standard_normal(len(p[1]))
+        last = len(out) == len(params) - 1  # the output layer: no relu, no pool
+        if last:
+            W *= OUT_GAIN
+        for k in range(0 if last else len(b)):
+            for _ in range(REDRAWS):
+                Z = layer.forward((W[k : k + 1], b[k : k + 1]), A)[
+                    0
+                ]  # unit or channel k
+                if smooth(Z, CNN_MARGIN if Z.ndim == 4 else MARGIN):
+                    break
+                b[k] = B_SCALE * rng.standard_normal()
+                if Z.ndim == 4:  # a channel: its weights too (a near-tie is the W's)
+                    W[k] = rng.standard_normal(W[k].shape) * np.sqrt(2 / W[k].size)
+        out.append(Params(W=W, b=b))
+        A = layer.forward((W, b), A)[0]
+    return tuple(out)
+
+
+def smooth(Z: np.ndarray, margin: float) -> bool:
+    """No pre-activation within `margin` of relu's kink and, for a map (N, 1, H, W), no
+    2 × 2 window whose largest positive value has another within `margin` of it."""
+    if np.abs(Z).min() < margin:
+        return False
+    if Z.ndim < 4:
+        return True
+    N, _, H, W = Z.shape
+    win = np.maximum(Z, 0)[:, :, : H // 2 * 2, : W // 2 * 2]
+    win = win.reshape(N, H // 2, 2, W // 2, 2).transpose(0, 1, 3, 2, 4).reshape(-1, 4)
+    top = np.sort(win, axis=1)  # (windows, 4)
+    gap = top[:, 3] - top[:, 2]
+    return not ((top[:, 3] > 0) & (gap < margin)).any()
+
+
 def sample_batch(
     images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -135,6 +211,8 @@ def run_checks(
     for subject in chosen:
         rng = np.random.default_rng(seed)
         X, Y = sample_batch(images, labels, samples, rng)  # (N, D), (N, K) float64
+        if subject.model == "cnn":
+            X, Y = X[:CNN_SAMPLES], Y[:CNN_SAMPLES]
         layers = random_layers(subject, X, rng)
         found = check_gradients(subject, X, Y, layers, rng, coords=coords)
         checks += [(subject, c) for c in found]

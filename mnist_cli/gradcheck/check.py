@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_cli.nn import D, K
-from mnist_cli.nn.architecture import from_dense
+from mnist_cli.nn.architecture import assemble, cnn_layers, from_dense
 from mnist_cli.nn.layers import Activation, Params
 from mnist_cli.nn.losses import Loss
 from mnist_cli.nn.network import Network
@@ -45,14 +45,16 @@ FLOOR = 1e-2  # derivatives below FLOOR·|L| are compared by absolute error (see
 class Subject:
     """A model and loss whose gradient is checked."""
 
-    model: str  # "linear", "softmax" or "mlp"
+    model: str  # "linear", "softmax", "mlp" or "cnn"
     loss: Loss = "squared"
-    hidden: tuple[int, ...] = ()  # the mlp's hidden widths; () for linear and softmax
+    hidden: tuple[int, ...] = ()  # the mlp's and cnn's hidden widths; () for the others
     activation: Activation = "relu"  # the mlp's hidden units
+    channels: tuple[int, ...] = ()  # the cnn's convolutions' channels
+    kernel: int = 5  # the cnn's kernel size
 
     @property
     def sizes(self) -> tuple[int, ...]:
-        """(D, n₁, …, K): every layer's input and output size."""
+        """(D, n₁, …, K): every dense layer's input and output size (an mlp's)."""
         return (D, *self.hidden, K)
 
 
@@ -73,7 +75,10 @@ GradientFn = Callable[[Subject, Layers, np.ndarray, np.ndarray], Layers]
 
 
 def network_of(subject: Subject, layers: Layers) -> Network:
-    """The network of the subject's model with these dense layers."""
+    """The network of the subject's model with these layers' (W, b)."""
+    if subject.model == "cnn":
+        shape = cnn_layers(subject.channels, subject.kernel, subject.hidden)
+        return assemble(shape, "softmax", layers)
     return from_dense(
         subject.model, layers, subject.activation if subject.hidden else None
     )
@@ -157,10 +162,11 @@ def layer_checks(
 ) -> list[BlockCheck]:
     """The blocks W_l, W_l·V and b_l of one layer: `coords` coordinates of W_l drawn among
     `columns`, one unit direction V over W_l, `bias_coords` coordinates of b_l."""
-    n_out = p.W.shape[0]
+    n_out = p.W.shape[0]  # a dense W (n_out, n_in); a convolution's (C_out, C_in, k, k)
     flat = rng.choice(n_out * len(columns), min(coords, n_out * len(columns)), False)
     W_at = [
-        (k, int(columns[j])) for k, j in (divmod(i, len(columns)) for i in sorted(flat))
+        (k, *np.unravel_index(int(columns[j]), p.W.shape[1:]))
+        for k, j in (divmod(i, len(columns)) for i in sorted(flat))
     ]
     every = bias_coords >= n_out
     b_at = range(n_out) if every else sorted(rng.choice(n_out, bias_coords, False))
@@ -170,7 +176,7 @@ def layer_checks(
     return [
         compare(
             f"{W} {p.W.shape}", f"{len(W_at)} random coordinates", loss, p,
-            ((f"{W}[{k}, {j}]", g.W[k, j], unit(p, "W", (k, j))) for k, j in W_at),
+            ((f"{W}[{', '.join(map(str, at))}]", g.W[at], unit(p, "W", at)) for at in W_at),
             h, tiny,
         ),
         compare(
@@ -219,7 +225,7 @@ def check_gradients(
         checks += layer_checks(
             str(l + 1) if len(layers) > 1 else "",
             loss, p, g,
-            lit if l == 0 else np.arange(p.W.shape[1]),
+            lit if l == 0 and p.W.ndim == 2 else np.arange(p.W[0].size),
             p.b.size if top else coords,
             rng, coords=coords, h=h, tiny=tiny,
         )  # fmt: skip

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 VALUE_NAMES: dict[str, str] = {
     "softmax": "probability",
     "mlp": "probability",
+    "cnn": "probability",
     "linear": "score",
 }
 SHADES = " .:-=+*#%@"  # from no ink to full ink

@@ -41,6 +41,10 @@ class RunSummary:
     path: Path
     model: str | None = None
     hidden: tuple[int, ...] = ()  # hidden layer sizes (config key `hidden`), if any
+    channels: tuple[
+        int, ...
+    ] = ()  # a cnn's convolutions (config keys `channels`, `kernel`)
+    kernel: int | None = None
     dataset: str | None = None
     loss: str | None = None  # config key `loss`; "squared" when absent
     solver: str | None = None
@@ -58,6 +62,8 @@ class RunSummary:
             "path": shown(self.path),
             "model": self.model,
             "hidden": list(self.hidden),
+            "channels": list(self.channels),
+            "kernel": self.kernel,
             "dataset": self.dataset,
             "loss": self.loss,
             "solver": self.solver,
@@ -111,11 +117,17 @@ def summary_of(run_dir: Path) -> RunSummary:
         earlier = get(started, "epochs", is_count, "an integer ≥ 0", 0, "started_from.")
         epochs = get(config, "epochs", is_count, "an integer ≥ 0", None, "config.")
         hidden = get(config, "hidden", is_sizes, "a list of layer sizes", [], "config.")
+        channels = get(
+            config, "channels", is_sizes, "a list of channels", [], "config."
+        )
+        kernel = get(config, "kernel", is_count, "an integer ≥ 0", None, "config.")
         return RunSummary(
             name=run_dir.name,
             path=run_dir,
             model=get(m, "model", is_name, "a model name"),
             hidden=tuple(hidden),
+            channels=tuple(channels),
+            kernel=kernel,
             dataset=get(m, "dataset", is_name, "a dataset name", "mnist"),
             loss=get(config, "loss", is_name, "a loss name", "squared", "config."),
             solver=solver,

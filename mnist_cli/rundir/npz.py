@@ -20,7 +20,7 @@ import math
 import os
 import stat
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,11 +83,13 @@ def read_npz(
     spec: Spec,
     what: str = "an mnist-cli weights file",
     max_total: int | None = None,
+    only: Collection[str] | None = None,
 ) -> dict:
     """The arrays of the .npz `file`, as {name: array}, every member allowed by `spec` and
     checked against it before its data is read, and their declared sizes summing to at most
-    `max_total` bytes if given. `what` names the kind of file in errors. Raises WeightsError
-    (naming `file`) on anything else."""
+    `max_total` bytes if given; with `only`, just those members (the others are neither
+    checked nor read: a first look at what says how to check the rest). `what` names the
+    kind of file in errors. Raises WeightsError (naming `file`) on anything else."""
     check_regular(file)
     with open(file, "rb") as f:
         magic = f.read(len(NPY_MAGIC))
@@ -97,7 +99,7 @@ def read_npz(
             raise not_npz(file, what, "not a zip archive")
         try:
             with zipfile.ZipFile(f) as archive:
-                members = check_listing(file, archive, spec, what)
+                members = check_listing(file, archive, spec, what, only)
                 total = sum(info.file_size for info, _ in members.values())
                 if max_total is not None and total > max_total:
                     raise WeightsError(
@@ -136,13 +138,19 @@ def check_regular(file: Path) -> None:
 
 
 def check_listing(
-    file: Path, archive: zipfile.ZipFile, spec: Spec, what: str
+    file: Path,
+    archive: zipfile.ZipFile,
+    spec: Spec,
+    what: str,
+    only: Collection[str] | None = None,
 ) -> dict[str, tuple[zipfile.ZipInfo, Expect]]:
     """{name: (its zip entry, what it must hold)} for every member, from the zip's listing
     alone: names allowed, once each, declared sizes within their bounds."""
     members: dict[str, tuple[zipfile.ZipInfo, Expect]] = {}
     for info in archive.infolist():
         name = info.filename.removesuffix(".npy")
+        if only is not None and name not in only:
+            continue
         expect = spec(name) if info.filename.endswith(".npy") else None
         if expect is None:
             raise not_npz(file, what, f"unexpected member {info.filename!r}")

@@ -23,15 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cli.atomic import fsync_files
-from mnist_cli.config.choices import ACTIVATIONS, KINDS, MAX_HIDDEN_LAYERS, MAX_UNITS
+from mnist_cli.config.choices import KINDS, MAX_HIDDEN_LAYERS, MAX_UNITS
 from mnist_cli.config.resolve import Start
 from mnist_cli.errors import RunDirectoryError, WeightsError, shown
 from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import (
     activation_of,
+    convolutions,
     dense_params,
     describe,
-    from_dense,
     hidden_of,
     kind_of,
     score_bounds,
@@ -40,8 +40,17 @@ from mnist_cli.nn.layers import Params
 from mnist_cli.nn.network import Network
 from mnist_cli.rundir import npz
 from mnist_cli.rundir.claim import CONFIG, METRICS, WEIGHTS, RunClaim
+from mnist_cli.rundir.cnn_weights import (
+    CNN_VERSION,
+    MAX_LAYERS_CHARS,
+    cnn_arrays,
+    cnn_members,
+    cnn_network,
+)
+from mnist_cli.rundir.dense_weights import checked_array, mlp_network, one_layer_network
 
-FORMAT_VERSION = 2  # the newest this version reads and writes (mlp files)
+FORMAT_VERSION = 3  # the newest this version reads and writes (cnn files; mlp files: 2)
+MLP_VERSION = 2  # mlp files: activation, W{l}, b{l}
 ONE_LAYER_VERSION = 1  # linear and softmax files: W, b
 MAX_SCORE = (
     float(np.finfo(np.float32).max) / 2
@@ -83,6 +92,8 @@ def weight_arrays(network: Network, dataset: str) -> dict[str, np.ndarray]:
     """What weights.npz holds: version 1 (W, b) for linear and softmax, 2 for the mlp."""
     kind = kind_of(network)
     meta = {"model": np.array(kind), "dataset": np.array(dataset)}
+    if kind == "cnn":
+        return {**cnn_arrays(network), **meta, "format_version": np.array(CNN_VERSION)}
     if kind != "mlp":
         (p,) = dense_params(network)
         return {
@@ -99,7 +110,7 @@ def weight_arrays(network: Network, dataset: str) -> dict[str, np.ndarray]:
         **layers,
         **meta,
         "activation": np.array(activation_of(network)),
-        "format_version": np.array(FORMAT_VERSION),
+        "format_version": np.array(MLP_VERSION),
     }
 
 
@@ -122,8 +133,17 @@ class Weights:
 
     def fixes(self, loss: str | None) -> Start:
         """What these weights fix for a run that starts from them, `loss` that of their run."""
-        net = self.network
-        return Start(self.kind, self.dataset, hidden_of(net), activation_of(net), loss)
+        net, convs = self.network, convolutions(self.network)
+        channels, kernel = tuple(c.c_out for c in convs), convs[0].k if convs else None
+        return Start(
+            self.kind,
+            self.dataset,
+            hidden_of(net),
+            activation_of(net),
+            loss,
+            channels,
+            kernel,
+        )
 
     @property
     def params(self) -> Params:
@@ -141,7 +161,14 @@ WEIGHTS_SPEC = {
     "dataset": npz.string(),
     "format_version": npz.integer_scalar(),
     "activation": npz.string(),
+    "layers": npz.string(MAX_LAYERS_CHARS),
 }
+META = (
+    "model",
+    "dataset",
+    "format_version",
+    "layers",
+)  # read first: how to read the rest
 for _l in range(1, MAX_HIDDEN_LAYERS + 2):
     WEIGHTS_SPEC[f"W{_l}"] = npz.float32(MAX_UNITS * (D if _l == 1 else MAX_UNITS), 2)
     WEIGHTS_SPEC[f"b{_l}"] = npz.float32(MAX_UNITS, ndim=1)
@@ -154,6 +181,10 @@ def load_weights(path: Path) -> Weights:
         raise WeightsError(
             f"{file}: no such file; give a run directory or a weights.npz"
         )
+    meta = npz.read_npz(file, WEIGHTS_SPEC.get, only=META)
+    if str(meta.get("model")) == "cnn" and "layers" in meta:
+        spec = {**WEIGHTS_SPEC, **cnn_members(file, str(meta["layers"]))}
+        return weights_from_arrays(file, npz.read_npz(file, spec.get))
     return weights_from_arrays(file, npz.read_npz(file, WEIGHTS_SPEC.get))
 
 
@@ -175,7 +206,11 @@ def weights_from_arrays(file: Path, arrays: dict) -> Weights:
             f"{file}: format version {version} is not one mnist-cli writes"
         )
     dataset = str(arrays["dataset"]) if "dataset" in arrays else "mnist"
-    if kind == "mlp":
+    if kind == "cnn":
+        if version < CNN_VERSION or "layers" not in arrays:
+            raise WeightsError(f"{file}: a cnn needs format version 3 and its layers")
+        network = cnn_network(file, arrays, checked_array)
+    elif kind == "mlp":
         network = mlp_network(file, arrays, version)
     else:
         network = one_layer_network(file, arrays, kind)
@@ -202,60 +237,3 @@ def check_scores_finite(file: Path, network: Network) -> None:
                 f"would give layer {l} scores up to {m:.3g}, beyond float32 "
                 f"({MAX_SCORE:.3g}); give weights mnist-train wrote"
             )
-
-
-def checked_array(file: Path, arrays: dict, key: str, shape: tuple) -> np.ndarray:
-    """arrays[key] (float32: npz.py checked the dtype), if it is there, of `shape`, finite."""
-    if key not in arrays:
-        raise WeightsError(f"{file}: not an mnist-cli weights file (missing {key})")
-    a = arrays[key]
-    if a.shape != shape:
-        raise WeightsError(f"{file}: {key} has shape {a.shape}, expected {shape}")
-    if not np.isfinite(a).all():
-        raise WeightsError(f"{file}: {key} contains NaN or infinite values")
-    return a
-
-
-def one_layer_network(file: Path, arrays: dict, kind: str) -> Network:
-    """A version 1 file (linear, softmax): W (K, D), b (K,)."""
-    missing = [key for key in ("W", "b") if key not in arrays]
-    if missing:
-        raise WeightsError(
-            f"{file}: not an mnist-cli weights file (missing {', '.join(missing)})"
-        )
-    W = checked_array(file, arrays, "W", (K, D))
-    b = checked_array(file, arrays, "b", (K,))
-    return from_dense(kind, [Params(W=W, b=b)])
-
-
-def mlp_network(file: Path, arrays: dict, version: int) -> Network:
-    """A version 2 file (mlp): activation, and W{l} (n_l, n_{l−1}), b{l} (n_l,) for
-    l = 1…L, each shape checked against its neighbours: W1 takes the D = 784 pixels, each
-    W{l} takes what W{l−1} gives, the last gives K = 10; at most MAX_HIDDEN_LAYERS hidden
-    layers (WEIGHTS_SPEC allows no more) of at most MAX_UNITS units."""
-    if version < 2:
-        raise WeightsError(f"{file}: an mlp needs format version 2, not {version}")
-    activation = str(arrays.get("activation", ""))
-    if activation not in ACTIVATIONS:
-        raise WeightsError(
-            f"{file}: unknown activation {activation!r}; "
-            f"expected one of {', '.join(ACTIVATIONS)}"
-        )
-    L = sum(1 for key in arrays if key.startswith("W") and key[1:].isdigit())
-    if L < 2:
-        raise WeightsError(f"{file}: {L} layers; an mlp has at least 2 (W1 … WL)")
-    layers, fan_in = [], D
-    for l in range(1, L + 1):
-        W = arrays.get(f"W{l}")
-        if W is None:
-            raise WeightsError(f"{file}: W{l} is missing")
-        n = K if l == L else W.shape[0]
-        if not 1 <= n <= MAX_UNITS:
-            raise WeightsError(
-                f"{file}: W{l} has {n} units; a layer has 1 to {MAX_UNITS}"
-            )
-        W = checked_array(file, arrays, f"W{l}", (n, fan_in))
-        b = checked_array(file, arrays, f"b{l}", (n,))
-        layers.append(Params(W=W, b=b))
-        fan_in = n
-    return from_dense("mlp", layers, activation)

@@ -100,7 +100,7 @@ def fit(
             )
 
         network, history = train(
-            start or build(*init),
+            start or build(*init, channels=config.channels, kernel=config.kernel or 5),
             fit_split.images,
             fit_split.labels,
             epochs=config.epochs,

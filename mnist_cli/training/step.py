@@ -16,6 +16,7 @@ import numpy as np
 from mnist_cli.fast.dense import DenseWork, from_thetas, gradients, to_thetas
 from mnist_cli.fast.scoring import score
 from mnist_cli.metrics import Evaluation
+from mnist_cli.nn.conv import Conv2d
 from mnist_cli.nn.layers import Act, Dense
 from mnist_cli.nn.losses import Loss, check_pairing
 from mnist_cli.nn.network import Network
@@ -89,9 +90,14 @@ class DenseTrainer:
         return lambda X, y, threads=None: score(now, X, y, threads=threads)
 
 
-def trainer_for(network: Network, loss: Loss, spec: OptimizerSpec) -> DenseTrainer:
-    """The trainer of a network of dense layers (with one activation between them)."""
+def trainer_for(network: Network, loss: Loss, spec: OptimizerSpec):
+    """The trainer of `network`: a cnn's (training/cnn_step.py) when it has convolutions,
+    else a network of dense layers' (with one activation between them)."""
     check_pairing(network.output, loss)
+    if any(isinstance(la, Conv2d) for la in network.layers):
+        from mnist_cli.training.cnn_step import cnn_trainer
+
+        return cnn_trainer(network, loss, make_optimizer(spec))
     acts = {layer.name for layer in network.layers if isinstance(layer, Act)}
     if len(acts) > 1 or not all(isinstance(la, Dense | Act) for la in network.layers):
         raise ValueError("the fast path trains dense layers with one activation")
