@@ -23,7 +23,7 @@ from mnist_cli.nn.architecture import (
 from mnist_cli.nn.layers import Params
 from mnist_cli.nn.network import Network
 from mnist_cli.rundir.weights import (
-    FORMAT_VERSION,
+    MLP_VERSION,
     ONE_LAYER_VERSION,
     load_weights,
 )
@@ -111,7 +111,7 @@ GOOD = {
     "arrays, message",
     [
         ({k: v for k, v in GOOD.items() if k != "W"}, "missing W"),
-        ({**GOOD, "model": np.array("cnn")}, "unknown model"),
+        ({**GOOD, "model": np.array("resnet")}, "unknown model"),
         (
             {**GOOD, "W": np.zeros((D, K), np.float32)},
             "W has shape (784, 10), expected (10, 784)",
@@ -149,7 +149,7 @@ def test_an_mlp_is_saved_as_version_2_and_read_back(tmp_path):
     assert (weights.kind, weights.dataset, weights.format_version) == (
         "mlp",
         "kmnist",
-        FORMAT_VERSION,
+        MLP_VERSION,
     )
     assert activation_of(weights.network) == "sigmoid"
     assert describe(weights.network) == "mlp 784-16-8-10 sigmoid"

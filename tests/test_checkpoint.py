@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from mnist_cli import __version__
-from mnist_cli.config.settings import TrainConfig, to_toml
+from mnist_cli.config.files import to_toml
+from mnist_cli.config.settings import TrainConfig
 from mnist_cli.errors import CheckpointError, WeightsError
 from mnist_cli.nn.architecture import activation_of, build, dense_params, kind_of
 from mnist_cli.nn.network import Network

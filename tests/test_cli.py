@@ -158,7 +158,7 @@ def test_divergence_is_an_error_and_saves_nothing(tmp_path, data_args):
             "Invalid value for '--epochs': must be an integer from 1 to 10,000, not 0",
         ),
         (["--batch-size", "0"], "Invalid value for '--batch-size'"),
-        (["--model", "cnn"], "Invalid value for '--model'"),
+        (["--model", "resnet"], "Invalid value for '--model'"),
         (["--mirror", "ftp://example.org/"], "Invalid value for '--mirror'"),
     ],
 )

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from helpers import save_run
 
 from mnist_cli.cli import mnist_train, train_command
-from mnist_cli.config.settings import TrainConfig, to_toml
+from mnist_cli.config.files import to_toml
+from mnist_cli.config.settings import TrainConfig
 from mnist_cli.metrics import evaluate
 from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import one_layer

@@ -7,14 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_cli.config.files import read_config_file, to_toml
 from mnist_cli.config.resolve import check_val_size, resolve_run, start_path
-from mnist_cli.config.settings import (
-    MODEL_DEFAULTS,
-    TrainConfig,
-    read_config_file,
-    resolve,
-    to_toml,
-)
+from mnist_cli.config.settings import MODEL_DEFAULTS, TrainConfig, resolve
 from mnist_cli.errors import ConfigError, OptionsError
 from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import one_layer
@@ -73,7 +68,10 @@ def test_model_option_picks_that_models_defaults():
         ("lr = 0", "key 'lr' must be a finite number > 0, not 0"),
         ("lr = nan", "key 'lr' must be a finite number > 0, not nan"),
         ("lr = true", "key 'lr' must be a finite number > 0, not True"),
-        ('model = "cnn"', "key 'model' must be one of linear, softmax, mlp, not 'cnn'"),
+        (
+            'model = "resnet"',
+            "key 'model' must be one of linear, softmax, mlp, cnn, not 'resnet'",
+        ),
         ('mirrors = "x"', "key 'mirrors' must be a list of strings"),
         ('mirrors = ["ftp://example.org/"]', "key 'mirrors'"),
         (

@@ -321,7 +321,7 @@ def test_central_difference_of_a_cubic_is_exact_up_to_h_squared():
 # --- the command --------------------------------------------------------------------------------
 
 ROW = re.compile(
-    r"^(linear|softmax|mlp)\s+(squared|cross-entropy)\s+(\S+(?: \([\d, ]+\))?)\s+.*?"
+    r"^(linear|softmax|mlp|cnn)\s+(squared|cross-entropy)\s+(\S+(?: \([\d, ]+\))?)\s+.*?"
     r"\s(\d\.\de[-+]\d\d)\s+(\S.*?)\s+(ok|FAIL)$"
 )
 FAST = ["--samples", "30", "--coords", "20", "--hidden", "6,6"]  # small: a fast command
@@ -337,10 +337,26 @@ def rows(output: str) -> dict[tuple[str, str, str], tuple[float, str]]:
     return found
 
 
+# the cnn of --hidden 6,6: blocks of 4 and 6 channels (5 × 5), then 96 → 6 → 6 → 10
+CNN_BLOCKS = tuple(
+    block
+    for l, (W, b) in enumerate(
+        [
+            ((4, 1, 5, 5), 4),
+            ((6, 4, 5, 5), 6),
+            ((6, 96), 6),
+            ((6, 6), 6),
+            ((10, 6), 10),
+        ],
+        1,
+    )
+    for block in (f"W{l} {W}", f"W{l}·V", f"b{l} ({b},)")
+)
 EVERY_ROW = {
     *((m, "squared", b) for m in MODEL_KINDS for b in ONE_LAYER),
     *(("softmax", "cross-entropy", b) for b in ONE_LAYER),
     *(("mlp", loss, b) for loss in LOSSES for b in MLP_BLOCKS),
+    *(("cnn", loss, b) for loss in LOSSES for b in CNN_BLOCKS),
 }
 
 
@@ -352,6 +368,7 @@ def test_command_checks_every_model_and_loss_by_default(data_args):
         f"100 mnist training images, random weights (seed 0), float64, h = {H:.1e}",
         "mlp: 784-6-6-10, relu",
     ], lines[:2]
+    assert lines[2] == "cnn: cnn 4,6 k5 / 6,6, on the first 10 images", lines[2]
     table = rows(result.output)
     assert set(table) == EVERY_ROW, sorted(set(table) ^ EVERY_ROW)
     assert all(status == "ok" and err < 1e-7 for err, status in table.values()), (
@@ -368,7 +385,9 @@ def test_command_checks_every_model_and_loss_by_default(data_args):
     "args, expected",
     [
         (["--model", "linear"], {("linear", "squared")}),
-        (["--loss", "cross-entropy"], {("softmax", "cross-entropy"), ("mlp", "cross-entropy")}),
+        (["--loss", "cross-entropy"], {("softmax", "cross-entropy"), ("mlp", "cross-entropy"),
+                                       ("cnn", "cross-entropy")}),
+        (["--model", "cnn", "--loss", "squared"], {("cnn", "squared")}),
         (["--model", "softmax"], {("softmax", "squared"), ("softmax", "cross-entropy")}),
         (["--model", "mlp", "--loss", "squared"], {("mlp", "squared")}),
     ],
@@ -430,10 +449,17 @@ def test_command_catches_an_injected_wrong_gradient(data_args, monkeypatch, bug)
         "squared_grad": set(MLP_BLOCKS),
         "dense_grads": {b for b in MLP_BLOCKS if b.startswith("b")},
     }[bug]
+    # the cnn's dense layers are Dense too: a wrong bias gradient breaks their biases
+    cnn_rows = {
+        "softmax_backward": set(CNN_BLOCKS),
+        "squared_grad": set(CNN_BLOCKS),
+        "dense_grads": {b for b in CNN_BLOCKS if b[:2] in ("b3", "b4", "b5")},
+    }[bug]
     assert_fails_in(
         result,
         {(m, "squared", b) for m, b in BROKEN[bug]}
-        | {("mlp", "squared", b) for b in mlp_rows},
+        | {("mlp", "squared", b) for b in mlp_rows}
+        | {("cnn", "squared", b) for b in cnn_rows},
     )
 
 
@@ -476,7 +502,7 @@ def test_tolerance_below_float64_resolution_fails(data_args):
             "Invalid value for '--tol': must be a finite number > 0, not nan",
         ),
         (["--seed", "-1"], "Invalid value for '--seed'"),
-        (["--model", "cnn"], "Invalid value for '--model'"),
+        (["--model", "resnet"], "Invalid value for '--model'"),
         (["--loss", "hinge"], "Invalid value for '--loss'"),
         (
             ["--model", "linear", "--loss", "cross-entropy"],
@@ -487,7 +513,10 @@ def test_tolerance_below_float64_resolution_fails(data_args):
         ),
         (
             ["--model", "softmax", "--hidden", "64"],
-            "Invalid value for '--hidden': applies to --model mlp (or all), not softmax",
+            (
+                "Invalid value for '--hidden': applies to --model mlp or cnn (or all), "
+                "not softmax"
+            ),
         ),
         (
             ["--model", "linear", "--activation", "tanh"],

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from mnist_cli.cli import train_command
-from mnist_cli.config.settings import MAX_CONFIG_BYTES, read_config_file
+from mnist_cli.config.files import read_config_file
+from mnist_cli.config.settings import MAX_CONFIG_BYTES
 from mnist_cli.errors import ConfigError
 
 

@@ -11,8 +11,9 @@ from helpers import init_layers
 
 from mnist_cli.cli import train_command
 from mnist_cli.config.choices import MAX_HIDDEN_LAYERS, MAX_UNITS
+from mnist_cli.config.files import read_config_file, to_toml
 from mnist_cli.config.resolve import Start, resolve_run
-from mnist_cli.config.settings import MODEL_DEFAULTS, read_config_file, resolve, to_toml
+from mnist_cli.config.settings import MODEL_DEFAULTS, resolve
 from mnist_cli.errors import ConfigError, OptionsError
 from mnist_cli.nn.architecture import from_dense
 from mnist_cli.rundir.weights import FORMAT_VERSION, Weights

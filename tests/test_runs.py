@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from helpers import save_run
 
 from mnist_cli.cli import runs_command
-from mnist_cli.config.settings import TrainConfig, to_toml
+from mnist_cli.config.files import to_toml
+from mnist_cli.config.settings import TrainConfig
 from mnist_cli.data import MNIST, Split
 from mnist_cli.errors import MetricsError
 from mnist_cli.rundir.listing import earlier_training, list_runs

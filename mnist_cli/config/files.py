@@ -81,14 +81,14 @@ def to_toml(config: TrainConfig) -> str:
         return repr(v)
 
     lines = ["# mnist-train configuration, as resolved for this run"]
-    # None (no init_from, no activation) and no hidden layers are left out: TOML has no
+    # None (no init_from, activation, kernel) and no hidden layers or channels are left out: TOML has no
     # null, and absent means the default
     # and the settings of optimizers other than the run's (--config would refuse them)
     lines += [
         f"{key} = {value(v)}"
         for key, v in asdict(config).items()
         if v is not None
-        and not (key == "hidden" and not v)
+        and not (key in ("hidden", "channels") and not v)
         and config.optimizer in OPTIMIZER_SETTINGS.get(key, (config.optimizer,))
     ]
     return "\n".join(lines) + "\n"

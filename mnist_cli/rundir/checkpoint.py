@@ -11,7 +11,7 @@ Its members, plain arrays (no pickles), each checked by npz.read_npz before its 
     rng                          the shuffling generator's state, JSON (generator_state.py)
     epoch, step                  epochs completed, optimizer steps taken (int64)
     history                      the per-epoch history so far, JSON
-    config                       the run's configuration, TOML (settings.to_toml)
+    config                       the run's configuration, TOML (config.files.to_toml)
 
 Texts are UTF-8 bytes (uint8 arrays), bounded in bytes. The file is written beside its place,
 flushed, and renamed onto it (atomic.replacing): a kill at any instant leaves the previous
