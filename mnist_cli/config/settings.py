@@ -2,8 +2,8 @@
 
 The hyperparameters that depend on the model (lr, batch_size, epochs; for the mlp also its
 hidden layers, activation and init) default per model, so `--model linear` alone picks a
-learning rate that converges for linear. Which settings go
-together, and what the --init-from weights imply, is resolve.py.
+learning rate that converges for linear. Which settings go together, and what the
+--init-from weights imply, is resolve.py.
 """
 
 import math
@@ -168,30 +168,39 @@ def check_value(key: str, value: Any) -> Any:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """The validated values of a TOML config file. Mirror paths are made relative to the file."""
+    try:
+        with open(path, "rb") as f:
+            return config_values(f.read().decode(), path.parent, str(path))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: invalid TOML: not UTF-8 text") from None
+
+
+def config_values(text: str, base_dir: Path, where: str) -> dict[str, Any]:
+    """The validated values of a config file's `text` (`where` names it in errors), paths
+    relative to `base_dir`."""
     import tomllib  # here: a run without --config does not parse TOML (~2 ms of start-up)
 
     try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from None
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+        raise ConfigError(f"{where}: invalid TOML: {e}") from None
     values = {}
     for key, value in raw.items():
         try:
             values[key] = check_value(key, value)
         except ValueError as e:
-            raise ConfigError(f"{path}: key '{key}' {e}") from None
+            raise ConfigError(f"{where}: key '{key}' {e}") from None
     if "mirrors" in values:
         try:
             values["mirrors"] = tuple(
-                normalize_mirror(m, base_dir=path.parent) for m in values["mirrors"]
+                normalize_mirror(m, base_dir=base_dir) for m in values["mirrors"]
             )
         except ValueError as e:
-            raise ConfigError(f"{path}: key 'mirrors': {e}") from None
+            raise ConfigError(f"{where}: key 'mirrors': {e}") from None
     if "init_from" in values:
-        values["init_from"] = str((path.parent / values["init_from"]).resolve())
+        values["init_from"] = str((base_dir / values["init_from"]).resolve())
     return values
 
 

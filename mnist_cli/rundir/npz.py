@@ -20,7 +20,7 @@ import math
 import os
 import stat
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,11 +83,13 @@ def read_npz(
     spec: Spec,
     what: str = "an mnist-cli weights file",
     max_total: int | None = None,
+    only: Collection[str] | None = None,
 ) -> dict:
     """The arrays of the .npz `file`, as {name: array}, every member allowed by `spec` and
     checked against it before its data is read, and their declared sizes summing to at most
-    `max_total` bytes if given. `what` names the kind of file in errors. Raises WeightsError
-    (naming `file`) on anything else."""
+    `max_total` bytes if given; with `only`, just those members are read (the listing of
+    all is checked). `what` names the kind of file in errors. Raises WeightsError (naming
+    `file`) on anything else."""
     check_regular(file)
     with open(file, "rb") as f:
         magic = f.read(len(NPY_MAGIC))
@@ -107,6 +109,7 @@ def read_npz(
                 headers = {
                     name: read_header(file, archive, info, expect)
                     for name, (info, expect) in members.items()
+                    if only is None or name in only
                 }
                 return {
                     name: read_data(file, archive, members[name][0], *header)
