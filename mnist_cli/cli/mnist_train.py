@@ -105,13 +105,13 @@ def train_command(
             result = train_run(
                 config, dataset, source, quiet, as_json, checkpoints, how
             )
-        write_run(
-            claim,
-            network=result.network,
-            metrics=result.metrics,
-            config_toml=checkpoints.config_toml,
-            dataset=dataset.name,
-        )
+            write_run(
+                claim,
+                network=result.network,
+                metrics=result.metrics,
+                config_toml=checkpoints.config_toml,
+                dataset=dataset.name,
+            )
         say = functools.partial(click.echo, err=as_json)  # --json: stdout is JSON only
         say(summary_line(config, result, claim.path, earlier))
         if with_plots:
