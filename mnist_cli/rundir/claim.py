@@ -22,8 +22,8 @@ is removed a minute after its run dies). The finished run is written into the st
 directory, flushed, and put in --out's place in one step (RunClaim.install,
 atomic.replace_dir): exchanged with what --out holds (its checkpoint, a previous run), or
 renamed onto it if empty. A SIGKILL at any instant leaves --out as it was or whole. An --out
-that existed empty (`--out .`, a shell's working directory) stays that directory: the files
-are moved in beside the checkpoint, weights.npz last. Leaving the claim removes the staging
+that existed empty, or the working directory (`--out .`, `--resume .`), stays that directory:
+the files are moved in beside the checkpoint, each replacing its namesake, weights.npz last. Leaving the claim removes the staging
 directory and, if nothing was installed or checkpointed, the directory the claim created.
 """
 
@@ -62,13 +62,9 @@ class RunClaim:
     target: Path  # its absolute path, for the renames
     staging: Path  # beside it: the run is written here, then put in `target`'s place
     lock: int  # the open, flock'ed directory `target`
-    keep_target: (
-        bool  # it existed, empty, before the claim: kept as the directory it is
-    )
+    keep_target: bool  # it existed empty, or is the working directory: kept as it is
     installed: bool = False  # whether install() put the run in place
-    checkpointed: bool = (
-        False  # whether --out holds this run's checkpoint (write_run keeps it)
-    )
+    checkpointed: bool = False  # --out holds this run's checkpoint: kept with it
 
     def install(self) -> None:
         """Put the staging directory, holding the finished run, in --out's place."""
@@ -109,7 +105,8 @@ def claim_run_dir(out_dir: Path, force: bool = False) -> Iterator[RunClaim]:
         with contextlib.suppress(OSError):  # a courtesy: correctness does not need it
             clean_stale(target.parent)
         with _staging(out_dir, target, created) as staging:
-            keep = empty and not created  # `--out .`: what it holds then is this run's
+            # `--out .`, `--resume .`: a shell's working directory stays that directory
+            keep = not created and (empty or os.path.samefile(target, os.getcwd()))
             claim = RunClaim(out_dir, target, staging, lock, keep_target=keep)
             yield claim
 
