@@ -160,6 +160,8 @@ def summary(results: dict) -> list[dict]:
     if torch_rss:
         checks.append(check("lowest torch peak RSS, MB (> ours)", min(torch_rss),
                             "torch_rss", train_rss))  # fmt: skip
+    if "imports" not in results:  # the start-up part failed
+        return checks + whole_command_checks(results)
     imports = results["imports"]
     checks += [
         check("warm load_dataset, s", results["warm_start_seconds"], "warm_start_seconds"),
@@ -299,10 +301,11 @@ def table(results: dict) -> str:
         f"load average {m['load_average'][0]:.1f} at start, "
         f"{m['load_average_end'][0]:.1f} at end; optimizers: {results['optimizers']}"
     )
-    lines.append(
-        f"import mnist_cli.cli: {results['imports']['import_seconds']:.3f} s "
-        "(python -X importtime; requests and tqdm are imported only when needed)"
-    )
+    if imports := results.get("imports"):
+        lines.append(
+            f"import mnist_cli.cli: {imports['import_seconds']:.3f} s "
+            "(python -X importtime; requests and tqdm are imported only when needed)"
+        )
     if "torch" in results:
         lines.append(results["torch"])
     return "\n".join(lines)

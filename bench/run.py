@@ -329,6 +329,39 @@ def byte_compile() -> bool:
     return compileall.compile_dir(BENCH.parent / "mnist_cli", quiet=1)
 
 
+def tricks(results: dict, cache: Path) -> None:
+    results["tricks"], _, _ = spawn(
+        [sys.executable, BENCH / "tricks.py", "--cache", cache]
+    )
+
+
+def peers(rows: dict, results: dict, cache: Path, epochs: int) -> None:
+    """The PyTorch rows, each mode and model with 1 and the default threads."""
+    if not importlib.util.find_spec("torch"):
+        results["torch"] = "PyTorch not installed: its rows are skipped"
+        return
+    for kind, mode in product(("softmax", "mlp"), ("dataloader", "memory")):
+        for threads in (1, None):
+            cmd = [sys.executable, BENCH / "peers.py", mode, "--cache", cache]
+            data, rss, _ = spawn([*cmd, "--model", kind, "--epochs", epochs], threads)
+            rows.update(
+                {label(k, threads): {**v, "rss_mb": rss} for k, v in data.items()}
+            )
+
+
+def starting(results: dict, cache: Path, tmp: Path) -> None:
+    """Warm load_dataset, mnist-eval --json, what mnist_cli.cli imports, start-up ratios."""
+    starts = [worker("warm-start", cache)[0]["warm_start"] for _ in range(5)]
+    results["warm_start_seconds"] = statistics.median(s["seconds"] for s in starts)
+    results["warm_start_imports"] = starts[0]["imported"]
+    evaluate = [BIN / "mnist-eval", tmp / "softmax", "--json", "--cache-dir", cache]
+    results["eval_json_seconds"] = statistics.median(
+        spawn(evaluate)[2] for _ in range(5)
+    )
+    results["imports"] = lazy_imports()
+    results["startup"] = startup(cache, tmp)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="epochs per contender")
@@ -357,42 +390,19 @@ def main() -> None:
         data["outer"]["rss_mb"] = rss
         rows.update({label(k, 1): {**v, "threads": 1} for k, v in data.items()})
         print("the per-sample np.outer loop done", file=sys.stderr)
-        cmd = [sys.executable, BENCH / "tricks.py", "--cache", cache]
-        results["tricks"], _, _ = spawn(cmd, 1)
-        print("tricks done", file=sys.stderr)
-        if importlib.util.find_spec("torch"):
-            for kind, mode in product(("softmax", "mlp"), ("dataloader", "memory")):
-                for threads in (1, None):
-                    cmd = [sys.executable, BENCH / "peers.py", mode, "--cache", cache]
-                    cmd += ["--model", kind, "--epochs", args.torch_epochs]
-                    data, rss, _ = spawn(cmd, threads)
-                    rows.update(
-                        {
-                            label(k, threads): {**v, "rss_mb": rss}
-                            for k, v in data.items()
-                        }
-                    )
-            print("PyTorch done", file=sys.stderr)
-        else:
-            results["torch"] = "PyTorch not installed: its rows are skipped"
-
-        starts = [worker("warm-start", cache)[0]["warm_start"] for _ in range(5)]
-        results["warm_start_seconds"] = statistics.median(s["seconds"] for s in starts)
-        results["warm_start_imports"] = starts[0]["imported"]
-        evals = [
-            spawn(
-                [BIN / "mnist-eval", tmp / "softmax", "--json", "--cache-dir", cache]
-            )[2]
-            for _ in range(5)
-        ]
-        results["eval_json_seconds"] = statistics.median(evals)
-        results["imports"] = lazy_imports()
-        results["startup"] = startup(cache, tmp)
-        print("start-up done", file=sys.stderr)
-        results["threads"] = threads_table(cache, tmp)
-        print("threads done", file=sys.stderr)
-        results["end_to_end"] = end_to_end(cache, tmp)
-        print("end to end done", file=sys.stderr)
+        for what, part in (
+            ("tricks", lambda: tricks(results, cache)),
+            ("PyTorch", lambda: peers(rows, results, cache, args.torch_epochs)),
+            ("start-up", lambda: starting(results, cache, tmp)),
+            ("threads", lambda: results.update(threads=threads_table(cache, tmp))),
+            ("end to end", lambda: results.update(end_to_end=end_to_end(cache, tmp))),
+        ):
+            try:  # a part that fails (the package moved under it) leaves the others
+                part()
+                print(f"{what} done", file=sys.stderr)
+            except (Exception, SystemExit) as error:  # noqa: BLE001 (any, reported)
+                results.setdefault("failed", {})[what] = repr(error)
+                print(f"bench: {what} failed: {error!r}", file=sys.stderr)
     for row in rows.values():
         row["epoch_median_seconds"] = statistics.median(row["epoch_seconds"])
     results["rows"] = rows
@@ -401,6 +411,8 @@ def main() -> None:
     results["machine"]["load_average_end"] = os.getloadavg()
     results["bench_seconds"] = time.perf_counter() - started
     print(table(results))
+    for what, error in results.get("failed", {}).items():
+        print(f"FAILED: {what}: {error}")
     temp = args.out.with_name(args.out.name + ".tmp")
     temp.write_text(json.dumps(results, indent=2) + "\n")
     os.replace(temp, args.out)

@@ -90,9 +90,10 @@ def replace_dir(
     old directory or the new one, whole:
 
     - `target` missing or an empty directory: one rename (rename(2) replaces an empty
-      directory). With `keep_target`, an empty `target` must stay the directory it is (a
-      shell's working directory, for `--out .`): `new`'s entries are moved into it one by one
-      instead, `last` last, so that the entry readers trust appears only with the others;
+      directory). With `keep_target`, `target` must stay the directory it is (a shell's
+      working directory, for `--out .`): `new`'s entries are moved into it one by one
+      instead (each replacing its namesake), `last` last, so that the entry readers trust
+      appears only with the others;
     - `target` not empty: exchanged with `new` in one step (renameat2's RENAME_EXCHANGE), and
       the old directory, now at `new`, removed. Where the filesystem cannot exchange, `target`
       is moved aside and `new` renamed in, and an exception between the two renames (Ctrl-C
@@ -103,11 +104,10 @@ def replace_dir(
     with signals_deferred():
         if not target.is_dir():
             os.replace(new, target)  # onto nothing
+        elif keep_target:
+            _move_entries(new, target, last)
         elif not any(target.iterdir()):
-            if keep_target:
-                _move_entries(new, target, last)
-            else:
-                os.replace(new, target)
+            os.replace(new, target)
         elif _exchange(new, target):
             shutil.rmtree(new, ignore_errors=True)  # the old directory
         else:

@@ -189,6 +189,7 @@ def test_force_replaces_a_run(tmp_path, mini_mnist):
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "checkpoint.npz",  # of its last epoch
         "config.toml",
         "metrics.json",
         "weights.npz",

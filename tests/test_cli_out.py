@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from helpers import save_run
 
-from mnist_cli.cli import mnist_train, train_command
+from mnist_cli.cli import fitting, mnist_train, train_command
 from mnist_cli.config.files import to_toml
 from mnist_cli.config.settings import TrainConfig
 from mnist_cli.metrics import evaluate
@@ -27,7 +27,7 @@ from mnist_cli.training.run import RunResult
 
 @pytest.fixture
 def fits(monkeypatch):
-    """mnist_train.fit replaced by a stub: zero weights (or the starting ones), scored on 100
+    """fitting.fit (mnist-train's) replaced by a stub: zero weights (or the starting ones), scored on 100
     test images. The list of the configs it was called with: [] means nothing trained."""
     calls = []
 
@@ -39,7 +39,7 @@ def fits(monkeypatch):
         metrics = {"seconds": 0.0, "history": [], "test_accuracy": test.accuracy}
         return RunResult(network, metrics, test, None)
 
-    monkeypatch.setattr(mnist_train, "fit", fit)
+    monkeypatch.setattr(fitting, "fit", fit)
     return calls
 
 
@@ -79,16 +79,16 @@ def test_a_second_run_on_a_claimed_out_fails_before_training(
     """The second run starts while the first trains: it fails at once, with one line, and
     the first one's run is saved."""
     out = tmp_path / "r"
-    stub = mnist_train.fit
+    stub = fitting.fit
     second = []
 
     def first_fit(*args, **kwargs):
-        monkeypatch.setattr(mnist_train, "fit", stub)
+        monkeypatch.setattr(fitting, "fit", stub)
         for force in ([], ["--force"]):
             second.append(train("--out", out, *force, *cache_args))
         return stub(*args, **kwargs)
 
-    monkeypatch.setattr(mnist_train, "fit", first_fit)
+    monkeypatch.setattr(fitting, "fit", first_fit)
     first = train("--out", out, *cache_args)
 
     assert first.exit_code == 0, f"the first run failed: {first.output!r}"

@@ -208,5 +208,6 @@ def test_a_signal_while_the_run_is_installed_says_the_run_is_saved(
     assert result.exit_code == code, result.output
     expected = f"{line[:-1]} after the run was saved in {out}."
     assert result.output.splitlines()[-1].strip() == expected, result.output
-    assert sorted(os.listdir(out)) == ["config.toml", "metrics.json", "weights.npz"]
+    run = ["checkpoint.npz", "config.toml", "metrics.json", "weights.npz"]
+    assert sorted(os.listdir(out)) == run
     assert load_weights(out).kind == "softmax"

@@ -166,9 +166,9 @@ def test_train_plots_writes_three_pictures_into_the_run(plotted_run):
         colours = np.unique(pixels.reshape(-1, 3).astype(int) @ [1 << 16, 1 << 8, 1])
         assert len(colours) > 50, f"{path.name} has {len(colours)} colours: flat"
     names = sorted(p.name for p in run.iterdir())
-    assert names == sorted(["config.toml", "metrics.json", "weights.npz", *SIZES]), (
-        names
-    )
+    assert names == sorted(
+        ["checkpoint.npz", "config.toml", "metrics.json", "weights.npz", *SIZES]
+    ), names
 
 
 def test_eval_plots_redraws_a_run(plotted_run, mini_mnist):

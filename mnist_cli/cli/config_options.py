@@ -42,12 +42,13 @@ OPTIONS = [
         type=click.Path(exists=True, path_type=Path),
         callback=lambda ctx, param, path: path and str(path.resolve()),
         metavar="RUN_OR_WEIGHTS",
-        help="Continue training from saved weights (a run directory or weights.npz) "
-        "instead of --init: a warm start, with a fresh optimizer state and a new shuffling. Model and dataset (and an mlp's --hidden and --activation) "
-        "default to theirs and must match. From a run directory, --loss defaults to the "
-        "run's, epochs are numbered after its own (a 10-epoch run continued with --epochs 5 "
-        "prints epoch 11/15 to 15/15) and metrics.json's history starts with its epochs; from a "
-        "weights.npz, at epoch 1.",
+        help="Start from saved weights (a run directory or weights.npz) instead of --init: "
+        "a warm start, with a fresh optimizer state, shuffling and schedule and settings of "
+        "its own (--resume RUN goes on exactly where RUN stopped, with RUN's settings). Model "
+        "and dataset (and an mlp's --hidden and --activation) default to theirs and must "
+        "match. From a run directory, --loss defaults to the run's, epochs are numbered after "
+        "its own (a 10-epoch run continued with --epochs 5 prints epoch 11/15 to 15/15) and "
+        "metrics.json's history starts with its epochs; from a weights.npz, at epoch 1.",
     ),
     dataset_option(
         "mnist (digits), fashion-mnist (clothes) or kmnist (cursive hiragana). "

@@ -28,6 +28,7 @@ from mnist_cli.rundir.record import (
     read_mirrors,
     run_loss,
 )
+from mnist_cli.rundir.resumable import unfinished
 from mnist_cli.rundir.weights import METRICS, WEIGHTS, load_weights
 
 
@@ -60,10 +61,16 @@ Example:
 def eval_command(path, split, dataset, source, as_json, quiet, with_plots):
     """Score saved weights: accuracy, per-class accuracy and the confusion matrix.
 
-    PATH is a run directory written by mnist-train, or a weights.npz file.
+    PATH is a run directory written by mnist-train, or a weights.npz file. An unfinished
+    run (interrupted, see mnist-train --resume) is scored by its last checkpoint, and said so.
     """
-    weights = load_weights(path)
+    stopped = unfinished(path)  # an interrupted run: its last checkpoint is scored
+    weights = stopped[1] if stopped else load_weights(path)
     kind, network = weights.kind, weights.network
+    if stopped and not as_json:
+        click.echo(
+            f"unfinished: {stopped[0].line(path)}; its last checkpoint is scored"
+        )
     dataset = weights_dataset(path, weights, dataset)
     if with_plots:
         require_plots()
@@ -82,6 +89,7 @@ def eval_command(path, split, dataset, source, as_json, quiet, with_plots):
                     **result.to_json(),
                     "dataset": dataset.name,
                     "class_names": list(dataset.class_names),
+                    "unfinished": stopped and [stopped[0].epoch, stopped[0].epochs],
                 },
                 allow_nan=False,
             )

@@ -66,8 +66,9 @@ def runs_command(directory, sort, as_json):
 
     Each line shows the model (with its hidden sizes), dataset, loss, epochs (10+5: five more
     from a run of ten, by --init-from), the test and validation accuracy, the training time
-    and when the run was written (UTC). A directory whose metrics.json cannot be read is
-    listed as broken, with the reason. What killed runs left in DIR (hidden staging
+    and when the run was written (UTC). An unfinished run is listed as "interrupted at
+    epoch 3/10" with the command that resumes it; a directory whose metrics.json cannot be
+    read, as broken, with the reason. What killed runs left in DIR (hidden staging
     directories no live run holds) is removed first.
     """
     with contextlib.suppress(OSError):  # a courtesy: listing does not need it
@@ -88,8 +89,9 @@ def table(runs: list[RunSummary]) -> str:
     widths = {c: max(len(row.get(c, "")) for row in rows) for c in COLUMNS}
     lines = []
     for row in rows:
-        if "error" in row:
-            lines.append(f"{row['run']:<{widths['run']}}  broken: {row['error']}")
+        if "error" in row or "interrupted" in row:
+            what = row.get("interrupted") or f"broken: {row['error']}"
+            lines.append(f"{row['run']:<{widths['run']}}  {what}")
             continue
         line = "  ".join(
             f"{row[c]:>{widths[c]}}" if c in RIGHT else f"{row[c]:<{widths[c]}}"
@@ -103,6 +105,8 @@ def cells(r: RunSummary) -> dict[str, str]:
     name = printable(shown(r.name))
     if r.error:
         return {"run": name, "error": printable(r.error)}
+    if r.interrupted:
+        return {"run": name, "interrupted": printable(r.interrupted.line(r.path))}
     epochs = "?" if r.epochs is None else str(r.epochs)
     if r.solver == "exact":
         epochs = "exact"

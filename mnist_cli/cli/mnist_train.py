@@ -10,21 +10,28 @@ from pathlib import Path
 
 import click
 
-from mnist_cli.cli.common import command, draw_plots, require_plots, warn, wrote_line
+from mnist_cli.cli.common import command, require_plots, warn
 from mnist_cli.cli.config_options import config_options
+from mnist_cli.cli.fitting import plots, train_run
 from mnist_cli.cli.optimizer_options import optimizer_options
 from mnist_cli.cli.options import data_options, plots_option
-from mnist_cli.cli.progress import TrainProgress, show_bars, summary_line
+from mnist_cli.cli.progress import summary_line
+from mnist_cli.cli.resume import (
+    Checkpoints,
+    refuse_options,
+    resumed,
+    says_what_is_kept,
+)
 from mnist_cli.cli.signals import says_when_saved
+from mnist_cli.cli.train_options import output_options
 from mnist_cli.config.files import read_config_file, to_toml
-from mnist_cli.config.resolve import check_val_size, resolve_run, start_path
-from mnist_cli.data import get_dataset, load_dataset
-from mnist_cli.errors import MnistCliError
+from mnist_cli.config.resolve import resolve_run, start_path
+from mnist_cli.data import get_dataset
 from mnist_cli.rundir.claim import claim_run_dir
 from mnist_cli.rundir.listing import continued_training
 from mnist_cli.rundir.record import run_loss
 from mnist_cli.rundir.weights import load_weights, write_run
-from mnist_cli.training.run import fit, monitor_name
+from mnist_cli.training.run import monitor_name
 
 
 def default_out_dir(model: str) -> Path:
@@ -46,6 +53,8 @@ Example:
   mnist-train --dataset fashion-mnist --val-size 10000
   mnist-train --solver exact --l2 10 --json
   mnist-train --init-from runs/softmax-try --epochs 5 --lr 0.1
+  mnist-train --resume runs/mlp-try
+  mnist-train --resume runs/mlp-try --epochs 20
 
 \b
 BLAS threads are chosen per phase: one for the SGD steps and the scoring (their products
@@ -62,37 +71,58 @@ OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS, MKL_NUM_THREADS) to choose them yourse
 @config_options
 @optimizer_options
 @data_options
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    help="Run directory to write, claimed before training (another run cannot use it "
-    "meanwhile); not a symbolic link. Default: runs/<model>-<UTC timestamp>-<random>/.",
-)
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Replace --out if it holds a previous run (and only a run's files).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or epoch lines.")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the metrics object as one JSON line on stdout, its last line; "
-    "epoch and summary lines go to stderr.",
-)
+@output_options
 @plots_option
 def train_command(
-    config_file, source, out_dir, force, quiet, as_json, with_plots, **options
+    config_file, source, out_dir, force, resume, quiet, as_json, with_plots, **options
 ):
     """Train a model on MNIST (784→10, or an mlp with hidden layers) with mini-batch SGD and
     gradients derived by hand.
 
     Fetches and verifies the dataset's four files (cached after the first run), trains (or,
     with --solver exact, solves the linear model in closed form), and writes weights.npz,
-    metrics.json and config.toml into the run directory.
+    metrics.json and config.toml into the run directory, with the checkpoint of the last
+    epoch (checkpoint.npz), from which --resume goes on.
     """
+    if resume:
+        refuse_options(options, config_file=config_file, out_dir=out_dir, force=force)
+    else:
+        config, start, earlier = configured(config_file, source, options)
+    if with_plots:
+        require_plots()  # before training, not after it
+    # claimed before training: a place that cannot be written, or another run's, fails now
+    out = resume or out_dir or default_out_dir(config.model)
+    with claim_run_dir(out, force or bool(resume)) as claim, says_when_saved(claim):
+        state = None
+        if resume:
+            config, state = resumed(claim, options["epochs"])
+            start, earlier = None, state.earlier(config.init_from)
+        dataset = get_dataset(config.dataset)
+        checkpoints = Checkpoints(claim, to_toml(config), dataset.name, config, earlier)
+        checkpoints.epoch = state.epoch if state else 0
+        with says_what_is_kept(checkpoints):
+            how = {"start": start, "earlier": earlier, "resume": state}
+            result = train_run(
+                config, dataset, source, quiet, as_json, checkpoints, how
+            )
+            write_run(
+                claim,
+                network=result.network,
+                metrics=result.metrics,
+                config_toml=checkpoints.config_toml,
+                dataset=dataset.name,
+            )
+        say = functools.partial(click.echo, err=as_json)  # --json: stdout is JSON only
+        say(summary_line(config, result, claim.path, earlier))
+        if with_plots:
+            plots(claim.path, result, dataset, config, say if not quiet else None)
+        if as_json:
+            click.echo(json.dumps(result.metrics))
+
+
+def configured(config_file, source, options):
+    """The run's configuration from the options, the config file and the --init-from
+    weights; the start network and the earlier training (--init-from RUN) it continues."""
     file_values = read_config_file(config_file) if config_file else {}
     init_from = start_path(options, file_values)
     start = load_weights(Path(init_from)) if init_from else None
@@ -100,62 +130,6 @@ def train_command(
     config = resolve_run(
         file_values, options, start and start.fixes(run_loss(init_from))
     )
-    config_toml = to_toml(config)  # before training: resolve_run checked its paths
+    to_toml(config)  # before training: resolve_run checked its paths
     earlier = continued_training(config, monitor_name(config), on_warning=warn)
-    if with_plots:
-        require_plots()  # before training, not after it
-    # claimed before training: a place that cannot be written, or another run's, fails now
-    out = out_dir or default_out_dir(config.model)
-    with claim_run_dir(out, force) as claim, says_when_saved(claim):
-        out_dir = claim.path
-        dataset = get_dataset(config.dataset)
-        # --json: stdout holds only the JSON line; the summary, like epoch lines, goes to stderr
-        say = functools.partial(click.echo, err=as_json)
-        mirrors = config.mirrors or None
-        train_split, test_split = source.load(
-            load_dataset, dataset, mirrors=mirrors, quiet=quiet
-        )
-        check_val_size(config, len(train_split))
-        n_train, monitor = len(train_split) - config.val_size, monitor_name(config)
-        with TrainProgress(n_train, monitor, not quiet, err=as_json) as progress:
-            result = fit(
-                config,
-                dataset,
-                train_split,
-                test_split,
-                start=start.network if start else None,
-                earlier=earlier,
-                on_batch=progress.on_batch if show_bars(quiet) else None,
-                on_epoch=progress.on_epoch,
-                on_warning=progress.on_warning,
-            )
-        metrics = result.metrics
-        write_run(
-            claim,
-            network=result.network,
-            metrics=metrics,
-            config_toml=config_toml,
-            dataset=dataset.name,
-        )
-        say(summary_line(config, result, out_dir, earlier))
-        if with_plots:
-            try:
-                history = metrics["history"]
-                written = draw_plots(
-                    out_dir,
-                    result.network,
-                    result.test,
-                    history,
-                    dataset,
-                    loss=config.loss,
-                    digit=test_split.images[0],
-                )
-            except MnistCliError as e:
-                raise MnistCliError(
-                    f"{e}; the run itself is saved: `mnist-eval --plots {out_dir}` draws "
-                    "the pictures again"
-                ) from None
-            if not quiet:
-                say(wrote_line(written))
-        if as_json:
-            click.echo(json.dumps(metrics, allow_nan=False))
+    return config, start and start.network, earlier

@@ -16,31 +16,37 @@ from mnist_cli.errors import ConfigError
 def read_config_file(path: Path) -> dict[str, Any]:
     """The validated values of a TOML config file: a regular file of at most
     MAX_CONFIG_BYTES of UTF-8. Mirror paths are made relative to the file."""
+    return config_values(config_text(path), path.parent, str(path))
+
+
+def config_values(text: str, base_dir: Path, where: str) -> dict[str, Any]:
+    """The validated values of a config file's `text` (`where` names it in errors), paths
+    relative to `base_dir` (a run's config.toml, a checkpoint's config)."""
     import tomllib  # here: a run without --config does not parse TOML (~2 ms of start-up)
 
     try:
-        raw = tomllib.loads(config_text(path))
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+        raise ConfigError(f"{where}: invalid TOML: {e}") from None
     except RecursionError:  # arrays nested hundreds deep
         raise ConfigError(
-            f"{path}: nested too deeply to read (a config is flat)"
+            f"{where}: nested too deeply to read (a config is flat)"
         ) from None
     values = {}
     for key, value in raw.items():
         try:
             values[key] = check_value(key, value)
         except ValueError as e:
-            raise ConfigError(f"{path}: key '{key}' {e}") from None
+            raise ConfigError(f"{where}: key '{key}' {e}") from None
     if "mirrors" in values:
         try:
             values["mirrors"] = tuple(
-                normalize_mirror(m, base_dir=path.parent) for m in values["mirrors"]
+                normalize_mirror(m, base_dir=base_dir) for m in values["mirrors"]
             )
         except ValueError as e:
-            raise ConfigError(f"{path}: key 'mirrors': {e}") from None
+            raise ConfigError(f"{where}: key 'mirrors': {e}") from None
     if "init_from" in values:
-        values["init_from"] = str((path.parent / values["init_from"]).resolve())
+        values["init_from"] = str((base_dir / values["init_from"]).resolve())
     return values
 
 

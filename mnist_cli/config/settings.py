@@ -2,8 +2,8 @@
 
 The hyperparameters that depend on the model (lr, batch_size, epochs; for the mlp also its
 hidden layers, activation and init) default per model, so `--model linear` alone picks a
-learning rate that converges for linear. Which settings go
-together, and what the --init-from weights imply, is resolve.py.
+learning rate that converges for linear. Which settings go together, and what the
+--init-from weights imply, is resolve.py.
 """
 
 import math

@@ -116,7 +116,9 @@ def read_checkpoint(path: Path, *, same_version: bool = True) -> Checkpoint:
     another mnist-cli version is refused (resuming needs the same math). CheckpointError,
     one line naming `path` and what does not match, for anything else."""
     try:
-        arrays = npz.read_npz(path, _spec(path), "an mnist-cli checkpoint", MAX_BYTES)
+        arrays = npz.read_npz(
+            path, member_spec(path), "an mnist-cli checkpoint", MAX_BYTES
+        )
     except WeightsError as e:
         raise CheckpointError(str(e)) from None
     if "format" not in arrays or str(arrays["format"]) != FORMAT:
@@ -154,7 +156,7 @@ def read_checkpoint(path: Path, *, same_version: bool = True) -> Checkpoint:
     )
 
 
-def _spec(path: Path) -> npz.Spec:
+def member_spec(path: Path) -> npz.Spec:
     """What each member may hold; opt/ members by name, at most MAX_STATES of them."""
     scalars = {"epoch", "step", "checkpoint_version"}
     states = []

@@ -9,21 +9,22 @@ So a run first *claims* its directory (claim_run_dir):
 2. --out (and its parents) is created if missing, opened without following a link, and locked
    (an exclusive, non-blocking flock): a second run fails at once, "in use by another run".
    The lock lives as long as the process, so a run killed by SIGKILL leaves no stale claim.
-3. The directory must be empty, or, with --force, hold a previous run or what an interrupted
-   install left of one: nothing but a run's files (RUN_FILES, pictures *.png), among them
-   weights.npz, metrics.json or a config.toml that mnist-train wrote. Anything else (`--out .`,
+3. The directory must be empty, or, with --force (and --resume), hold a previous run or what an
+   interrupted one left: nothing but a run's files (RUN_FILES, pictures *.png), among them
+   weights.npz, metrics.json, checkpoint.npz or a config.toml that mnist-train wrote. Anything else (`--out .`,
    a folder of the user's own files) is refused: --force replaces only a run.
 4. What killed runs left beside --out is removed (stale.py: staging directories no live
    process holds), then the staging directory `.<name>.<random>.staging` is created beside
    --out (proving, before training, that the place can be written) and locked too.
 
-After training, the run is written into the staging directory, flushed, and put in --out's
-place in one step (RunClaim.install, atomic.replace_dir): renamed onto the empty directory the
-claim created, or exchanged with a previous run. A SIGKILL at any instant leaves --out empty or
-whole. An empty --out that existed before (`--out .`, a shell's working directory) stays that
-directory: the files are moved in, weights.npz last (a kill between the moves leaves no
-weights.npz, which no command trusts, and --force replaces the rest). Leaving the claim removes
-the staging directory and, if the run was not installed, the directory the claim created.
+Training writes each epoch's checkpoint.npz into --out itself (claimed: the staging directory
+is removed a minute after its run dies). The finished run is written into the staging
+directory, flushed, and put in --out's place in one step (RunClaim.install,
+atomic.replace_dir): exchanged with what --out holds (its checkpoint, a previous run), or
+renamed onto it if empty. A SIGKILL at any instant leaves --out as it was or whole. An --out
+that existed empty, or the working directory (`--out .`, `--resume .`), stays that directory:
+the files are moved in beside the checkpoint, each replacing its namesake, weights.npz last. Leaving the claim removes the staging
+directory and, if nothing was installed or checkpointed, the directory the claim created.
 """
 
 import contextlib
@@ -46,7 +47,10 @@ from mnist_cli.rundir.stale import (
 WEIGHTS = "weights.npz"
 METRICS = "metrics.json"
 CONFIG = "config.toml"
-RUN_FILES = (WEIGHTS, METRICS, CONFIG)  # and the pictures, *.png
+CHECKPOINT = (
+    "checkpoint.npz"  # the last epoch's (rundir/checkpoint.py), written in --out
+)
+RUN_FILES = (WEIGHTS, METRICS, CONFIG, CHECKPOINT)  # and the pictures, *.png
 CONFIG_HEADER = b"# mnist-train configuration"  # how config.to_toml's text begins
 
 
@@ -58,8 +62,9 @@ class RunClaim:
     target: Path  # its absolute path, for the renames
     staging: Path  # beside it: the run is written here, then put in `target`'s place
     lock: int  # the open, flock'ed directory `target`
-    keep_target: bool  # it existed before the claim: kept as the directory it is
+    keep_target: bool  # it existed empty, or is the working directory: kept as it is
     installed: bool = False  # whether install() put the run in place
+    checkpointed: bool = False  # --out holds this run's checkpoint: kept with it
 
     def install(self) -> None:
         """Put the staging directory, holding the finished run, in --out's place."""
@@ -73,15 +78,6 @@ class RunClaim:
                 self.staging, self.target, keep_target=self.keep_target, last=WEIGHTS
             )
             self.installed = True
-
-
-def is_utf8(path: Path | str) -> bool:
-    """Whether `path` is valid UTF-8 (a command-line path that is not holds surrogates)."""
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @contextlib.contextmanager
@@ -105,11 +101,13 @@ def claim_run_dir(out_dir: Path, force: bool = False) -> Iterator[RunClaim]:
             leave.callback(lambda: _release(target, lock, created, claim))
         with contextlib.suppress(OSError):  # the claim is ours: any is a dead writer's
             clean_temp_files(target)
-        _check_contents(out_dir, target, force)
+        empty = _check_contents(out_dir, target, force)
         with contextlib.suppress(OSError):  # a courtesy: correctness does not need it
             clean_stale(target.parent)
         with _staging(out_dir, target, created) as staging:
-            claim = RunClaim(out_dir, target, staging, lock, keep_target=not created)
+            # `--out .`, `--resume .`: a shell's working directory stays that directory
+            keep = not created and (empty or os.path.samefile(target, os.getcwd()))
+            claim = RunClaim(out_dir, target, staging, lock, keep_target=keep)
             yield claim
 
 
@@ -123,7 +121,7 @@ def _release(target: Path, lock: int, created: bool, claim: RunClaim | None) -> 
 
 
 def _check_path(out_dir: Path, target: Path) -> None:
-    if not is_utf8(out_dir):
+    if shown(out_dir) != str(out_dir):  # not valid UTF-8: it holds surrogates
         raise RunDirectoryError(
             f"--out {shown(out_dir)} is not valid UTF-8; choose a name that is"
         )
@@ -194,11 +192,12 @@ def _same_file(fd: int, path: Path) -> bool:
     return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
 
-def _check_contents(out_dir: Path, target: Path, force: bool) -> None:
+def _check_contents(out_dir: Path, target: Path, force: bool) -> bool:
+    """Whether `target` is empty; RunDirectoryError if it cannot be claimed (step 3)."""
     with os.scandir(target) as entries:
         found = {entry.name: entry.is_file(follow_symlinks=False) for entry in entries}
     if not found:
-        return
+        return True
     if not force:
         raise RunDirectoryError(
             f"--out {out_dir} exists and is not empty; "
@@ -209,7 +208,8 @@ def _check_contents(out_dir: Path, target: Path, force: bool) -> None:
         for name, is_file in found.items()
         if not (is_file and (name in RUN_FILES or name.endswith(".png")))
     )
-    if foreign or not (WEIGHTS in found or METRICS in found or _ours(target / CONFIG)):
+    trusted = WEIGHTS in found or METRICS in found or CHECKPOINT in found
+    if foreign or not (trusted or _ours(target / CONFIG)):
         what = (
             f"holds {', '.join(map(shown, foreign[:3]))}" if foreign else "has no run"
         )
@@ -218,6 +218,7 @@ def _check_contents(out_dir: Path, target: Path, force: bool) -> None:
             f"--out {out_dir} is not a previous run ({what}{more}); --force replaces only "
             f"a run directory ({', '.join(RUN_FILES)}, pictures): choose another --out"
         )
+    return False
 
 
 def _ours(config: Path) -> bool:

@@ -12,7 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mnist_cli.config.settings import MAX_EPOCHS, TrainConfig
-from mnist_cli.errors import MetricsError, OptionsError, RunDirectoryError, shown
+from mnist_cli.errors import (
+    CheckpointError,
+    MetricsError,
+    OptionsError,
+    RunDirectoryError,
+    shown,
+)
 from mnist_cli.rundir.record import (
     TIME,
     get,
@@ -27,6 +33,7 @@ from mnist_cli.rundir.record import (
     read_metrics,
     timestamp,
 )
+from mnist_cli.rundir.resumable import Progress, progress_of, resume_command
 from mnist_cli.rundir.weights import WEIGHTS
 from mnist_cli.training.continuing import Earlier
 
@@ -55,6 +62,9 @@ class RunSummary:
     seconds: float | None = None
     created: datetime | None = None
     error: str | None = None  # why the run cannot be read
+    interrupted: Progress | None = (
+        None  # an unfinished run's: only `name`, `path` known
+    )
 
     def to_json(self) -> dict:
         return {
@@ -74,6 +84,12 @@ class RunSummary:
             "seconds": self.seconds,
             "created": self.created.isoformat() if self.created else None,
             "error": self.error,
+            "interrupted": self.interrupted
+            and {
+                "epoch": self.interrupted.epoch,
+                "epochs": self.interrupted.epochs,
+                "resume": resume_command(self.path),
+            },
         }
 
 
@@ -92,8 +108,8 @@ def list_runs(directory: Path, sort: str = "date") -> list[RunSummary]:
 
 def sort_runs(runs: list[RunSummary], sort: str = "date") -> list[RunSummary]:
     def key(r: RunSummary) -> tuple:
-        if r.error:
-            return (1, r.name)
+        if r.error or r.interrupted:  # unfinished runs, then broken ones
+            return (2 if r.error else 1, r.name)
         if sort == "accuracy":
             return (0, -(r.test_accuracy or 0.0), r.name)
         if sort == "date":
@@ -106,8 +122,12 @@ def sort_runs(runs: list[RunSummary], sort: str = "date") -> list[RunSummary]:
 
 
 def summary_of(run_dir: Path) -> RunSummary:
-    """The summary of one run directory; `error` says why when its metrics cannot be used."""
+    """The summary of one run directory; `interrupted` says how far an unfinished run got,
+    `error` why a run's checkpoint or metrics cannot be used."""
     try:
+        progress = progress_of(run_dir)
+        if progress and not progress.finished:
+            return RunSummary(name=run_dir.name, path=run_dir, interrupted=progress)
         m = read_metrics(run_dir)
         if not (run_dir / WEIGHTS).is_file():
             raise MetricsError(f"no {WEIGHTS}")
@@ -138,10 +158,13 @@ def summary_of(run_dir: Path) -> RunSummary:
             seconds=get(m, "seconds", is_seconds, "a number of seconds", None),
             created=timestamp(get(m, "created", is_timestamp, TIME, None)),
         )
-    except MetricsError as e:
+    except (MetricsError, CheckpointError) as e:
         return RunSummary(name=run_dir.name, path=run_dir, error=str(e))
     except OSError as e:  # a folder that cannot be entered: broken, the others listed
-        return RunSummary(name=run_dir.name, path=run_dir, error=str(e.strerror or e))
+        what = f"{Path(e.filename).name}: " if e.filename else ""
+        return RunSummary(
+            name=run_dir.name, path=run_dir, error=what + (e.strerror or str(e))
+        )
 
 
 def earlier_training(

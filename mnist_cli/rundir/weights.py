@@ -8,6 +8,7 @@ A run directory holds
                                                W{l} float32 (n_l, n_{l−1}), b{l} float32 (n_l,)
     metrics.json  accuracies, per-epoch history, confusion matrix, resolved config, data checksums
     config.toml   the resolved configuration, re-runnable with `mnist-train --config`
+    checkpoint.npz  the last epoch's checkpoint (checkpoint.py), which --resume --epochs extends
 
 The directory is claimed before training (rundir.py: locked, checked writable), built under a
 temporary name beside its destination and renamed into place only when every file is written,
@@ -17,6 +18,8 @@ trust. It gets the user's umask, like any directory.
 
 import errno
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +42,7 @@ from mnist_cli.nn.architecture import (
 from mnist_cli.nn.layers import Params
 from mnist_cli.nn.network import Network
 from mnist_cli.rundir import npz
-from mnist_cli.rundir.claim import CONFIG, METRICS, WEIGHTS, RunClaim
+from mnist_cli.rundir.claim import CHECKPOINT, CONFIG, METRICS, WEIGHTS, RunClaim
 from mnist_cli.rundir.cnn_weights import (
     CNN_VERSION,
     MAX_LAYERS_CHARS,
@@ -70,6 +73,12 @@ def write_run(
     (a full disk) is one RunDirectoryError naming the directory; nothing is left."""
     staging = claim.staging
     try:
+        checkpoint = claim.target / CHECKPOINT  # the last epoch's: kept with the run
+        if claim.checkpointed and not claim.keep_target:  # (keep_target: it stays)
+            try:
+                os.link(checkpoint, staging / CHECKPOINT)  # the same file, no copy
+            except OSError:  # a filesystem without hard links
+                shutil.copyfile(checkpoint, staging / CHECKPOINT)
         np.savez(staging / WEIGHTS, **weight_arrays(network, dataset))
         (staging / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
         (staging / CONFIG).write_text(config_toml)

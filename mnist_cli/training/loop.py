@@ -142,11 +142,12 @@ def train(
         stack.enter_context(closing(batches))
         stack.enter_context(blas_threads("sgd"))
         stack.enter_context(np.errstate(over="ignore", invalid="ignore"))
-        if (
-            monitored
-        ):  # leaving early waits for the score being computed, drops the rest
+        # leaving early waits for the score being computed and drops the rest; with
+        # checkpoints, every epoch trained is scored and saved first (a few ms each)
+        if monitored:
             scorer = ThreadPoolExecutor(1, thread_name_prefix="mnist-cli monitor")
-            stack.callback(scorer.shutdown, wait=True, cancel_futures=True)
+            drop = on_checkpoint is None
+            stack.callback(scorer.shutdown, wait=True, cancel_futures=drop)
         for epoch in range(done + 1, epochs + 1):
             start = time.perf_counter()
             reporting = (

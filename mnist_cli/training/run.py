@@ -33,6 +33,9 @@ class RunResult:
     metrics: dict  # what metrics.json holds
     test: Evaluation  # on the test split
     val: Evaluation | None  # on the held-out images, if --val-size
+    example: np.ndarray | None = (
+        None  # the first test picture (D,) uint8: features.png's
+    )
 
 
 def monitor_name(config: TrainConfig) -> str:
@@ -158,7 +161,7 @@ def fit(
         "version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    return RunResult(network, metrics, test_eval, val_eval)
+    return RunResult(network, metrics, test_eval, val_eval, test_split.images[0])
 
 
 def optimizer_spec(config: TrainConfig) -> OptimizerSpec:
