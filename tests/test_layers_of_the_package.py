@@ -83,3 +83,14 @@ def test_the_check_sees_a_backward_import(tmp_path, monkeypatch):
     assert backward_imports() == [
         "nn/bad.py (nn) imports mnist_cli.training.loop (training)"
     ]
+
+
+def test_every_module_reads_in_one_sitting():
+    """No module over 250 lines; a command's module (cli/) over 150."""
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        bound = 150 if path.parent.name == "cli" else 250
+        if lines > bound:
+            long.append(f"{path.relative_to(PACKAGE)}: {lines} lines (at most {bound})")
+    assert not long, "\n".join(long)

@@ -34,6 +34,7 @@ from mnist_cli.atomic import replacing
 from mnist_cli.errors import CheckpointError, WeightsError
 from mnist_cli.nn.network import Network
 from mnist_cli.rundir import generator_state, npz
+from mnist_cli.rundir.cnn_weights import cnn_members
 from mnist_cli.rundir.weights import (
     WEIGHTS_SPEC,
     Weights,
@@ -116,9 +117,16 @@ def read_checkpoint(path: Path, *, same_version: bool = True) -> Checkpoint:
     another mnist-cli version is refused (resuming needs the same math). CheckpointError,
     one line naming `path` and what does not match, for anything else."""
     try:
-        arrays = npz.read_npz(
-            path, member_spec(path), "an mnist-cli checkpoint", MAX_BYTES
+        what = "an mnist-cli checkpoint"
+        weights_spec = WEIGHTS_SPEC
+        first = npz.read_npz(
+            path, member_spec(path), what, MAX_BYTES, ("model", "layers")
         )
+        if (
+            str(first.get("model")) == "cnn" and "layers" in first
+        ):  # its arrays by its layers
+            weights_spec = {**WEIGHTS_SPEC, **cnn_members(path, str(first["layers"]))}
+        arrays = npz.read_npz(path, member_spec(path, weights_spec), what, MAX_BYTES)
     except WeightsError as e:
         raise CheckpointError(str(e)) from None
     if "format" not in arrays or str(arrays["format"]) != FORMAT:
@@ -142,7 +150,7 @@ def read_checkpoint(path: Path, *, same_version: bool = True) -> Checkpoint:
             f"{path}: written by mnist-cli {writer}, this is {__version__}: resume it "
             f"with mnist-cli {writer}, or train again"
         )
-    network_arrays = {k: a for k, a in arrays.items() if k in WEIGHTS_SPEC}
+    network_arrays = {k: a for k, a in arrays.items() if k in weights_spec}
     weights = weights_from_arrays(path, network_arrays)
     return Checkpoint(
         weights=weights,
@@ -156,14 +164,15 @@ def read_checkpoint(path: Path, *, same_version: bool = True) -> Checkpoint:
     )
 
 
-def member_spec(path: Path) -> npz.Spec:
-    """What each member may hold; opt/ members by name, at most MAX_STATES of them."""
+def member_spec(path: Path, weights_spec: dict = WEIGHTS_SPEC) -> npz.Spec:
+    """What each member may hold: the network's by `weights_spec`, opt/ members by name, at
+    most MAX_STATES of them."""
     scalars = {"epoch", "step", "checkpoint_version"}
     states = []
 
     def expect(name: str) -> npz.Expect | None:
-        if name in WEIGHTS_SPEC:
-            return WEIGHTS_SPEC[name]
+        if name in weights_spec:
+            return weights_spec[name]
         if name in scalars:
             return npz.integer_scalar()
         if name in ("format", "mnist_cli_version"):
