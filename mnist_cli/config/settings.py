@@ -178,8 +178,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def config_values(text: str, base_dir: Path, where: str) -> dict[str, Any]:
-    """The validated values of a config file's `text` (`where` names it in errors), paths
-    relative to `base_dir`."""
+    """The validated values of a config `text` (`where` it is, in errors; paths from `base_dir`)."""
     import tomllib  # here: a run without --config does not parse TOML (~2 ms of start-up)
 
     try:

@@ -41,7 +41,7 @@ from mnist_cli.rundir.weights import (
     weights_from_arrays,
 )
 
-FORMAT = "mnist-cli checkpoint"
+FORMAT, WHAT = "mnist-cli checkpoint", "an mnist-cli checkpoint"
 CHECKPOINT_VERSION = 1  # the newest this version reads and writes
 MAX_TEXT = {"history": 64 << 20, "config": 64 << 10, "rng": 4 << 10}  # bytes
 STATE_NAME = re.compile(r"[a-z][a-z0-9_]*(/\d{1,4})?")  # m/0, v/3, t, momentum_buffer/1
@@ -116,9 +116,7 @@ def read_checkpoint(path: Path, *, same_version: bool = True) -> Checkpoint:
     another mnist-cli version is refused (resuming needs the same math). CheckpointError,
     one line naming `path` and what does not match, for anything else."""
     try:
-        arrays = npz.read_npz(
-            path, member_spec(path), "an mnist-cli checkpoint", MAX_BYTES
-        )
+        arrays = npz.read_npz(path, member_spec(path), WHAT, MAX_BYTES)
     except WeightsError as e:
         raise CheckpointError(str(e)) from None
     if "format" not in arrays or str(arrays["format"]) != FORMAT:

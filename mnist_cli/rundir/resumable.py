@@ -15,6 +15,7 @@ from mnist_cli.errors import CheckpointError, ConfigError, WeightsError
 from mnist_cli.rundir import npz
 from mnist_cli.rundir.checkpoint import (
     MAX_BYTES,
+    WHAT,
     Checkpoint,
     member_spec,
     read_checkpoint,
@@ -53,7 +54,7 @@ def progress_of(run_dir: Path) -> Progress | None:
     if not path.exists():
         return None
     try:
-        spec, what = member_spec(path), "an mnist-cli checkpoint"
+        spec, what = member_spec(path), WHAT
         arrays = npz.read_npz(path, spec, what, MAX_BYTES, only=("epoch", "config"))
         epoch, config = int(arrays["epoch"]), arrays["config"].tobytes().decode()
     except (WeightsError, KeyError, UnicodeDecodeError) as e:
