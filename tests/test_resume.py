@@ -366,3 +366,28 @@ def test_the_checkpoint_holds_the_runs_config(tmp_path, mini_mnist):
     assert train(*ARGS, "--epochs", 1, "--out", out, mini=mini_mnist).exit_code == 0
     c = read_checkpoint(out / "checkpoint.npz")
     assert c.config_toml == (out / "config.toml").read_text()
+
+
+def test_a_run_continued_from_another_resumes_with_its_numbering(
+    tmp_path, mini_mnist, monkeypatch
+):
+    """--init-from RUN, stopped, resumed: the history starts with RUN's epochs, the numbering
+    follows them (in the stop line, mnist-runs and the history), metrics.json is the
+    uninterrupted continuation's."""
+    first, whole, out = tmp_path / "first", tmp_path / "whole", tmp_path / "r"
+    assert train(*ARGS, "--epochs", 2, "--out", first, mini=mini_mnist).exit_code == 0
+    more = ["--init-from", first, "--epochs", 3, "--lr", "0.01", "-q"]
+    assert train(*more, "--out", whole, mini=mini_mnist).exit_code == 0
+    with monkeypatch.context() as patch:
+        stop_after(patch, 3)  # the continued run's first epoch, 3 of 5
+        stopped = train(*more, "--out", out, mini=mini_mnist)
+    assert stopped.exit_code == 130, stopped.output
+    k = read_checkpoint(out / "checkpoint.npz").epoch + 2
+    assert f"after epoch {k}/5" in stopped.output, stopped.output
+    listing = CliRunner().invoke(runs_command, [str(tmp_path)])
+    assert f"interrupted at epoch {k}/5" in listing.output, listing.output
+
+    assert train("--resume", out, mini=mini_mnist).exit_code == 0
+    assert same_files(out, whole)
+    assert metrics(out) == metrics(whole)
+    assert [h["epoch"] for h in metrics(out)["history"]] == [1, 2, 3, 4, 5]

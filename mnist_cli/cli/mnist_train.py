@@ -18,6 +18,7 @@ from mnist_cli.cli.options import data_options, plots_option
 from mnist_cli.cli.progress import summary_line
 from mnist_cli.cli.resume import (
     Checkpoints,
+    check_resumable,
     refuse_options,
     resumed,
     says_what_is_kept,
@@ -86,6 +87,7 @@ def train_command(
     """
     if resume:
         refuse_options(options, config_file=config_file, out_dir=out_dir, force=force)
+        check_resumable(resume)  # before the claim, which would name --out
     else:
         config, start, earlier = configured(config_file, source, options)
     if with_plots:

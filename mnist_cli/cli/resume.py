@@ -94,15 +94,21 @@ def refuse_options(options: dict, **others) -> None:
         )
 
 
+def check_resumable(run: Path) -> None:
+    """RunDirectoryError unless `run` holds a checkpoint to go on from."""
+    if not (run / CHECKPOINT).is_file():
+        raise RunDirectoryError(
+            f"--resume {shown(run)}: no {CHECKPOINT} to go on from (not a run directory, "
+            "or a run of --solver exact or of an older mnist-cli); train it again, or "
+            "--init-from it"
+        )
+
+
 def resumed(claim: RunClaim, epochs: int | None) -> tuple[TrainConfig, RunState]:
     """The configuration and state the run in the claimed directory goes on from, its last
     checkpoint's; --epochs `epochs` (if given) replaces its epochs, at least those done."""
     run, path = shown(claim.path), claim.path / CHECKPOINT
-    if not path.exists():
-        raise RunDirectoryError(
-            f"--resume {run}: no {CHECKPOINT} to go on from (a run of an older mnist-cli, "
-            "or of --solver exact); train it again, or --init-from it"
-        )
+    check_resumable(claim.path)
     checkpoint = read_checkpoint(path)
     config = configured(path, checkpoint.config_toml)
     check_matches(path, config, checkpoint.weights)

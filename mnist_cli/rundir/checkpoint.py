@@ -42,7 +42,7 @@ from mnist_cli.rundir.weights import (
     weights_from_arrays,
 )
 
-FORMAT = "mnist-cli checkpoint"
+FORMAT, WHAT = "mnist-cli checkpoint", "an mnist-cli checkpoint"
 CHECKPOINT_VERSION = 1  # the newest this version reads and writes
 MAX_TEXT = {"history": 64 << 20, "config": 64 << 10, "rng": 4 << 10}  # bytes
 STATE_NAME = re.compile(r"[a-z][a-z0-9_]*(/\d{1,4})?")  # m/0, v/3, t, momentum_buffer/1
@@ -117,16 +117,15 @@ def read_checkpoint(path: Path, *, same_version: bool = True) -> Checkpoint:
     another mnist-cli version is refused (resuming needs the same math). CheckpointError,
     one line naming `path` and what does not match, for anything else."""
     try:
-        what = "an mnist-cli checkpoint"
-        weights_spec = WEIGHTS_SPEC
+                weights_spec = WEIGHTS_SPEC
         first = npz.read_npz(
-            path, member_spec(path), what, MAX_BYTES, ("model", "layers")
+            path, member_spec(path), WHAT, MAX_BYTES, ("model", "layers")
         )
         if (
             str(first.get("model")) == "cnn" and "layers" in first
         ):  # its arrays by its layers
             weights_spec = {**WEIGHTS_SPEC, **cnn_members(path, str(first["layers"]))}
-        arrays = npz.read_npz(path, member_spec(path, weights_spec), what, MAX_BYTES)
+        arrays = npz.read_npz(path, member_spec(path, weights_spec), WHAT, MAX_BYTES)
     except WeightsError as e:
         raise CheckpointError(str(e)) from None
     if "format" not in arrays or str(arrays["format"]) != FORMAT:

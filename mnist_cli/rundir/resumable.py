@@ -6,6 +6,7 @@ weights.npz is beside it (stopped while the finished run was written); a finishe
 its last epoch's checkpoint, from which `mnist-train --resume RUN --epochs N` goes on.
 """
 
+import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from mnist_cli.errors import CheckpointError, ConfigError, WeightsError
 from mnist_cli.rundir import npz
 from mnist_cli.rundir.checkpoint import (
     MAX_BYTES,
+    WHAT,
     Checkpoint,
     member_spec,
     read_checkpoint,
@@ -47,23 +49,32 @@ def resume_command(run_dir: Path | str) -> str:
 
 
 def progress_of(run_dir: Path) -> Progress | None:
-    """The progress of the run in `run_dir` by its checkpoint (its epoch and configuration
-    only are read, the listing of the rest checked); None without one. CheckpointError if
-    it cannot be read."""
+    """The progress of the run in `run_dir` by its checkpoint (only its epoch, configuration
+    and history are read, the listing of the rest checked), numbered after the epochs of the
+    run it continued (--init-from) as its epoch lines are; None without one. CheckpointError
+    if it cannot be read."""
     path = run_dir / CHECKPOINT
     if not path.exists():
         return None
+    only = ("epoch", "config", "history")
     try:
-        spec, what = member_spec(path), "an mnist-cli checkpoint"
-        arrays = npz.read_npz(path, spec, what, MAX_BYTES, only=("epoch", "config"))
-        epoch, config = int(arrays["epoch"]), arrays["config"].tobytes().decode()
-    except (WeightsError, KeyError, UnicodeDecodeError) as e:
+        arrays = npz.read_npz(path, member_spec(path), WHAT, MAX_BYTES, only=only)
+        epoch, config, history = (arrays[k] for k in only)
+        epoch, config = int(epoch), config.tobytes().decode()
+        before = len(json.loads(history.tobytes())) - epoch  # --init-from's epochs
+    except WeightsError as e:
+        raise CheckpointError(str(e)) from None
+    except (
+        KeyError,
+        ValueError,
+        TypeError,
+    ) as e:  # a member missing, not UTF-8, not JSON
         raise CheckpointError(
             f"{path}: not a checkpoint mnist-cli can read ({e})"
         ) from None
     epochs = configured(path, config).epochs
     finished = epoch >= epochs and (run_dir / WEIGHTS).is_file()
-    return Progress(epoch, epochs, finished)
+    return Progress(before + epoch, before + epochs, finished)
 
 
 def configured(path: Path, config_toml: str) -> TrainConfig:
