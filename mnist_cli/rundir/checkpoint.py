@@ -116,14 +116,12 @@ def read_checkpoint(path: Path, *, same_version: bool = True) -> Checkpoint:
     """The checkpoint at `path`, checked (see above); with `same_version`, one written by
     another mnist-cli version is refused (resuming needs the same math). CheckpointError,
     one line naming `path` and what does not match, for anything else."""
-    try:
-                weights_spec = WEIGHTS_SPEC
+    try:  # first the model and its layers: how to check its arrays
         first = npz.read_npz(
             path, member_spec(path), WHAT, MAX_BYTES, ("model", "layers")
         )
-        if (
-            str(first.get("model")) == "cnn" and "layers" in first
-        ):  # its arrays by its layers
+        weights_spec = WEIGHTS_SPEC
+        if str(first.get("model")) == "cnn" and "layers" in first:
             weights_spec = {**WEIGHTS_SPEC, **cnn_members(path, str(first["layers"]))}
         arrays = npz.read_npz(path, member_spec(path, weights_spec), WHAT, MAX_BYTES)
     except WeightsError as e:
