@@ -46,11 +46,13 @@ def page_examples(page: Path) -> list[tuple[str, list[str]]]:
 def run_problems(examples: list[tuple[str, list[str]]]) -> list[str]:
     """What keeps `examples` (command, output shown) from running in order on a fresh clone:
     a run directory read before an example wrote it, or a name printed that the command
-    would not write (not its --out, nor a default runs/<model>-<time>-<hex>)."""
+    would not write (not its --out or --resume, nor a default runs/<model>-<time>-<hex>)."""
     problems, written = [], set()
     for command, shown in examples:
         args = shlex.split(command)
-        out = args[args.index("--out") + 1] if "--out" in args else None
+        # the run a command writes: its --out, or the run --resume finishes in place
+        into = [flag for flag in ("--out", "--resume") if flag in args]
+        out = args[args.index(into[0]) + 1].rstrip("/") if into else None
         said = [m[1] for line in shown if (m := re.search(r"-> (runs/\S+?)/?$", line))]
         for run in said:
             if not (run == out or (out is None and DEFAULT_RUN.fullmatch(run))):

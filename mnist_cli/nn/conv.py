@@ -7,7 +7,8 @@ Each layer is a frozen dataclass with the network's layer interface:
     forward(params, A) -> (Z, cache)            A (B, *in_shape) -> Z (B, *out_shape)
     backward(params, cache, dZ) -> (dA, grads)  grads shaped like params
 
-Notation: B batch, C channels, H × W a map, k the kernel size, H' = H − k + 1, W' = W − k + 1.
+Notation: B batch, C channels, H × H a map (any H × H′ works; W is always a weight), k the kernel
+size, H' = H − k + 1 (docs/derivations.md, sections 24 to 31).
 Activations are NCHW, (B, C, H, W), and a convolution's W is (C_out, C_in, k, k), torch's
 layout, so that weights and gradients compare with torch's one for one. Written for clarity
 and float64 gradient checks; fast/conv.py computes the same numbers fast in float32.
