@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from mnist_cli.cli import predict_command
-from mnist_cli.predict.images import MAX_SIDE, load_image
+from mnist_cli.predict.pictures import MAX_SIDE, load_image
 
 SEVEN = Path(__file__).resolve().parents[1] / "docs" / "img" / "digits" / "seven.png"
 MAX_RSS_MB = 200  # a square 25 MP grey PNG: ~90 MB; a thin one was 1,042 MB

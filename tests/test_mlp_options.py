@@ -12,7 +12,8 @@ from helpers import init_layers
 from mnist_cli.cli import train_command
 from mnist_cli.config.choices import MAX_HIDDEN_LAYERS, MAX_UNITS
 from mnist_cli.config.files import read_config_file, to_toml
-from mnist_cli.config.resolve import Start, resolve_run
+from mnist_cli.config.models import Start
+from mnist_cli.config.resolve import resolve_run
 from mnist_cli.config.settings import MODEL_DEFAULTS, resolve
 from mnist_cli.errors import ConfigError, OptionsError
 from mnist_cli.nn.architecture import from_dense

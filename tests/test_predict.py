@@ -23,7 +23,8 @@ from mnist_cli.errors import ImageError
 from mnist_cli.metrics import evaluate
 from mnist_cli.nn.layers import inputs
 from mnist_cli.nn.losses import softmax
-from mnist_cli.predict.images import classify, load_image
+from mnist_cli.predict.images import classify
+from mnist_cli.predict.pictures import load_image
 from mnist_cli.rundir.weights import load_weights
 
 N = 50  # test-set digits written as pictures

@@ -6,7 +6,7 @@ from mnist_cli.cli.checked import channel_counts, hidden_widths, positive_tol
 from mnist_cli.cli.common import command
 from mnist_cli.cli.options import data_options, dataset_option
 from mnist_cli.config.choices import ACTIVATIONS, LOSSES
-from mnist_cli.config.resolve import architecture
+from mnist_cli.config.models import architecture
 from mnist_cli.data import get_dataset, load_split
 from mnist_cli.gradcheck.cases import (
     CNN_SAMPLES,

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mnist_cli.cli.signals import Terminated
-from mnist_cli.config.resolve import architecture
+from mnist_cli.config.models import architecture
 from mnist_cli.config.settings import TrainConfig
 from mnist_cli.errors import CheckpointError, OptionsError, RunDirectoryError, shown
 from mnist_cli.rundir import generator_state

@@ -7,38 +7,14 @@ model's default > the global default. Settings that cannot go together raise Opt
 bad option value); --init-from weights of another model or dataset raise ConfigError (exit 1).
 """
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-from mnist_cli.config.choices import IMAGE, OPTIMIZER_KEYS, OPTIMIZER_SETTINGS
+from mnist_cli.config.choices import OPTIMIZER_KEYS, OPTIMIZER_SETTINGS
 from mnist_cli.config.files import toml_string
+from mnist_cli.config.models import Start, check_architecture, check_model_options
 from mnist_cli.config.settings import TrainConfig, resolve
 from mnist_cli.errors import ConfigError, OptionsError, shown
-
-
-@dataclass(frozen=True)
-class Start:
-    """What the --init-from weights fix for the run: their model and dataset, an mlp's hidden
-    widths and activation, and the loss of the run they come from (None if unknown)."""
-
-    kind: str
-    dataset: str
-    hidden: tuple[int, ...] = ()
-    activation: str | None = None
-    loss: str | None = None
-    channels: tuple[int, ...] = ()
-    kernel: int | None = None
-
-
-# the options only some models take, and those models
-OWN_OPTIONS = {
-    "hidden": ("mlp", "cnn"),
-    "activation": ("mlp",),
-    "channels": ("cnn",),
-    "kernel": ("cnn",),
-}
-
 
 # What the exact solver has no use for: it solves for the optimum (no epochs, no starting point).
 SGD_ONLY = ("epochs", "batch_size", "lr", "init", "init_from", *OPTIMIZER_KEYS)
@@ -166,73 +142,6 @@ def check_combination(
                 f"--solver exact needs --model linear: the {config.model} model has "
                 "no closed-form optimum"
             )
-
-
-def architecture(model: TrainConfig | Start) -> str:
-    """An mlp or cnn as the run's summary names one: "mlp 784-256-10 relu", "cnn 16,32 k5 /
-    128" (as nn.architecture.describe)."""
-    if model.channels:
-        channels = ",".join(map(str, model.channels))
-        return f"cnn {channels} k{model.kernel} / {','.join(map(str, model.hidden)) or '-'}"
-    return f"mlp {'-'.join(map(str, (784, *model.hidden, 10)))} {model.activation}"
-
-
-def check_architecture(config: TrainConfig, start: Start) -> None:
-    """--init-from mlp weights must have the hidden widths and activation of the run."""
-    if architecture(start) != architecture(config):
-        raise ConfigError(
-            f"--init-from {config.init_from}: the weights are an {architecture(start)}, "
-            f"but this run trains an {architecture(config)}; give the weights' --hidden "
-            "and --activation (or --channels and --kernel), or leave them out, or other "
-            "weights"
-        )
-
-
-def check_model_options(config: TrainConfig, given: Mapping[str, Any]) -> None:
-    """The options only the mlp takes, the loss only a softmax output takes, and no zeros
-    init for the mlp. Each error names the option (or the config key) to blame."""
-
-    def origin(key: str) -> str:
-        return f"--{key}" if key in given else f"the config key {key}"
-
-    for key, models in OWN_OPTIONS.items():
-        if config.model not in models and getattr(config, key):
-            raise OptionsError(
-                f"{origin(key)} is for --model {' or '.join(models)}; "
-                f"the {config.model} model has no {key}"
-            )
-    if config.model == "cnn":
-        check_cnn_shapes(config, origin)
-    if config.loss == "cross-entropy" and config.model == "linear":
-        raise OptionsError(
-            f"{origin('loss')} cross-entropy needs a softmax output (−log ŷ of the true "
-            "class), which the linear model does not have; use --model softmax or mlp"
-        )
-    if (
-        config.model in ("mlp", "cnn")
-        and config.init == "zeros"
-        and not config.init_from
-    ):
-        raise OptionsError(
-            f"{origin('init')} zeros cannot train an {config.model}: every hidden unit would get the "
-            "same gradient and stay identical; use --init normal (its default)"
-        )
-
-
-def check_cnn_shapes(config: TrainConfig, origin: Callable[[str], str]) -> None:
-    """Each block's k × k convolution must fit its map and leave one at least 2 × 2 to pool."""
-    side, sides = IMAGE[1], [str(IMAGE[1])]
-    for block, channels in enumerate(config.channels, start=1):
-        if side - config.kernel + 1 < 2:
-            raise OptionsError(
-                f"{origin('kernel')} {config.kernel} with {origin('channels')} "
-                f"{','.join(map(str, config.channels))}: block {block} would convolve a "
-                f"{side}×{side} map (28 → {' → '.join(sides[1:]) or '…'}) with a "
-                f"{config.kernel}×{config.kernel} kernel, leaving less than 2×2 to pool; "
-                "use a smaller --kernel or fewer --channels"
-            )
-        side = (side - config.kernel + 1) // 2
-        sides.append(str(side))
 
 
 def check_optimizer_options(config: TrainConfig, chosen: set[str]) -> None:

@@ -34,6 +34,14 @@ from mnist_cli.atomic import replacing
 from mnist_cli.errors import CheckpointError, WeightsError
 from mnist_cli.nn.network import Network
 from mnist_cli.rundir import generator_state, npz
+from mnist_cli.rundir.checkpoint_members import (
+    read_count,
+    read_history,
+    read_json,
+    read_rng_state,
+    read_text,
+    utf8_bytes,
+)
 from mnist_cli.rundir.cnn_weights import cnn_members
 from mnist_cli.rundir.weights import (
     WEIGHTS_SPEC,
@@ -91,11 +99,11 @@ def write_checkpoint(
         "checkpoint_version": np.array(CHECKPOINT_VERSION, np.int64),
         "mnist_cli_version": np.array(__version__),
         **weight_arrays(network, dataset),
-        "rng": _utf8(json.dumps(generator_state.state_of(rng))),
+        "rng": utf8_bytes(json.dumps(generator_state.state_of(rng))),
         "epoch": np.array(epoch, np.int64),
         "step": np.array(step, np.int64),
-        "history": _utf8(json.dumps(history)),
-        "config": _utf8(config_toml),
+        "history": utf8_bytes(json.dumps(history)),
+        "config": utf8_bytes(config_toml),
     }
     for name, state in optimizer.items():
         if not STATE_NAME.fullmatch(name):
@@ -152,11 +160,11 @@ def read_checkpoint(path: Path, *, same_version: bool = True) -> Checkpoint:
     return Checkpoint(
         weights=weights,
         optimizer=_optimizer(path, arrays, weights.network),
-        rng_state=_rng_state(path, _json(path, arrays, "rng")),
-        epoch=_count(path, arrays, "epoch"),
-        step=_count(path, arrays, "step"),
-        history=_history(path, _json(path, arrays, "history")),
-        config_toml=_decoded(path, arrays, "config"),
+        rng_state=read_rng_state(path, read_json(path, arrays, "rng")),
+        epoch=read_count(path, arrays, "epoch"),
+        step=read_count(path, arrays, "step"),
+        history=read_history(path, read_json(path, arrays, "history")),
+        config_toml=read_text(path, arrays, "config"),
         mnist_cli_version=writer,
     )
 
@@ -218,41 +226,4 @@ def _optimizer(path: Path, arrays: dict, network: Network) -> dict[str, np.ndarr
         if a.dtype == np.float32 and not np.isfinite(a).all():
             raise CheckpointError(f"{path}: {member} contains NaN or infinite values")
         state[name] = a
-    return state
-
-
-def _utf8(s: str) -> np.ndarray:
-    return np.frombuffer(s.encode(), np.uint8)
-
-
-def _decoded(path: Path, arrays: dict, name: str) -> str:
-    try:
-        return arrays[name].tobytes().decode()
-    except UnicodeDecodeError:
-        raise CheckpointError(f"{path}: {name} is not UTF-8 text") from None
-
-
-def _json(path: Path, arrays: dict, name: str):
-    try:
-        return json.loads(_decoded(path, arrays, name))
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: {name} is not JSON ({e})") from None
-
-
-def _count(path: Path, arrays: dict, name: str) -> int:
-    value = int(arrays[name])
-    if value < 0:
-        raise CheckpointError(f"{path}: {name} is {value}, expected an integer ≥ 0")
-    return value
-
-
-def _history(path: Path, history) -> list[dict]:
-    if not isinstance(history, list) or not all(isinstance(e, dict) for e in history):
-        raise CheckpointError(f"{path}: history is not a list of objects")
-    return history
-
-
-def _rng_state(path: Path, state: object) -> dict:
-    if not generator_state.is_pcg64_state(state):
-        raise CheckpointError(f"{path}: rng is not the state of a PCG64 generator")
     return state

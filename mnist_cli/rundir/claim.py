@@ -36,6 +36,7 @@ from pathlib import Path
 
 from mnist_cli.atomic import replace_dir, signals_deferred, temp_dir
 from mnist_cli.errors import RunDirectoryError, shown
+from mnist_cli.rundir.out_checks import check_out_path, create_parents
 from mnist_cli.rundir.stale import (
     STAGING,
     STAGING_NEW,
@@ -86,12 +87,12 @@ def claim_run_dir(out_dir: Path, force: bool = False) -> Iterator[RunClaim]:
     `claim.staging` and calls `claim.install()`; RunDirectoryError (one line) if it cannot be
     claimed. Leaving the block releases the claim and removes what the run left unfinished."""
     target = Path(os.path.abspath(out_dir))
-    _check_path(out_dir, target)
+    check_out_path(out_dir, target)
     claim: RunClaim | None = None
     with contextlib.ExitStack() as leave:
         with signals_deferred():  # a stop meanwhile finds the release registered
             try:
-                _create_parents(out_dir, target.parent)
+                create_parents(out_dir, target.parent)
                 created, lock = _create_and_lock(out_dir, target)
             except OSError as e:
                 raise RunDirectoryError(
@@ -118,46 +119,6 @@ def _release(target: Path, lock: int, created: bool, claim: RunClaim | None) -> 
         with contextlib.suppress(OSError):
             os.rmdir(target)
     os.close(lock)
-
-
-def _check_path(out_dir: Path, target: Path) -> None:
-    if shown(out_dir) != str(out_dir):  # not valid UTF-8: it holds surrogates
-        raise RunDirectoryError(
-            f"--out {shown(out_dir)} is not valid UTF-8; choose a name that is"
-        )
-    try:
-        _check_kind(out_dir, target)
-    except OSError as e:  # a name or path too long, a folder that cannot be entered
-        advice = "a shorter" if e.errno == errno.ENAMETOOLONG else "another"
-        raise RunDirectoryError(
-            f"--out {out_dir}: cannot use it ({e.strerror}); choose {advice} --out"
-        ) from None
-
-
-def _check_kind(out_dir: Path, target: Path) -> None:
-    if target.is_symlink():
-        raise RunDirectoryError(
-            f"--out {out_dir} is a symbolic link (to {os.readlink(target)}); "
-            "give a directory that is not a link, such as the link's target"
-        )
-    if target == target.parent:
-        raise RunDirectoryError(f"--out {out_dir} cannot be a run directory")
-    if target.exists() and not target.is_dir():
-        raise RunDirectoryError(
-            f"--out {out_dir} is an existing file; give a directory"
-        )
-
-
-def _create_parents(out_dir: Path, parent: Path) -> None:
-    for ancestor in (parent, *parent.parents):
-        if ancestor.exists() or ancestor.is_symlink():
-            if not ancestor.is_dir():
-                raise RunDirectoryError(
-                    f"--out {out_dir}: {ancestor} is a file, not a directory; "
-                    "choose another --out"
-                )
-            break
-    parent.mkdir(parents=True, exist_ok=True)
 
 
 def _create_and_lock(out_dir: Path, target: Path) -> tuple[bool, int]:

@@ -27,7 +27,7 @@ import numpy as np
 
 from mnist_cli.atomic import fsync_files
 from mnist_cli.config.choices import KINDS, MAX_HIDDEN_LAYERS, MAX_UNITS
-from mnist_cli.config.resolve import Start
+from mnist_cli.config.models import Start
 from mnist_cli.errors import RunDirectoryError, WeightsError, shown
 from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import (

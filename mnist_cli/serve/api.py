@@ -32,7 +32,8 @@ from mnist_cli.nn.architecture import describe, kind_of
 from mnist_cli.nn.layers import inputs
 from mnist_cli.nn.losses import predict
 from mnist_cli.nn.network import Network
-from mnist_cli.predict.images import SUFFIXES, VALUE_NAMES, prepare
+from mnist_cli.predict.images import VALUE_NAMES, prepare
+from mnist_cli.predict.pictures import SUFFIXES
 from mnist_cli.predict.preprocess import preprocess
 from mnist_cli.serve.explain import explain, in_float64, is_exact
 
