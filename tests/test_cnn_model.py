@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from mnist_cli.cli import eval_command, predict_command, runs_command, train_command
+from mnist_cli.data import DATASETS
 from mnist_cli.fast.scoring import score
 from mnist_cli.metrics import evaluate
 from mnist_cli.nn.architecture import build, describe, kind_of
@@ -19,16 +20,20 @@ TINY = ["--model", "cnn", "--channels", "4,8", "--hidden", "16", "--kernel", "5"
 
 
 @pytest.fixture(scope="module")
-def cnn_run(tmp_path_factory, data_args):
-    """A cnn 4,8 k5 / 16 trained 2 epochs on 2,000 images (--val-size 58000), with --plots."""
+def cnn_run(tmp_path_factory, mini_mnist_data):
+    """A cnn 4,8 k5 / 16 trained 2 epochs on mini MNIST's 2,000 images, with --plots."""
     out = tmp_path_factory.mktemp("cnn") / "run"
-    args = [*TINY, "--epochs", "2", "--val-size", "58000", "--out", str(out), "--plots"]
-    result = CliRunner().invoke(train_command, [*args, "--json", *data_args])
+    args = [*TINY, "--epochs", "2", "--val-size", "500", "--out", str(out), "--plots"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(DATASETS, "mnist", mini_mnist_data.dataset)
+        result = CliRunner().invoke(
+            train_command, [*args, "--json", *mini_mnist_data.args]
+        )
     assert result.exit_code == 0, result.output
     return out, json.loads(result.stdout.splitlines()[-1])
 
 
-def test_mnist_train_writes_a_cnn_run_that_every_command_reads(cnn_run, data_args):
+def test_mnist_train_writes_a_cnn_run_that_every_command_reads(cnn_run, mini_mnist):
     out, metrics = cnn_run
     weights = load_weights(out)
     assert (weights.kind, weights.format_version) == ("cnn", 3)
@@ -36,7 +41,7 @@ def test_mnist_train_writes_a_cnn_run_that_every_command_reads(cnn_run, data_arg
     assert metrics["config"]["optimizer"] == "momentum", "the cnn's recipe: momentum"
     assert metrics["val_accuracy"] > 0.5, metrics["val_accuracy"]  # well above chance
     # mnist-eval reproduces the accuracy the run wrote
-    result = CliRunner().invoke(eval_command, [str(out), "--json", *data_args])
+    result = CliRunner().invoke(eval_command, [str(out), "--json", *mini_mnist])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["accuracy"] == metrics["test_accuracy"]
     # mnist-runs names its architecture
@@ -167,18 +172,18 @@ def test_init_from_names_both_architectures(cnn_run, data_args, tmp_path):
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_a_resumed_cnn_ends_with_the_weights_of_the_run_never_stopped(
-    optimizer, data_args, tmp_path
+    optimizer, mini_mnist, tmp_path
 ):
     args = [
         *TINY,
         "--optimizer",
         optimizer,
         "--val-size",
-        "59000",
+        "1500",
         "--batch-size",
         "100",
     ]
-    args += ["--lr", "0.001" if optimizer == "adam" else "0.05", *data_args]
+    args += ["--lr", "0.001" if optimizer == "adam" else "0.05", *mini_mnist]
     args += [
         "--schedule",
         "constant",
@@ -197,7 +202,7 @@ def test_a_resumed_cnn_ends_with_the_weights_of_the_run_never_stopped(
         == 0
     )
     result = CliRunner().invoke(
-        train_command, ["--resume", str(part), "--epochs", "3", *data_args]
+        train_command, ["--resume", str(part), "--epochs", "3", *mini_mnist]
     )
     assert result.exit_code == 0, result.output
     for a, b in zip(
