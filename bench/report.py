@@ -250,6 +250,11 @@ def whole_command_lines(results: dict) -> list[str]:
             "but the last epoch's beside the next epoch's steps (in SGD's time, not in "
             "scoring's)"
         )
+        if e2e.get("checkpoint_seconds"):
+            lines.append(
+                f"  each epoch's checkpoint written: {1000 * e2e['checkpoint_seconds']:.0f}"
+                " ms in all, by the scoring thread"
+            )
     if threads := results.get("threads"):
         title = "BLAS threads (mnist-train --epochs 10 -q)"
         header = f"{title:<44}{'wall':>8}{'CPU':>8}{'wall / default':>16}"

@@ -187,6 +187,9 @@ def end_to_end(cache: Path, tmp: Path, rounds: int = 7, epochs: int = 10) -> dic
         "monitor_seconds": statistics.median(
             p[0]["breakdown"]["monitor"] for p in parts
         ),
+        "checkpoint_seconds": statistics.median(
+            p[0]["breakdown"].get("checkpoints", 0.0) for p in parts
+        ),
     }
 
 

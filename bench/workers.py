@@ -351,7 +351,8 @@ def breakdown(cache: Path, epochs: int, out: Path) -> dict:
     but the last is scored beside the next one's steps), scoring (the rest of train() and
     run.fit's final scores: the last epoch's monitor, and the training split), writing (the
     command's write_run). Imports are not in here: bench/run.py times them in a fresh
-    process. `monitor` is the time spent in the monitor's scorer, in whichever thread."""
+    process. `monitor` and `checkpoints` are the time spent in the monitor's scorer and in
+    writing each epoch's checkpoint, in whichever thread (mostly beside the steps)."""
     from collections import defaultdict
 
     import mnist_cli.cli.mnist_train as command
@@ -382,6 +383,7 @@ def breakdown(cache: Path, epochs: int, out: Path) -> dict:
         ("data load", "load_dataset", commands),
         ("writing", "write_run", commands),
         ("final scores", "score", [run]),
+        ("checkpoints", "write_checkpoint", commands),  # beside the steps, not a phase
     ):
         for module in modules:
             if hasattr(module, name):
@@ -400,9 +402,8 @@ def breakdown(cache: Path, epochs: int, out: Path) -> dict:
         "writing": spent["writing"],
     }
     phases["other"] = total - sum(phases.values())  # options, config, the run directory
-    return {
-        "breakdown": {"seconds": total, "phases": phases, "monitor": spent["monitor"]}
-    }
+    beside = {"monitor": spent["monitor"], "checkpoints": spent["checkpoints"]}
+    return {"breakdown": {"seconds": total, "phases": phases, **beside}}
 
 
 def main() -> None:

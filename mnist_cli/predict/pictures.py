@@ -85,7 +85,7 @@ def load_image(path: str | Path) -> np.ndarray:
             "reading images needs Pillow, which is not installed: run `make dev` in the "
             "repository, or `.venv/bin/pip install -e '.[images]'`"
         ) from None
-    check_regular(path)
+    check_picture_file(path)
     try:
         with warnings.catch_warnings():  # the size is checked below, in one line
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -180,7 +180,7 @@ def upright(image):
     return image.transpose(getattr(Image.Transpose, method)) if method else image
 
 
-def check_regular(path: str | Path) -> None:
+def check_picture_file(path: str | Path) -> None:
     """Raise ImageError unless `path` (symbolic links followed) is a regular file: reading a
     FIFO waits for a writer forever, a device such as /dev/zero never ends."""
     try:

@@ -90,7 +90,7 @@ def read_npz(
     `max_total` bytes if given; with `only`, just those members (the others are neither
     checked nor read: a first look at what says how to check the rest). `what` names the
     kind of file in errors. Raises WeightsError (naming `file`) on anything else."""
-    check_regular(file)
+    check_archive_file(file)
     with open(file, "rb") as f:
         magic = f.read(len(NPY_MAGIC))
         if magic == NPY_MAGIC:
@@ -127,7 +127,7 @@ def not_npz(file: Path, what: str, why: str) -> WeightsError:
     )
 
 
-def check_regular(file: Path) -> None:
+def check_archive_file(file: Path) -> None:
     """Refuse a FIFO (reading would wait for a writer), a device, a directory."""
     try:
         mode = os.stat(file).st_mode
