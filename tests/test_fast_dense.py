@@ -2,7 +2,7 @@
 training/step.py and fast/scoring.py's scores, against nn/ in float64.
 
 The kernel computes in float32 (its scratch arrays are float32, whatever the dtype of Θ), so
-it runs on float32 Θ_l and X̃ = [X, 1], and the reference on the same weights cast to float64;
+it runs on float32 Θ_l and Ũ = [U, 255], and the reference on the same weights cast to float64;
 they agree to float32 rounding. Far logits (about ±1000): exp overflows float32 above 88 and
 underflows to 0 below −103, so only the row-max subtraction keeps softmax finite there. The
 float64 softmax of the scoring checks (helpers.reference_softmax, a log-sum-exp) shares no
@@ -47,13 +47,13 @@ def some_images(B: int, seed: int = 1):
 
 
 def as_pieces(images, labels, sizes=None):
-    """The batch as the fast path takes it: pieces (X̃ (m, D + 1), Yᵀ (K, m)) float32 of
+    """The batch as the fast path takes it: pieces (Ũ = [U, 255] (m, D + 1), Yᵀ (K, m)) float32 of
     `sizes` rows each (one piece by default)."""
     sizes, pieces, start = sizes or [len(images)], [], 0
     for m in sizes:
         rows = slice(start, start + m)
-        X1 = np.hstack([inputs(images[rows]), np.ones((m, 1), np.float32)])
-        pieces.append((X1, np.ascontiguousarray(one_hot(labels[rows]).T)))
+        U1 = np.hstack([images[rows], np.full((m, 1), 255)]).astype(np.float32)
+        pieces.append((U1, np.ascontiguousarray(one_hot(labels[rows]).T)))
         start += m
     assert start == len(images)
     return pieces

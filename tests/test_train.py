@@ -1,6 +1,6 @@
 """The training loop's fast step is the reference math, step for step.
 
-train() holds Θ = [W, b], feeds X̃ = [X, 1], works on transposed (K, B) arrays
+train() holds Θ = [W, b], feeds Ũ = [U, 255], works on transposed (K, B) arrays
 (fast/dense.py) and gathers batches in a background thread (fast/batches.py); the reference is
 the plain equations of nn/ in float64: X = pixels / 255, Network.loss_and_grads,
 network.sgd_update, on the same shuffles.
@@ -64,7 +64,7 @@ def reference_train(kind, images, labels, *, epochs, batch_size, lr, seed):
 @pytest.mark.parametrize("kind", MODEL_KINDS)
 @pytest.mark.parametrize("B", [32, 250])  # 250: blocks of 100, 100 and 50 rows
 def test_fast_step_is_the_plain_loss_gradient_and_update(kind, B, few_images):
-    """One SGD step of the trainer on X̃ = [pixels / 255, 1] and Θ = [W, b] returns nn's loss
+    """One SGD step of the trainer on Ũ = [pixels, 255] and Θ = [W, b] returns nn's loss
     and moves (W, b) exactly as sgd_update of Network.loss_and_grads does, whether the batch
     fits one block of rows or is worked through in several."""
     images, labels = few_images
@@ -76,9 +76,9 @@ def test_fast_step_is_the_plain_loss_gradient_and_update(kind, B, few_images):
     loss, grads = network.loss_and_grads("squared", inputs(images[:B], np.float64), Y)
     expected = Params(*sgd_update(network.params, grads, LR[kind])[0])
     trainer = trainer_for(network, "squared", OptimizerSpec())
-    X1 = np.hstack([inputs(images[:B]), np.ones((B, 1), np.float32)])  # X̃
+    U1 = np.hstack([images[:B], np.full((B, 1), 255)]).astype(np.float32)  # Ũ
     assert len(trainer.work.blocks_of(B)) == -(-B // BLOCK_ROWS), f"blocks for {B}"
-    fast_loss = trainer.step([(X1, np.ascontiguousarray(Y.T, np.float32))], B, LR[kind])
+    fast_loss = trainer.step([(U1, np.ascontiguousarray(Y.T, np.float32))], B, LR[kind])
     (moved,) = dense_params(trainer.current())
     assert fast_loss == pytest.approx(loss, rel=1e-5), (
         f"{kind}, B {B}: {fast_loss} != {loss}"
@@ -107,8 +107,8 @@ def test_shuffled_batches_are_each_epochs_permutation_with_the_constant_column(
     same_draws = np.random.default_rng(0)
     order = np.concatenate([same_draws.permutation(len(labels)) for _ in range(2)])
     X = np.vstack([X for X, _ in got])
-    np.testing.assert_array_equal(X[:, :D], inputs(images[order]))
-    assert (X[:, D] == 1).all(), "the bias column of X̃ must be 1"
+    np.testing.assert_array_equal(X[:, :D], images[order].astype(np.float32))
+    assert (X[:, D] == 255).all(), "the constant column of Ũ must be 255"
     np.testing.assert_array_equal(np.hstack([Yt for _, Yt in got]), Yt_all[:, order])
 
 
@@ -127,7 +127,7 @@ def test_shuffled_batches_chunks_larger_than_a_batch(few_images, monkeypatch, bu
     rows = [X[:, :D].copy() for X, _ in batches]
     same_draws = np.random.default_rng(5)
     order = np.concatenate([same_draws.permutation(len(labels)) for _ in range(3)])
-    np.testing.assert_array_equal(np.vstack(rows), inputs(images[order]))
+    np.testing.assert_array_equal(np.vstack(rows), images[order].astype(np.float32))
 
 
 class FailingGenerator:
@@ -263,7 +263,7 @@ def test_a_batch_larger_than_a_chunk_is_streamed_in_pieces(few_images, monkeypat
     same_draws = np.random.default_rng(3)
     order = np.concatenate([same_draws.permutation(len(labels)) for _ in range(2)])
     np.testing.assert_array_equal(
-        np.vstack([X for X, _ in pieces]), inputs(images[order])
+        np.vstack([X for X, _ in pieces]), images[order].astype(np.float32)
     )
     np.testing.assert_array_equal(np.hstack([Yt for _, Yt in pieces]), Yt_all[:, order])
 

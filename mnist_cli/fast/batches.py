@@ -10,9 +10,9 @@ chunk while the current epoch ends. The batches, and so the weights, are the sam
 timing: the thread only copies, and draws each epoch's permutation from the run's generator in
 epoch order.
 
-A batch is X̃ = [X, 1] (B, D + 1) float32 (the pixels divided by 255, in this thread, then the
-bias column of fast/dense.py) and Yᵀ (K, B) float32 (one-hot targets, transposed), both views
-into the chunk's buffers.
+A batch is Ũ = [U, 255] (B, D + 1) float32 (the raw pixels, cast, then the constant column of
+fast/dense.py) and Yᵀ (K, B) float32 (one-hot targets, transposed), both views into the
+chunk's buffers.
 A batch larger than a chunk (CHUNK_ROWS) is streamed: it arrives as consecutive pieces of
 piece_rows() rows (the last fewer), each gathered while the step works on the one before, and
 fast.dense.gradients sums their gradients. So every batch size, up to the whole training
@@ -28,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from mnist_cli.fast.dense import BLOCK_ROWS
+from mnist_cli.fast.dense import BLOCK_ROWS, PIXEL
 from mnist_cli.nn import D
 
 CHUNK_ROWS = 2048  # rows gathered per hand-over: a few batches, 6.4 MB of float32
@@ -56,7 +56,7 @@ def shuffled_batches(
     rng: np.random.Generator,
     on_draw: Callable[[dict], None] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The batches of `epochs` epochs, one epoch after the other: (X̃ (B, D + 1), Yᵀ (K, B))
+    """The batches of `epochs` epochs, one epoch after the other: (Ũ (B, D + 1), Yᵀ (K, B))
     for the images (N, D) uint8 and targets Yᵀ (K, N), each epoch in the order of a fresh
     rng.permutation(N), batch_size at a time; an epoch's last batch is smaller if batch_size
     does not divide N. With batch_size > CHUNK_ROWS each batch comes as pieces_per_batch
@@ -104,7 +104,6 @@ def shuffled_batches(
         # numpy writes straight into `out` instead of through a temporary copy (2x faster)
         np.take(images, idx, axis=0, out=gathered[:n], mode="clip")  # (n, D) uint8
         X[:n, :D] = gathered[:n]  # (n, D) cast to float32
-        np.divide(X[:n, :D], 255, out=X[:n, :D])  # (n, D) X = U / 255, as layers.inputs
         np.take(Yt_all, idx, axis=1, out=Yt[:, :n], mode="clip")  # (K, n)
         return n
 
@@ -115,7 +114,7 @@ def shuffled_batches(
 
 def _buffers(rows: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
     X = np.empty((rows, D + 1), np.float32)
-    X[:, D] = 1.0  # the bias column of X̃, written once
+    X[:, D] = PIXEL  # the constant column of Ũ, written once
     return X, np.empty((classes, rows), np.float32)
 
 

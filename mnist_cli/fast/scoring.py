@@ -1,13 +1,13 @@
 """Scoring during training: metrics.evaluate's numbers, with the pixels cast once per chunk.
 
 metrics.evaluate casts each chunk of pixels to float32, divides it by 255, and runs the network.
-Here a chunk is cast once into a reused buffer as Ũ = [U, 255] (n, D + 1), and the first dense
-layer is held as Θ₁/255 = [W₁, b₁]/255, so that one product gives its logits with their bias
-and the division by 255 costs nothing:
+Here a chunk is cast once into a reused buffer as Ũ = [U, 255] (n, D + 1), in fast/dense.py's
+layout, and the first dense layer held as Θ₁ = [W₁, b₁] gives its logits with their bias by one
+product, the division by 255 done on the (n, n₁) result rather than on the n × D pixels:
 
-    Ũ (Θ₁/255)ᵀ = U W₁ᵀ/255 + 1 b₁ᵀ = X W₁ᵀ + 1 b₁ᵀ = Z₁                   (n, n₁)
+    (Ũ Θ₁ᵀ) / 255 = U W₁ᵀ/255 + 1 b₁ᵀ = X W₁ᵀ + 1 b₁ᵀ = Z₁                   (n, n₁)
 
-then the network's other layers (nn/) run on Z₁. Prediction needs only the logits (softmax is
+then the network's other layers (nn/) run on Z₁ (a cnn: fast/conv.py's forward pass). Prediction needs only the logits (softmax is
 increasing); with a loss, the summed loss comes from the same logits, each sample's max logit
 subtracted first. Why not cast a split once and keep it: the float32 copy is four times the
 pixels' bytes, and memory, not the product, is the bottleneck (bench/README.md).
@@ -15,7 +15,7 @@ pixels' bytes, and memory, not the product, is the bottleneck (bench/README.md).
 The chunks are shared out among threads, one per ROWS_PER_THREAD rows and at most one per core
 (numpy releases the GIL in the cast and the product); each thread takes the next chunk no
 thread has taken, and the chunks' losses are added in chunk order, so the numbers are the same
-whatever the number of threads. tests/test_fused_scores.py checks them against
+whatever the number of threads. tests/test_scoring.py checks them against
 metrics.evaluate.
 """
 
@@ -28,13 +28,13 @@ from dataclasses import replace
 import numpy as np
 
 from mnist_cli.fast.conv import FastCNN
+from mnist_cli.fast.dense import INV_PIXEL, PIXEL, to_thetas
 from mnist_cli.metrics import Evaluation, evaluation_of
 from mnist_cli.nn import D
 from mnist_cli.nn.layers import Dense
 from mnist_cli.nn.losses import Loss, Output, batch_loss, check_pairing, one_hot
 from mnist_cli.nn.network import Network
 
-PIXEL = 255.0  # X = U / PIXEL, and Ũ's constant column
 SCORE_ROWS = 1_000  # rows cast at a time: 3 MB of float32, in the cache for the product
 ROWS_PER_THREAD = 5_000  # a thread per this many rows: the test split gets two
 
@@ -83,10 +83,9 @@ def chunk_logits(network: Network) -> Callable[[np.ndarray], np.ndarray]:
     dense layer Z₁ = Ũ (Θ₁/255)ᵀ and the layers above it; for a cnn fast/conv.py's forward
     pass on X = U / 255 (its own buffers: one function per thread)."""
     if isinstance(network.layers[0], Dense):
-        W1, b1 = network.params[0]
-        theta1 = np.hstack([W1, b1[:, None]]).astype(np.float32) / np.float32(PIXEL)
+        (theta1,) = to_thetas([network.params[0]])  # (n₁, D + 1) Θ₁ = [W₁, b₁]
         above = replace(network, layers=network.layers[1:], params=network.params[1:])
-        return lambda U1: above.logits(U1 @ theta1.T)  # (n, K)
+        return lambda U1: above.logits((U1 @ theta1.T) * INV_PIXEL)  # Z₁ = Ũ Θ₁ᵀ / 255
     fast = FastCNN.of(network)
     params = [np.asarray(p, np.float32) for layer in network.params for p in layer]
     return lambda U1: fast.logits(params, U1[:, :D] / np.float32(PIXEL))  # (n, K)

@@ -12,8 +12,9 @@ in docs/derivations.md:
     S   (B, K) softmax(Z), row by row                   Ŷ (B, K) the prediction: Z or S
     Y   (B, K) one-hot targets                          ℒ the batch loss, a mean over B samples
     dZ  ∂ℒ/∂Z, and likewise dA, dW, db: an array's gradient has the array's shape
-    X̃ = [X, 1] (B, D + 1) and Θ_l = [W_l, b_l] (n_l, n_{l−1} + 1): the bias as a last column,
-        so that Z_l = Ã_{l−1} Θ_lᵀ is one product (nn/exact.py, fast/dense.py)
+    Θ_l = [W_l, b_l] (n_l, n_{l−1} + 1): the bias as a last column, so that with X̃ = [X, 1]
+        (B, D + 1), Z = X̃ Θᵀ is one product (nn/exact.py); fast/dense.py reads the raw pixels as
+        Ũ = [U, 255] (B, D + 1) instead, Z₁ = Ũ Θ₁ᵀ / 255
 
 The functions are pure and work in any float dtype: training uses float32, gradient checks
 float64. layers.py holds the layer pairs, losses.py the output and the losses, network.py the

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_cli.fast.conv import FastCNN
+from mnist_cli.fast.dense import INV_PIXEL
 from mnist_cli.fast.scoring import score
 from mnist_cli.fast.shared import SharedCNN
 from mnist_cli.nn import D
@@ -23,7 +24,7 @@ from mnist_cli.optim import Optimizer
 
 Pieces = Iterable[
     tuple[np.ndarray, np.ndarray]
-]  # a batch: (X̃ (m, D + 1), Yᵀ (K, m)) each
+]  # a batch: (Ũ (m, D + 1), Yᵀ (K, m)) each
 
 
 @dataclass
@@ -40,8 +41,9 @@ class CNNTrainer:
         """One step on a batch of B rows at learning rate `lr`; returns ℒ before it. A batch in
         several pieces: ℒ and g are the pieces' own, weighted by their sizes m/B."""
         loss, total = 0.0, None
-        for X1, Yt in pieces:
-            X, y = X1[:, :D], Yt.argmax(axis=0)  # (m, D) pixels / 255, (m,) labels
+        for U1, Yt in pieces:
+            X = np.multiply(U1[:, :D], INV_PIXEL)  # (m, D) X = U / 255
+            y = Yt.argmax(axis=0)  # (m,) labels
             piece_loss, grads = self.shared.loss_and_grads(self.params, X, y)
             w = len(y) / B
             loss += w * piece_loss

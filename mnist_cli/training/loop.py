@@ -154,7 +154,7 @@ def train(
                 0.0  # time in the earlier epochs' callbacks, off this epoch's clock
             )
             loss_sum = 0.0
-            for B, pieces in layout:  # each piece X̃ (m, D + 1), Yᵀ (K, m)
+            for B, pieces in layout:  # each piece Ũ (m, D + 1), Yᵀ (K, m)
                 # a batch is one item of `batches`, or `pieces` of them when streamed
                 items = (next(batches),) if pieces == 1 else islice(batches, pieces)
                 lr_t = learning_rate(schedule, lr, t, T)

@@ -27,7 +27,7 @@ from mnist_cli.optim import Optimizer, OptimizerSpec, make_optimizer
 Scorer = Callable[[np.ndarray, np.ndarray, int | None], Evaluation]
 Pieces = Iterable[
     tuple[np.ndarray, np.ndarray]
-]  # a batch: (X̃ (m, D + 1), Yᵀ (K, m)) each
+]  # a batch: (Ũ (m, D + 1), Yᵀ (K, m)) each
 
 
 @dataclass
