@@ -22,9 +22,8 @@ with as few calls as it can, in the layout they need, for the optimizer:
   row), each block's gradients added up; a batch too large to gather at once arrives in pieces
   of whole blocks (fast/batches.py), summed in the same order: the same gradients, bit for bit.
 
-Activations are applied in place into Ãᵀ_l, and act′ is taken from A_l alone (relu: A > 0,
-sigmoid: A(1 − A), tanh: 1 − A²), so the hidden Z_l are never stored. tests/test_fast_dense.py
-checks every gradient against nn/network.py's in float64.
+Activations are applied in place into Ãᵀ_l and act′ taken from A_l alone (relu: A > 0, sigmoid:
+A(1 − A), tanh: 1 − A²). tests/test_fast_dense.py checks every gradient against nn/'s.
 """
 
 from collections.abc import Iterable
