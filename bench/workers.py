@@ -72,11 +72,11 @@ def zeros(kind: str) -> Network:
 
 
 def premade(images: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndarray, list]:
-    """Contiguous X̃ = [X, 1] float32 batches (n/B, B, D + 1) of the first n images, as the
+    """Contiguous Ũ = [U, 255] float32 batches (n/B, B, D + 1) of the first n images, as the
     batches thread hands them to the step, and their Yᵀ (K, B) views."""
     X1 = np.empty((n, D + 1), np.float32)  # (n, D + 1)
-    X1[:, :D] = inputs(images[:n])
-    X1[:, D] = 1.0
+    X1[:, :D] = images[:n]  # the pixels, cast
+    X1[:, D] = 255.0
     Yt_all = np.ascontiguousarray(one_hot(labels[:n]).T)  # (K, n)
     targets = [Yt_all[:, i : i + BATCH] for i in range(0, n, BATCH)]  # (K, B) each
     return X1.reshape(n // BATCH, BATCH, D + 1), targets
@@ -107,7 +107,7 @@ def step_only_epoch(
 
 def gather_only_epoch(batches: Iterator, per_epoch: int) -> float:
     """The trainer's batches alone (the next epoch of a batches.shuffled_batches run: the
-    gather of each shuffled batch's uint8 rows, their cast and /255, in its thread)."""
+    gather of each shuffled batch's uint8 rows and their cast, in its thread)."""
     start = time.perf_counter()
     for _ in islice(batches, per_epoch):
         pass
