@@ -93,7 +93,9 @@ class FastCNN:
     """The cnn's forward and backward pass in float32 on preallocated buffers.
 
     `loss_and_grads(params, X, y)` -> (loss, grads): grads is a list shaped like params
-    (the reference's shapes above), overwritten by the next call.
+    (the reference's shapes above), overwritten by the next call. The buffers serve one
+    call at a time: a thread that scores while another trains needs a FastCNN of its own,
+    `dataclasses.replace(net)`.
     """
 
     channels: tuple[int, ...]
