@@ -47,8 +47,7 @@ from .loss import LOSSES, loss_and_dlogits
 @dataclass(frozen=True)
 class BlockShape:
     """One conv block's sizes: input (c_in, h, w), conv output (c_out, h−k+1, w−k+1), pooled
-    (c_out, (h−k+1)//2, (w−k+1)//2); a last odd row or column of the conv output is dropped
-    by the pool, as torch does."""
+    (c_out, (h−k+1)//2, (w−k+1)//2): the pool drops an odd last row or column, as torch."""
 
     c_in: int
     c_out: int
@@ -112,6 +111,10 @@ class FastCNN:
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; expected one of {LOSSES}")
+        if self.kernel < 1 or min(self.channels, default=0) < 1:
+            raise ValueError(
+                f"channels {self.channels}, kernel {self.kernel}: need >= 1"
+            )
         c, h, w = self.in_shape
         self.blocks = []
         for c_out in self.channels:
