@@ -164,6 +164,9 @@ def test_bad_settings_are_refused():
         FastCNN((8,), 5, (), loss="hinge")
     with pytest.raises(ValueError, match="kernel"):
         FastCNN((8, 16, 32), 5, ())  # 28 -> 24 -> 12 -> 8 -> 4 -> 0
+    for channels, kernel in (((8, 0), 5), ((), 5), ((8,), 0)):
+        with pytest.raises(ValueError, match="need >= 1"):
+            FastCNN(channels, kernel, ())
 
 
 def test_fast_gradients_match_torch():
