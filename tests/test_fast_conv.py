@@ -1,88 +1,39 @@
 """fast/conv.py against the reference layers chained in float64: the same loss and the same
 gradient of every parameter, batch for batch, through a few SGD steps."""
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
 from mnist_cli.fast.conv import FastCNN
 from mnist_cli.fast.shared import SharedCNN
+from mnist_cli.nn.architecture import assemble, dense_layers
 from mnist_cli.nn.conv import Conv2d, Flatten, MaxPool2d, Unflatten
+from mnist_cli.nn.layers import Act
+from mnist_cli.nn.network import Network, init_network
 
 
-# Dense and ReLU in the layer interface, stand-ins for the layer list's own (issue 18)
-@dataclass(frozen=True)
-class Dense:
-    n_in: int
-    n_out: int
-
-    def init(self, in_shape, rng, dtype):
-        W = rng.standard_normal((self.n_out, self.n_in)) * np.sqrt(2 / self.n_in)
-        return W.astype(dtype), np.zeros(self.n_out, dtype)
-
-    def forward(self, params, A):
-        W, b = params
-        return A @ W.T + b, A  # Z = A Wᵀ + b (B, n_out)
-
-    def backward(self, params, A, dZ):
-        W, _ = params
-        return dZ @ W, (dZ.T @ A, dZ.sum(axis=0))  # dA, (∂L/∂W, ∂L/∂b)
-
-
-@dataclass(frozen=True)
-class ReLU:
-    def init(self, in_shape, rng, dtype):
-        return ()
-
-    def forward(self, params, A):
-        return np.maximum(A, 0), A > 0
-
-    def backward(self, params, mask, dZ):
-        return dZ * mask, ()
-
-
-def reference_layers(net: FastCNN) -> list:
+def reference_layers(net: FastCNN) -> tuple:
+    """The network's own layers (nn/), as nn.architecture.cnn_layers builds them, for the
+    fast path's sizes (any input shape)."""
     layers: list = [Unflatten(net.in_shape)]
     for s in net.blocks:
-        layers += [Conv2d(s.c_in, s.c_out, s.k), ReLU(), MaxPool2d()]
-    layers.append(Flatten())
-    for i, (n_in, n_out) in enumerate(zip(net.dense[:-1], net.dense[1:])):
-        layers += [Dense(n_in, n_out)] + ([ReLU()] if i < len(net.dense) - 2 else [])
-    return layers
+        layers += [Conv2d(s.c_in, s.c_out, s.k), Act("relu"), MaxPool2d()]
+    return (*layers, Flatten(), *dense_layers(net.dense[1:-1], "relu"))
 
 
-def split(layers, params) -> list[tuple]:
-    """The flat list [W₁, b₁, …] as each layer's tuple of parameters."""
-    out, i = [], 0
-    for layer in layers:
-        n = 2 if isinstance(layer, Conv2d | Dense) else 0
-        out.append(tuple(params[i : i + n]))
-        i += n
-    return out
+def network_of(layers, params) -> Network:
+    """The reference network of `layers` with the flat [W₁, b₁, …] as its parameters."""
+    per_layer = assemble(layers, "softmax", zip(params[::2], params[1::2])).params
+    return Network(
+        tuple(layers), per_layer, "softmax", (int(np.prod(layers[0].shape)),)
+    )
 
 
 def reference_loss_and_grads(layers, params, X, y, loss):
-    """Forward through the layer list, the loss of models.py/mlp.py, backward; float64."""
-    per_layer = split(layers, params)
-    A, caches = X, []
-    for layer, p in zip(layers, per_layer):
-        A, cache = layer.forward(p, A)
-        caches.append(cache)
-    B = len(X)
-    S = np.exp(A - A.max(axis=1, keepdims=True))
-    S /= S.sum(axis=1, keepdims=True)  # (B, K)
-    Y = np.eye(A.shape[1])[y]  # (B, K)
-    if loss == "cross-entropy":
-        L, dZ = -np.log(S[np.arange(B), y]).sum() / B, (S - Y) / B
-    else:
-        L, G = np.square(S - Y).sum() / B, 2 * (S - Y) / B
-        dZ = S * (G - (G * S).sum(axis=1, keepdims=True))
-    grads = []
-    for layer, p, cache in reversed(list(zip(layers, per_layer, caches))):
-        dZ, g = layer.backward(p, cache, dZ)
-        grads = [*g, *grads]
-    return L, grads
+    """nn/network.py's loss and gradients (float64), as a flat list like FastCNN's."""
+    network = network_of(layers, params)
+    L, grads = network.loss_and_grads(loss, X, np.eye(10)[y])
+    return L, [g for layer_grads in grads for g in layer_grads]
 
 
 def images(rng, n, in_shape):
@@ -94,15 +45,10 @@ def images(rng, n, in_shape):
 
 
 def init(layers, net, rng):
-    shapes = [*net.in_shape]
-    params = []
-    for layer in layers:
-        params += layer.init(tuple(shapes), rng, np.float64)
-        if isinstance(layer, Dense):
-            shapes = [layer.n_out]
-        elif not isinstance(layer, ReLU):
-            shapes = list(layer.out_shape(tuple(shapes)))
-    return params
+    """The flat [W₁, b₁, …] of the layers' own initialisation, float64."""
+    in_shape = (int(np.prod(net.in_shape)),)
+    network = init_network(layers, "softmax", in_shape, rng, np.float64)
+    return [p for layer_params in network.params for p in layer_params]
 
 
 NETS = [  # 12 -> 10 -> 5 -> 3 -> 1: both pools drop an odd edge
@@ -148,9 +94,7 @@ def test_forward_logits_are_the_references():
     layers = reference_layers(net)
     params = init(layers, net, rng)
     X = images(rng, 7, net.in_shape)
-    Z = X
-    for layer, p in zip(layers, split(layers, params)):
-        Z, _ = layer.forward(p, Z)
+    Z = network_of(layers, params).logits(X)
     logits = net.forward([p.astype(np.float32) for p in params], X.astype(np.float32))
     assert logits.shape == (10, 7)  # (K, B), the batch axis last
     close(logits.T, Z, "logits")

@@ -1,36 +1,21 @@
 """The cnn's float32 training step: loss and the gradient of every parameter, in place.
 
-Same network and numbers as the reference layers (nn/conv.py chained with dense and ReLU
-layers); this module only arranges the work so that numpy's own routines do it fast. The
-network: blocks l = 1…n of (k×k convolution, stride 1, no padding → ReLU → 2×2 max-pool), then
-the dense layers, then a softmax; loss "cross-entropy" or "squared", each a batch mean.
+The same network and numbers as the reference layers (nn/conv.py chained with nn/layers.py's
+Dense and relu): blocks of (k×k convolution, stride 1, no padding → ReLU → 2×2 max-pool), then
+the dense layers, then a softmax; loss "cross-entropy" or "squared", each a batch mean. This
+module only arranges the work so that numpy's own routines do it fast (docs/derivations.md,
+sections 24 to 31, derives each step):
 
-Parameters (and gradients), in the reference's and torch's shapes and order:
-    conv l   W (C_l, C_{l−1}, k, k)   b (C_l,)
-    dense    W (n_out, n_in)          b (n_out,)      the first n_in = C_n·H_n·W_n, C-order (c, h, w)
-
-Layout: the batch axis is last. Conv activations are (C, H, W, B), dense ones (n, B). Then
-  - the im2col matrix of a block is col (C_{l−1}·k·k, H'·W'·B) with rows (c, i, j) in W's
-    order, row (c, i, j) a copy of the shifted window A[c, i:i+H', j:j+W', :], whose
-    contiguous runs are W'·B floats (1,536 and 512 here; NHWC's runs are C_{l−1} floats, 1
-    for the input; NCHW's W' = 24 or 8): each copy and each col2im add streams;
-  - the convolution is one product Z = W col, (C_l, C_{l−1}k²) @ (C_{l−1}k², H'·W'·B), and
-    lands in the same layout, with no transposing copy; so do the dense layers, Z = W A;
-  - the gradients are two more products: dW = dZ colᵀ and dcol = Wᵀ dZ, and the input
-    gradient is dcol folded back by k² slice-adds (col2im, no np.add.at);
-  - the only transposing copy is the input batch's, (B, C·H·W) -> (C, H, W, B), and the
-    last block's (C, H'', W'', B) is already the first dense layer's input (C·H''·W'', B)
-    in torch's flatten order (c, h, w).
-Measured against NCHW (B, C, H, W) for the 8/16-channel net at batch 64, one thread: the two
-im2col copies 0.57 -> 0.10 ms a step, col2im 1.03 -> 0.26 ms; the products are the same.
-
-Two exact reorderings save work: max-pool commutes with ReLU and with a per-channel bias
-(max(z + b) = max(z) + b, max(relu(z)) = relu(max(z)), both monotone), so each block pools
-the raw product Z first and adds b and applies ReLU on 4× fewer elements.
-
-Max-pool's gradient goes to one position per window: the first maximum in row-major order
-(top-left, top-right, bottom-left, bottom-right), as torch's CPU kernel and np.argmax choose.
-It is computed as two pairwise maxima, columns then rows; ties keep the left, then the top.
+- parameters and gradients in torch's shapes and order: conv W (C_l, C_{l−1}, k, k), b (C_l,),
+  dense W (n_out, n_in), b (n_out,), the first dense n_in = C·H''·H'' in torch's flatten order;
+- the batch axis last: a map is (C, H, H, B) and the im2col matrix col (C_{l−1}·k·k, H'·H'·B),
+  each row a copy of a shifted window whose contiguous runs are H'·B floats, so the copies and
+  col2im's adds stream; one product a layer, Z = W col, in the same layout, and two for its
+  gradients, dW = dZ colᵀ and dcol = Wᵀ dZ, folded back by k² slice-adds (no np.add.at);
+- pool first: max-pool commutes with ReLU and with a per-channel bias, so each block pools
+  the raw product and adds b and applies ReLU on 4× fewer elements;
+- max-pool's gradient goes to the first maximum of each window in row-major order (as torch's
+  CPU kernel and np.argmax), found by two pairwise maxima: ties keep the left, then the top.
 """
 
 from __future__ import annotations

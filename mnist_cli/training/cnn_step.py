@@ -78,8 +78,14 @@ class CNNTrainer:
         return lambda X, y, threads=None: score(now, X, y, threads=threads)
 
 
+# a batch's gradients are computed in this many slices, each on a thread of its own (numpy
+# releases the GIL in its products and loops): a fixed count, not the machine's, so that the
+# same seed gives the same weights bit for bit on any machine (fast/shared.py)
+THREADS = 2
+
+
 def cnn_trainer(
-    network: Network, loss: Loss, optimizer: Optimizer, threads: int = 1
+    network: Network, loss: Loss, optimizer: Optimizer, threads: int = THREADS
 ) -> CNNTrainer:
     """The trainer of a cnn (convolution blocks, then dense layers, a softmax output)."""
     params = [np.array(p, np.float32) for layer in network.params for p in layer]
