@@ -36,6 +36,12 @@ TARGETS = {
     "scoring_vs_sgd": 0.15,
     "startup_vs_bare_numpy": 1.5,  # mnist-eval RUN, mnist-predict RUN IMAGE / import numpy
     "threads_default_vs_1": 1.05,  # default threads' wall and CPU / OPENBLAS_NUM_THREADS=1's
+    # issue 19 (the cnn) and issue 21 (checkpoints)
+    "cnn_vs_torch": 1.0,  # our cnn epoch / PyTorch's, in memory, 1 and the default threads
+    "cnn_train_rss_mb": 400,  # peak RSS of mnist-train --config configs/cnn.toml
+    "cnn_score_vs_epoch": 0.10,  # scoring 10,000 test images / a cnn epoch
+    "cnn_startup_vs_bare_numpy": 1.6,  # mnist-predict with a cnn run / import numpy
+    "checkpoint_vs_mlp_epoch": 3.0,  # % of an mlp epoch (Adam's state), write and in training
     "trick_pays": 0.02,  # a trick of the fast path is kept if it saves ≥ 2 % (issue 18)
 }
 ISSUE_18 = set(list(TARGETS)[:8])  # the targets issue 18 states, marked in the checks
@@ -193,8 +199,9 @@ def whole_command_checks(results: dict) -> list[dict]:
                             e2e["scoring_vs_sgd"], "scoring_vs_sgd"))  # fmt: skip
     for name, row in results.get("startup", {}).items():
         if name != "bare":
-            checks.append(check(f"{name} / import numpy", row["vs_bare_numpy"],
-                                "startup_vs_bare_numpy"))  # fmt: skip
+            key = "cnn_" * ("CNN" in name) + "startup_vs_bare_numpy"
+            checks.append(check(f"{name} / import numpy", row["vs_bare_numpy"], key))
+    checks += cnn_checks(results)
     if threads := results.get("threads"):
         one, default = threads["1 thread"], threads["default"]
         checks.append(
@@ -214,6 +221,59 @@ def whole_command_checks(results: dict) -> list[dict]:
     return checks  # fmt: skip
 
 
+def cnn_checks(results: dict) -> list[dict]:
+    """The cnn's targets (issue 19) and the checkpoint's (issue 21)."""
+    checks = []
+    cnn = results.get("cnn", {})
+    for name, r in cnn.items():
+        if isinstance(r, dict):
+            checks.append(check(f"{name} epoch / PyTorch's (in memory)",
+                                r["ours_vs_torch"], "cnn_vs_torch"))  # fmt: skip
+            checks.append(check(f"{name}: scoring 10,000 test images / epoch",
+                                r["score_vs_epoch"], "cnn_score_vs_epoch"))  # fmt: skip
+    if "train_rss_mb" in cnn:
+        checks.append(check("cnn peak RSS, MB (configs/cnn.toml, --epochs 1)",
+                            cnn["train_rss_mb"], "cnn_train_rss_mb"))  # fmt: skip
+    if point := results.get("checkpoint"):
+        for what in ("checkpoint write % of an epoch",
+                     "training with checkpoints, % over without"):  # fmt: skip
+            checks.append(check(f"{what} (mlp, Adam)", point[what],
+                                "checkpoint_vs_mlp_epoch"))  # fmt: skip
+    return checks
+
+
+def cnn_lines(results: dict) -> list[str]:
+    """The cnn's epochs (scaled to 60,000 images) and its ratios, the checkpoint's cost."""
+    lines = []
+    for name, r in results.get("cnn", {}).items():
+        if not isinstance(r, dict):
+            continue
+        times = ", ".join(
+            f"{k} {statistics.median(v):.2f} s" for k, v in r["epoch_seconds"].items()
+        )
+        lines += [
+            "",
+            (
+                f"{name}, configs/cnn.toml's net, batch 64 ({r['rounds']} rounds of "
+                f"{r['images']:,} images, scaled to an epoch; ours {r['slices']} slice(s), "
+                f"torch {r['torch_threads']} thread(s)): {times}"
+            ),
+            (
+                f"  ours / torch {r['ours_vs_torch']:.2f}×, / DataLoader "
+                f"{r['ours_vs_loader']:.2f}×, / floor {r['ours_vs_floor']:.2f}×; scoring "
+                f"10,000 test images {r['score_seconds']:.2f} s = "
+                f"{100 * r['score_vs_epoch']:.1f} % of an epoch"
+            ),
+        ]
+    if point := results.get("checkpoint"):
+        lines += ["", "checkpoint (bench/checkpoint_bench.py rows(), mlp, Adam):"]
+        lines += [
+            f"  {k}: {v:.2f}" if isinstance(v, float) else f"  {k}: {v}"
+            for k, v in point.items()
+        ]
+    return lines
+
+
 def trick_lines(results: dict) -> list[str]:
     """Each trick of the fast path: without / with (paired median) and whether it pays."""
     tricks = results.get("tricks")
@@ -226,10 +286,10 @@ def trick_lines(results: dict) -> list[str]:
         ratio, n = t["without_vs_with"], len(t["with"])
         verdict = "yes" if ratio - 1 >= least else "no"
         lines.append(f"{name:<52}{ratio:>14.3f}×  {verdict} ({n} pairs)")
-    gaps = ", ".join(f"{k} {v:.1e}" for k, v in tricks["checks"].items())
-    lines.append(
-        f"  the arms compute the same update (largest relative difference): {gaps}"
-    )
+    if gaps := ", ".join(f"{k} {v:.1e}" for k, v in tricks["checks"].items()):
+        lines.append(
+            f"  the arms compute the same update (largest relative difference): {gaps}"
+        )
     return lines
 
 
@@ -292,7 +352,7 @@ def table(results: dict) -> str:
         lines.append(
             f"{name:<34}{ms:>10.1f} ms{ratio:>8.2f}×{accuracy(r):>17}{rss(r):>10}  {note}"
         )
-    lines += whole_command_lines(results) + trick_lines(results)
+    lines += whole_command_lines(results) + cnn_lines(results) + trick_lines(results)
     lines += ["", f"{'check':<56}{'measured':>10}   target", "-" * 90]
     for c in results["checks"]:
         verdict = "ok" if c["met"] else "NOT MET"
@@ -337,7 +397,11 @@ def markdown(results: dict) -> str:
         lines.append(
             f"| {what} | {c['value']:.3g} | {c['op']} {c['target']:g} | {verdict} |"
         )
-    if whole := whole_command_lines(results) + trick_lines(results):
+    if (
+        whole := whole_command_lines(results)
+        + cnn_lines(results)
+        + trick_lines(results)
+    ):
         lines += ["", "```", *whole[1:], "```"]  # end to end, threads, start-up, tricks
     return "\n".join(lines)
 

@@ -238,6 +238,12 @@ def startup(cache: Path, tmp: Path, rounds: int = 15) -> dict:
         ],
         "mnist-predict RUN IMAGE": [BIN / "mnist-predict", run, picture],
     }
+    if (tmp / "cnn" / "weights.npz").exists():  # trained by cnn()
+        cmds["mnist-predict CNN_RUN IMAGE"] = [
+            BIN / "mnist-predict",
+            tmp / "cnn",
+            picture,
+        ]
     runs: dict[str, list[float]] = {"bare": [], **{k: [] for k in cmds}}
     for _ in range(rounds):
         runs["bare"].append(spawn_usage(BARE, None)[0])
@@ -338,6 +344,29 @@ def tricks(results: dict, cache: Path) -> None:
     )
 
 
+def cnn(results: dict, cache: Path, tmp: Path) -> None:
+    """The cnn against PyTorch (bench/cnn_rows.py) at 1 and the default threads, and the peak
+    RSS of mnist-train --config configs/cnn.toml run for one epoch (--epochs 1, to save time:
+    its arrays are allocated before the first step, so more epochs add none)."""
+    out: dict = {}
+    if importlib.util.find_spec("torch"):
+        for threads in (1, None):
+            cmd = [sys.executable, BENCH / "cnn_rows.py", "--cache", cache]
+            cmd += ["--threads", "1" if threads else "default"]
+            out[label("cnn", threads)], _, _ = spawn(cmd, threads)
+    command = [BIN / "mnist-train", "--config", BENCH.parent / "configs" / "cnn.toml",
+               "--epochs", 1, "-q", "--force", "--out", tmp / "cnn",
+               "--cache-dir", cache, "--mirror", MIRROR]  # fmt: skip
+    _, out["train_rss_mb"], out["train_1_epoch_seconds"] = spawn(command, None)
+    results["cnn"] = out
+
+
+def checkpoint(results: dict, cache: Path) -> None:
+    """bench/checkpoint_bench.py's rows() (issue 21), in a process of its own, 1 thread."""
+    cmd = [sys.executable, BENCH / "checkpoint_bench.py", "--cache", cache]
+    results["checkpoint"], _, _ = spawn([*cmd, "--rounds", 4, "--json"], 1)
+
+
 def peers(rows: dict, results: dict, cache: Path, epochs: int) -> None:
     """The PyTorch rows, each mode and model with 1 and the default threads."""
     if not importlib.util.find_spec("torch"):
@@ -396,6 +425,8 @@ def main() -> None:
         for what, part in (
             ("tricks", lambda: tricks(results, cache)),
             ("PyTorch", lambda: peers(rows, results, cache, args.torch_epochs)),
+            ("cnn", lambda: cnn(results, cache, tmp)),
+            ("checkpoint", lambda: checkpoint(results, cache)),
             ("start-up", lambda: starting(results, cache, tmp)),
             ("threads", lambda: results.update(threads=threads_table(cache, tmp))),
             ("end to end", lambda: results.update(end_to_end=end_to_end(cache, tmp))),
