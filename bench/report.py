@@ -55,8 +55,8 @@ NOTES = {
     "linear": "ours, batch 100 (RSS: the mnist-train command)",
     "outer": "the per-sample `np.outer` loop: {slice_samples:,} samples timed, "
     "extrapolated to 60,000",
-    "softmax step only": "our step alone, on pre-made X̃ = [X, 1] float32 batches",
-    "gather + cast only": "our gather of the shuffled uint8 rows, cast and /255, alone",
+    "softmax step only": "our step alone, on pre-made Ũ = [U, 255] float32 batches",
+    "gather + cast only": "our gather of the shuffled uint8 rows and their cast into Ũ, alone",
     "torch dataloader": "TensorDataset + DataLoader(shuffle) + nn.Linear + MSELoss + SGD",
     "torch memory": "same model and loss, float32 tensors in memory, indexed per batch",
     "mlp floor": "the mlp's five products per batch only, pre-made float32 batches",
@@ -64,7 +64,7 @@ NOTES = {
     "mlp squared": "ours, 784-256-10 relu, batch 100, sgd lr 0.5",
     "mlp momentum": "ours, the mlp, cross-entropy, momentum 0.9, lr 0.05",
     "mlp adam": "ours, the mlp, cross-entropy, Adam, lr 0.001",
-    "mlp step only": "our mlp step alone (sgd), on pre-made X̃ float32 batches",
+    "mlp step only": "our mlp step alone (sgd), on pre-made Ũ float32 batches",
     "torch mlp dataloader": "the same mlp: DataLoader(shuffle) + nn.Sequential + "
     "CrossEntropyLoss + SGD",
     "torch mlp memory": "the same mlp, loss and optimizer, tensors in memory",

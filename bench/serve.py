@@ -8,7 +8,8 @@ JSON both ways and the HTTP. The weights are random (N(0, 2/fan_in)): time does 
 their values. Targets (issue 20): p95 ≤ 20 ms for the mlp 784-256-10, ≤ 60 ms for the cnn
 of configs/cnn.toml (16,32 channels, kernel 5, hidden 128).
 
-    .venv/bin/python bench/serve.py      (also run by `make bench`)
+    .venv/bin/python bench/serve.py      (also run by `make bench`: adds its numbers to
+                                          bench/results.json as "serve_latency")
 """
 
 import os
@@ -33,6 +34,7 @@ from mnist_cli.serve.api import Api
 from mnist_cli.serve.server import make_server
 
 MIRROR = Path(__file__).resolve().parents[1] / "data" / "mnist"
+RESULTS = Path(__file__).resolve().parent / "results.json"  # serve_latency goes in
 REQUESTS = 200
 TARGETS_MS = {"mlp 784-256-10 relu": 20.0}  # and any cnn: CNN_TARGET_MS
 CNN_TARGET_MS = 60.0  # issue 20: p95 for a cnn (configs/cnn.toml's 16,32 k5 / 128)
@@ -99,6 +101,11 @@ def main() -> None:
         )
     as_floats = {n: {k: float(v) for k, v in r.items()} for n, r in results.items()}
     print(json.dumps({"serve_latency": as_floats}))
+    if RESULTS.exists():  # make bench: beside run.py's results, written just before
+        merged = json.loads(RESULTS.read_text()) | {"serve_latency": as_floats}
+        temp = RESULTS.with_name(RESULTS.name + ".tmp")
+        temp.write_text(json.dumps(merged, indent=2) + "\n")
+        os.replace(temp, RESULTS)
 
 
 if __name__ == "__main__":
