@@ -127,7 +127,11 @@ def render(page: Path, cache: Path) -> str:
         "COLUMNS": "100",
     }
     env.pop("MNIST_MIRRORS", None)
-    for variable in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):  # `make docs`' own: a make run by an
+    for variable in (
+        "MAKEFLAGS",
+        "MAKELEVEL",
+        "MFLAGS",
+    ):  # `make docs`' own: a make run by an
         env.pop(variable, None)  # example would print "make[1]: Entering directory"
     with tempfile.TemporaryDirectory(prefix="mnist-cli-examples-") as folder:
         cwd = Path(folder)
