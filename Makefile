@@ -21,13 +21,13 @@ $(BIN)/mnist-train: pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(BIN)/mnist-train
-	@echo "adding the dev extras to .venv: pytest, ruff, matplotlib, Pillow, playwright (first run only)"
+	@echo "adding the dev extras to .venv: pytest, pytest-xdist, ruff, matplotlib, Pillow, playwright (first run only)"
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 
 venv: $(BIN)/mnist-train  ## create .venv with the package installed
 
-dev: $(VENV)/.dev  ## create .venv with the dev extras (pytest, ruff, matplotlib, Pillow, Playwright)
+dev: $(VENV)/.dev  ## create .venv with the dev extras (pytest, pytest-xdist, ruff, matplotlib, Pillow, Playwright)
 
 train: venv  ## fetch MNIST (bundled copy as last mirror) and train the softmax model into runs/
 	$(BIN)/mnist-train --config configs/default.toml
@@ -37,7 +37,8 @@ lint: dev  ## ruff check and format check
 	$(BIN)/ruff format --check .
 
 test: dev lint  ## the whole test suite (what CI runs)
-	$(BIN)/python -m pytest -q
+	@# two workers (pytest-xdist): much of the suite waits on servers and subprocesses
+	$(BIN)/python -m pytest -q -n 2
 
 bench: dev  ## benchmark: epoch times vs the BLAS floor, peers, memory, start-up, mnist-serve latency (~3 min); writes bench/results.json
 	$(BIN)/python bench/run.py
