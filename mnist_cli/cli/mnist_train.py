@@ -48,7 +48,10 @@ def default_out_dir(model: str) -> Path:
 Example:
   mnist-train --config configs/default.toml
   mnist-train --config configs/mlp.toml
+  mnist-train --config configs/cnn.toml
+  mnist-train --model cnn --channels 8,16 --kernel 3 --optimizer adam --lr 0.001
   mnist-train --model mlp --hidden 256,128 --activation tanh --loss cross-entropy
+  mnist-train --model mlp --optimizer momentum --lr 0.05 --schedule cosine
   mnist-train --model linear --epochs 5 --out runs/linear-try
   mnist-train --mirror ./data/mnist --lr 0.2 --seed 1 --quiet
   mnist-train --dataset fashion-mnist --val-size 10000
@@ -59,8 +62,9 @@ Example:
 
 \b
 BLAS threads are chosen per phase: one for the SGD steps and the scoring (their products
-are small, and the batches thread needs a core), one per core for --solver exact. Set
-OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS, MKL_NUM_THREADS) to choose them yourself.
+are small, and the batches thread needs a core; a cnn's batch is split between two threads
+of its own), one per core for --solver exact. Set OPENBLAS_NUM_THREADS (or
+OMP_NUM_THREADS, MKL_NUM_THREADS) to choose them yourself.
 """,
 )
 @click.option(
