@@ -210,3 +210,15 @@ def test_a_resumed_cnn_ends_with_the_weights_of_the_run_never_stopped(
     ):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize(
+    "args", [["--model", "cnn", "--kernel", "13"], ["--channels", "4,4,4,4"]]
+)
+def test_gradcheck_refuses_a_cnn_that_does_not_fit(args, data_args):
+    from mnist_cli.cli import gradcheck_command
+
+    result = CliRunner().invoke(gradcheck_command, [*args, *data_args])
+    assert result.exit_code == 2, result.output
+    assert "leaving less than 2×2 to pool" in result.output, result.output
+    assert "Traceback" not in result.output

@@ -84,17 +84,27 @@ def check_model_options(config: TrainConfig, given: Mapping[str, Any]) -> None:
         )
 
 
+def cnn_misfit(channels: tuple[int, ...], kernel: int) -> str | None:
+    """Why these blocks do not fit a 28 × 28 picture (a k × k convolution must leave each
+    block's map at least 2 × 2 to pool), or None if they do."""
+    side, sides = IMAGE[1], []
+    for block, _ in enumerate(channels, start=1):
+        if side - kernel + 1 < 2:
+            return (
+                f"block {block} would convolve a {side}×{side} map (28 → "
+                f"{' → '.join(sides) or '…'}) with a {kernel}×{kernel} kernel, leaving less "
+                "than 2×2 to pool"
+            )
+        side = (side - kernel + 1) // 2
+        sides.append(str(side))
+    return None
+
+
 def check_cnn_shapes(config: TrainConfig, origin: Callable[[str], str]) -> None:
     """Each block's k × k convolution must fit its map and leave one at least 2 × 2 to pool."""
-    side, sides = IMAGE[1], [str(IMAGE[1])]
-    for block, channels in enumerate(config.channels, start=1):
-        if side - config.kernel + 1 < 2:
-            raise OptionsError(
-                f"{origin('kernel')} {config.kernel} with {origin('channels')} "
-                f"{','.join(map(str, config.channels))}: block {block} would convolve a "
-                f"{side}×{side} map (28 → {' → '.join(sides[1:]) or '…'}) with a "
-                f"{config.kernel}×{config.kernel} kernel, leaving less than 2×2 to pool; "
-                "use a smaller --kernel or fewer --channels"
-            )
-        side = (side - config.kernel + 1) // 2
-        sides.append(str(side))
+    if why := cnn_misfit(config.channels, config.kernel):
+        raise OptionsError(
+            f"{origin('kernel')} {config.kernel} with {origin('channels')} "
+            f"{','.join(map(str, config.channels))}: {why}; use a smaller --kernel or fewer "
+            "--channels"
+        )

@@ -1,8 +1,8 @@
 """What mnist-gradcheck checks, and where: the (model, loss) pairs asked for, a random batch of
 real images, random weights at which every derivative is measurable, and the table of results.
 
-gradcheck.py does the comparing; this module chooses the point of parameter space it compares at
-(see random_params and random_layers for why those weights) and runs every pair at the same one.
+check.py compares; this module chooses the point of parameter space it compares at (see
+random_params, random_layers and random_cnn for why those weights), the same for every pair.
 """
 
 from dataclasses import replace
@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 
 from mnist_cli.config.choices import KINDS, LOSSES
+from mnist_cli.config.models import cnn_misfit
 from mnist_cli.errors import OptionsError
 from mnist_cli.gradcheck.check import BlockCheck, Layers, Subject, check_gradients
 from mnist_cli.nn import D, K
@@ -25,9 +26,8 @@ CNN_CHANNELS, CNN_KERNEL, CNN_HIDDEN = (
     5,
     (16,),
 )  # a small cnn, checked in seconds
-# the cnn is checked on at most this many of the samples: each adds 24 × 24 / 4 max-pool
-# windows per channel, and past ~10 images no draw of a channel's weights leaves every window
-# free of a near-tie (two values within CNN_MARGIN, where a difference measures a jump)
+# the cnn is checked on at most this many samples: past ~10 (144 max-pool windows a channel each)
+# no draw of a channel's weights leaves every window free of a near-tie (within CNN_MARGIN)
 CNN_SAMPLES = 10
 CNN_MARGIN = 1e-4  # ≫ h times a window's largest input (6e-6 × ~10)
 W_SCALE, B_SCALE = 0.1, 0.5  # random weights: logits of std ≈ 1 on MNIST (‖x‖ ≈ 9)
@@ -69,6 +69,11 @@ def subjects(
         "cnn", "squared", hidden or CNN_HIDDEN, "relu", channels or CNN_CHANNELS
     )
     cnn = replace(cnn, kernel=kernel or CNN_KERNEL)
+    if model in ("cnn", "all") and (why := cnn_misfit(cnn.channels, cnn.kernel)):
+        channels_given = ",".join(map(str, cnn.channels))
+        raise OptionsError(
+            f"with --channels {channels_given}: {why}", param="'--kernel'"
+        )
     hidden = hidden or DEFAULT_HIDDEN
     activation = activation or "relu"
     chosen = []
