@@ -22,6 +22,7 @@ from mnist_cli.nn import D, K
 from mnist_cli.nn.architecture import one_layer
 from mnist_cli.nn.layers import Params
 from mnist_cli.rundir.claim import RUN_FILES
+from mnist_cli.training.record import FIELD_NAMES, RunRecord
 from mnist_cli.training.run import RunResult
 
 
@@ -36,8 +37,9 @@ def fits(monkeypatch):
         zeros = Params(np.zeros((K, D), np.float32), np.zeros(K, np.float32))
         network = start or one_layer("softmax", zeros)
         test = evaluate(network, test_split.images[:100], test_split.labels[:100])
-        metrics = {"seconds": 0.0, "history": [], "test_accuracy": test.accuracy}
-        return RunResult(network, metrics, test, None)
+        written = {"seconds": 0.0, "history": [], "test_accuracy": test.accuracy}
+        record = RunRecord(**dict.fromkeys(FIELD_NAMES) | written)
+        return RunResult(network, record, test, None)
 
     monkeypatch.setattr(fitting, "fit", fit)
     return calls

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 
 from mnist_cli.cli import runs_command, train_command
 from mnist_cli.config.settings import MAX_EPOCHS
+from mnist_cli.rundir.checks import MAX_MIRRORS
 from mnist_cli.rundir.listing import list_runs
 from mnist_cli.rundir.record import (
     MAX_METRICS_BYTES,
-    MAX_MIRRORS,
     read_history,
     read_metrics,
 )
@@ -74,9 +74,9 @@ LIST_AS_NOBODY = """
 import os, sys
 from mnist_cli.cli import runs_command, train_command
 from mnist_cli.config.settings import MAX_EPOCHS
+from mnist_cli.rundir.checks import MAX_MIRRORS
 from mnist_cli.rundir.record import (
     MAX_METRICS_BYTES,
-    MAX_MIRRORS,
     read_history,
     read_metrics,
 )

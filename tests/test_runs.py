@@ -45,7 +45,7 @@ def real_runs(tmp_path_factory) -> Path:
         save_run(
             root / name,
             network=result.network,
-            metrics=result.metrics,
+            metrics=result.record.to_json(),
             config_toml=to_toml(config),
         )
     return root

@@ -133,6 +133,6 @@ def test_fit_scores_each_split_once(val_size, test_images, monkeypatch):
     assert calls == expected, f"scored {calls}, expected {expected}"
     again = evaluate(result.network, *test_images)
     np.testing.assert_array_equal(result.test.confusion_matrix, again.confusion_matrix)
-    assert result.metrics["test_accuracy"] == again.accuracy
+    assert result.record.test_accuracy == again.accuracy
     if val_size:
-        assert result.val.accuracy == result.metrics["history"][-1]["monitor_accuracy"]
+        assert result.val.accuracy == result.record.history[-1]["monitor_accuracy"]

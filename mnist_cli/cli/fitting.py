@@ -35,7 +35,7 @@ def train_run(config, dataset, source, quiet, as_json, saver, how: dict):
 def plots(out_dir, result, dataset, config, say) -> None:
     """The run's pictures, after it is saved."""
     try:
-        history = result.metrics["history"]
+        history = result.record.history
         written = draw_plots(
             out_dir,
             result.network,

@@ -20,14 +20,8 @@ from mnist_cli.fast.threads import blas_threads
 from mnist_cli.metrics import Evaluation, evaluate, format_confusion
 from mnist_cli.nn.architecture import activation_of, describe, hidden_of
 from mnist_cli.nn.network import Network
-from mnist_cli.rundir.record import (
-    get,
-    is_name,
-    read_history,
-    read_metrics,
-    read_mirrors,
-    run_loss,
-)
+from mnist_cli.rundir.checks import field
+from mnist_cli.rundir.record import read_history, read_metrics, read_mirrors, run_loss
 from mnist_cli.rundir.resumable import unfinished
 from mnist_cli.rundir.weights import METRICS, WEIGHTS, load_weights
 
@@ -141,7 +135,7 @@ def run_history(path: Path, kind: str) -> list[dict] | None:
         return None
     try:
         metrics = read_metrics(run_dir)
-        if get(metrics, "model", is_name, "a model name", None) != kind:
+        if field(metrics, "model", None) != kind:
             return None
         return list(read_history(metrics)) or None
     except MetricsError as e:

@@ -114,7 +114,7 @@ def train_command(
             write_run(
                 claim,
                 network=result.network,
-                metrics=result.metrics,
+                metrics=result.record.to_json(),
                 config_toml=checkpoints.config_toml,
                 dataset=dataset.name,
             )
@@ -123,7 +123,7 @@ def train_command(
         if with_plots:
             plots(claim.path, result, dataset, config, say if not quiet else None)
         if as_json:
-            click.echo(json.dumps(result.metrics))
+            click.echo(json.dumps(result.record.to_json()))
 
 
 def configured(config_file, source, options):

@@ -103,5 +103,5 @@ def summary_line(
         model += f", {config.loss}"
     return (
         f"{model}: test accuracy {100 * result.test.accuracy:.2f}%{val} "
-        f"({how}, {result.metrics['seconds']:.1f} s) -> {out_dir}/"
+        f"({how}, {result.record.seconds:.1f} s) -> {out_dir}/"
     )

@@ -19,20 +19,8 @@ from mnist_cli.errors import (
     RunDirectoryError,
     shown,
 )
-from mnist_cli.rundir.record import (
-    TIME,
-    get,
-    is_count,
-    is_fraction,
-    is_name,
-    is_seconds,
-    is_sizes,
-    is_timestamp,
-    loss_of,
-    read_history,
-    read_metrics,
-    timestamp,
-)
+from mnist_cli.rundir.checks import field, get, is_count, is_name, is_sizes, timestamp
+from mnist_cli.rundir.record import loss_of, read_history, read_metrics
 from mnist_cli.rundir.resumable import Progress, progress_of, resume_command
 from mnist_cli.rundir.weights import WEIGHTS
 from mnist_cli.training.continuing import Earlier
@@ -131,9 +119,9 @@ def summary_of(run_dir: Path) -> RunSummary:
         m = read_metrics(run_dir)
         if not (run_dir / WEIGHTS).is_file():
             raise MetricsError(f"no {WEIGHTS}")
-        config = get(m, "config", dict, "an object", {})
-        solver = get(m, "solver", is_name, "a name", "sgd")
-        started = get(m, "started_from", dict, "an object", {})
+        config = field(m, "config", {})
+        solver = field(m, "solver", "sgd")
+        started = field(m, "started_from", {})
         earlier = get(started, "epochs", is_count, "an integer ≥ 0", 0, "started_from.")
         epochs = get(config, "epochs", is_count, "an integer ≥ 0", None, "config.")
         hidden = get(config, "hidden", is_sizes, "a list of layer sizes", [], "config.")
@@ -144,19 +132,19 @@ def summary_of(run_dir: Path) -> RunSummary:
         return RunSummary(
             name=run_dir.name,
             path=run_dir,
-            model=get(m, "model", is_name, "a model name"),
+            model=field(m, "model"),
             hidden=tuple(hidden),
             channels=tuple(channels),
             kernel=kernel,
-            dataset=get(m, "dataset", is_name, "a dataset name", "mnist"),
+            dataset=field(m, "dataset", "mnist"),
             loss=get(config, "loss", is_name, "a loss name", "squared", "config."),
             solver=solver,
             epochs=None if solver == "exact" or epochs is None else earlier + epochs,
             earlier_epochs=earlier,
-            test_accuracy=get(m, "test_accuracy", is_fraction, "a fraction"),
-            val_accuracy=get(m, "val_accuracy", is_fraction, "a fraction", None),
-            seconds=get(m, "seconds", is_seconds, "a number of seconds", None),
-            created=timestamp(get(m, "created", is_timestamp, TIME, None)),
+            test_accuracy=field(m, "test_accuracy"),
+            val_accuracy=field(m, "val_accuracy", None),
+            seconds=field(m, "seconds", None),
+            created=timestamp(field(m, "created", None)),
         )
     except (MetricsError, CheckpointError) as e:
         return RunSummary(name=run_dir.name, path=run_dir, error=str(e))
@@ -177,7 +165,7 @@ def earlier_training(
     malformed entry, another monitored split, or another loss (the history's train_loss would
     not join up)."""
     m = read_metrics(run_dir)
-    if get(m, "model", is_name, "a model name") != model:
+    if field(m, "model") != model:
         raise MetricsError(f"metrics.json is of a {m['model']} model, not {model}")
     if (earlier_loss := loss_of(m)) != loss:
         raise MetricsError(

@@ -1,8 +1,9 @@
 """A training run, start to finish, without I/O: the data in, the weights and their metrics out.
 
 The CLI resolves the configuration and loads the data; `fit` holds out the validation images
-(--val-size), trains by SGD (train.py) or solves the linear model exactly (exact.py), scores the
-result (metrics.py) and assembles the object that metrics.json holds; artifacts.py writes it.
+(--val-size), trains (loop.py) or solves the linear model exactly (nn/exact.py), scores the
+result (fast/scoring.py) and assembles the RunRecord that metrics.json holds (record.py);
+rundir/weights.py writes it.
 """
 
 import time
@@ -25,12 +26,13 @@ from mnist_cli.optim import OptimizerSpec
 from mnist_cli.training.continuing import Earlier, RunState
 from mnist_cli.training.epochs import EpochResult, Snapshot
 from mnist_cli.training.loop import train
+from mnist_cli.training.record import RunRecord
 
 
 @dataclass(frozen=True)
 class RunResult:
     network: Network  # the trained model
-    metrics: dict  # what metrics.json holds
+    record: RunRecord  # what metrics.json holds
     test: Evaluation  # on the test split
     val: Evaluation | None  # on the held-out images, if --val-size
     example: np.ndarray | None = (
@@ -133,19 +135,19 @@ def fit(
         if val_split is not None:
             test = (test_split.images, test_split.labels)
             test_eval, val_eval = score(network, *test), monitor_eval
-    metrics = {
-        "model": config.model,
-        "loss": config.loss,
-        "dataset": dataset.name,
-        "solver": config.solver,
-        "train_loss": train_eval.loss,
-        "train_accuracy": train_eval.accuracy,
-        "val_accuracy": val_eval.accuracy if val_eval else None,
-        "test_accuracy": test_eval.accuracy,
-        "per_class_accuracy": test_eval.to_json()["per_class_accuracy"],
-        "confusion_matrix": test_eval.confusion_matrix.tolist(),
-        "class_names": list(dataset.class_names),
-        "history": [
+    record = RunRecord(
+        model=config.model,
+        loss=config.loss,
+        dataset=dataset.name,
+        solver=config.solver,
+        train_loss=train_eval.loss,
+        train_accuracy=train_eval.accuracy,
+        val_accuracy=val_eval.accuracy if val_eval else None,
+        test_accuracy=test_eval.accuracy,
+        per_class_accuracy=test_eval.to_json()["per_class_accuracy"],
+        confusion_matrix=test_eval.confusion_matrix.tolist(),
+        class_names=list(dataset.class_names),
+        history=[
             *(earlier.history if earlier else ()),
             *(
                 resume.history[len(earlier.history) if earlier else 0 :]
@@ -154,14 +156,14 @@ def fit(
             ),
             *(r.to_json(monitor_name(config)) for r in history),
         ],
-        "started_from": earlier.to_json() if earlier else None,
-        "config": {**asdict(config), "mirrors": list(config.mirrors)},
-        "data": {f.name: {f.algorithm: f.checksum} for f in dataset.files},
-        "seconds": time.perf_counter() - started,
-        "version": __version__,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    return RunResult(network, metrics, test_eval, val_eval, test_split.images[0])
+        started_from=earlier.to_json() if earlier else None,
+        config={**asdict(config), "mirrors": list(config.mirrors)},
+        data={f.name: {f.algorithm: f.checksum} for f in dataset.files},
+        seconds=time.perf_counter() - started,
+        version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    return RunResult(network, record, test_eval, val_eval, test_split.images[0])
 
 
 def optimizer_spec(config: TrainConfig) -> OptimizerSpec:
