@@ -33,7 +33,7 @@ def require_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise MissingExtraError(
-            "--plots needs matplotlib, which is not installed: run `make dev` in the "
+            "pictures need matplotlib, which is not installed: run `make dev` in the "
             "repository, or `.venv/bin/pip install -e '.[plots]'`"
         ) from None
 

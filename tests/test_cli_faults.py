@@ -252,3 +252,22 @@ def test_when_every_mirror_fails_the_bundled_copy_is_named(
         "(or --config configs/default.toml).\n"
     )
     assert result.output.endswith(hint) == in_repository, result.output
+    advice = "(HTTP 404). Check --mirror / MNIST_MIRRORS or your network."
+    assert advice in result.output, result.output  # the CLI names the options
+
+
+def test_an_unwritable_cache_directory_names_the_options_that_choose_it(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    cache = blocker / "cache"
+    result = CliRunner().invoke(
+        train_command, ["--cache-dir", str(cache), "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: cannot write to cache directory {cache / 'mnist'}: Not a directory; "
+        "choose another "
+        "cache directory (--cache-dir or MNIST_CACHE_DIR)\n"
+    ), result.output
+    assert blocker.read_text() == "not a directory"
+    assert not (tmp_path / "r").exists()

@@ -164,8 +164,7 @@ def test_all_mirrors_failing_names_each_mirror_and_reason(tiny, http_server, tmp
             f"expected {file.checksum[:12]}... / {NAME}: HTTP 404); "
         ),
         f"{corrupt.url} ({NAME}.gz: corrupt gzip data",
-        f"{dead} (connection refused). ",
-        "Check --mirror / MNIST_MIRRORS or your network.",
+        f"{dead} (connection refused)",
     ]
     for part in expected_parts:
         assert part in message, f"expected {part!r} in the message, got {message!r}"
@@ -337,8 +336,9 @@ def test_unwritable_cache_dir_is_a_cache_error(tiny, tmp_path):
     with pytest.raises(CacheError) as info:
         fetch(file, [str(mirror)], cache)
     message = str(info.value)
-    for part in (str(cache), "--cache-dir", "MNIST_CACHE_DIR"):
+    for part in (str(cache), "choose another cache directory"):
         assert part in message, f"expected {part!r} in {message!r}"
+    assert "--" not in message, "the library names no option: the CLI does"
 
 
 def test_real_mnist_labels_from_bundled_copy(mnist_dir, http_server, tmp_path):
@@ -515,7 +515,7 @@ def test_disk_full_is_one_cache_error_and_leaves_nothing(
 
     expected = (
         f"cannot write to cache directory {cache}: No space left on device; "
-        "free some space or choose another with --cache-dir or MNIST_CACHE_DIR"
+        "free some space or choose another cache directory"
     )
     assert str(info.value) == expected, (
         f"expected {expected!r}, got {str(info.value)!r}"

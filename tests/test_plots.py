@@ -217,7 +217,7 @@ def test_missing_matplotlib_is_a_one_line_error(
         result = CliRunner().invoke(eval_command, [str(plotted_run[0]), "--plots"])
     assert result.exit_code == 1, result.output
     assert result.output == (
-        "Error: --plots needs matplotlib, which is not installed: "
+        "Error: --plots: pictures need matplotlib, which is not installed: "
         "run `make dev` in the repository, or `.venv/bin/pip install -e '.[plots]'`\n"
     )
 

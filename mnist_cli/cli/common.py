@@ -1,9 +1,8 @@
 """What every command shares: one decorator for -h, -V and error reporting, and output helpers.
 
-Library errors (MnistCliError) become one `Error: ...` line and exit 1; bad option values and
-options that cannot go together (OptionsError) exit 2; Ctrl-C exits 130 and SIGTERM 143, each
-with one line and after every `finally` block has cleaned up (signals.py).
-Results go to stdout; warnings and progress bars (progress.py) to stderr.
+Library errors (MnistCliError) become one `Error: ...` line and exit 1, OptionsError exit 2;
+Ctrl-C exits 130 and SIGTERM 143, each with one line once every `finally` block has cleaned up
+(signals.py). Results go to stdout; warnings and progress bars (progress.py) to stderr.
 """
 
 import functools
@@ -17,6 +16,7 @@ from mnist_cli import __version__
 from mnist_cli.cli.signals import Terminated, handled, stop_code, stop_line
 from mnist_cli.data import DATASETS, Dataset, get_dataset
 from mnist_cli.errors import (
+    MissingExtraError,
     MnistCliError,
     OptionsError,
     TrainingDivergedError,
@@ -68,9 +68,8 @@ def reports_errors(command):
             if e.param:  # names that are not UTF-8: \xNN, as everywhere (shown)
                 raise click.BadParameter(shown(str(e)), param_hint=e.param) from None
             raise click.UsageError(shown(str(e))) from None
-        except (
-            TrainingDivergedError
-        ) as e:  # the library says what; the CLI, which option
+        # the library says what; the CLI, which option
+        except TrainingDivergedError as e:
             raise click.ClickException(shown(f"{e}; try a smaller --lr")) from None
         except MnistCliError as e:
             raise click.ClickException(shown(str(e))) from None
@@ -86,12 +85,14 @@ def warn(message: str) -> None:
 
 
 def require_plots() -> None:
-    """Raise MissingExtraError unless matplotlib can be imported (plots.require_matplotlib)."""
-    # plots.py (and matplotlib inside it) only when --plots asks for it: a command without
-    # --plots starts without them
+    """MissingExtraError naming --plots unless matplotlib can be imported. plots.py (and
+    matplotlib inside it) only when --plots asks: a command without it starts without them."""
     from mnist_cli import plots
 
-    plots.require_matplotlib()
+    try:  # the library says what is missing; the CLI, which option
+        plots.require_matplotlib()
+    except MissingExtraError as e:
+        raise MissingExtraError(f"--plots: {e}") from None
 
 
 def draw_plots(

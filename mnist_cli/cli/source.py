@@ -12,7 +12,7 @@ from mnist_cli import data as datasets
 from mnist_cli.cli.common import warn
 from mnist_cli.cli.progress import download_bar, show_bars
 from mnist_cli.data import Dataset
-from mnist_cli.errors import DownloadError
+from mnist_cli.errors import CacheError, DownloadError
 
 
 def env_mirrors() -> tuple[str, ...]:
@@ -61,8 +61,14 @@ class DataOptions:
                 on_warning=warn,
                 policy=fetch_policy(self.timeout),
             )
+        # the library says what failed; the CLI, which options choose it
         except DownloadError as e:
-            raise DownloadError(f"{e}{bundled_copy_hint(args[0], mirrors)}") from None
+            hint = bundled_copy_hint(args[0], mirrors)
+            raise DownloadError(
+                f"{e}. Check --mirror / MNIST_MIRRORS or your network.{hint}"
+            ) from None
+        except CacheError as e:
+            raise CacheError(f"{e} (--cache-dir or MNIST_CACHE_DIR)") from None
 
 
 # the MNIST copy bundled with the repository, as a command run from its top folder sees it

@@ -185,5 +185,5 @@ def cache_error(directory: Path, exc: OSError) -> CacheError:
     what = "free some space or choose" if exc.errno == errno.ENOSPC else "choose"
     return CacheError(
         f"cannot write to cache directory {directory}: {exc.strerror or exc}; "
-        f"{what} another with --cache-dir or MNIST_CACHE_DIR"
+        f"{what} another cache directory"
     )

@@ -87,10 +87,7 @@ def fetch(
                         break
             failures.append(f"{mirror} ({_summary(reasons)})")
     tried = "; ".join(failures) if failures else "no mirrors given"
-    raise DownloadError(
-        f"could not fetch {file.name} from any mirror: {tried}. "
-        "Check --mirror / MNIST_MIRRORS or your network."
-    )
+    raise DownloadError(f"could not fetch {file.name} from any mirror: {tried}")
 
 
 def body_bound(file: DataFile, policy: FetchPolicy = DEFAULT_POLICY) -> int:
