@@ -18,11 +18,12 @@ class ConfigError(MnistCliError):
 
 class OptionsError(ConfigError):
     """Settings that cannot go together, or a value the data rules out: the CLI reports it as a
-    usage error (exit 2), naming `param` (the option and config key to blame) when there is one."""
+    usage error (exit 2), naming `option` (the option to blame, "--val-size") and `key` (its
+    config key, "val_size", when a config file can set it) when there is one."""
 
-    def __init__(self, message: str, param: str | None = None):
+    def __init__(self, message: str, option: str | None = None, key: str | None = None):
         super().__init__(message)
-        self.param = param
+        self.option, self.key = option, key
 
 
 class DownloadError(MnistCliError):
@@ -46,7 +47,14 @@ class TrainingDivergedError(MnistCliError):
 
 
 class RunDirectoryError(MnistCliError):
-    """The output directory cannot be used (exists and is not empty, is a file, ...)."""
+    """A run directory cannot be used (exists and is not empty, is a file, ...). About the
+    directory a run is written to, it carries `place` (that directory, as given: the message
+    names it) and `remedy`, what the user can do (a key of cli/run_place.py's REMEDIES), which
+    the CLI words with the option that named the place (--out, --resume)."""
+
+    def __init__(self, message: str, place: Path | None = None, remedy: str = ""):
+        super().__init__(message)
+        self.place, self.remedy = place, remedy
 
 
 class MissingExtraError(MnistCliError):

@@ -68,8 +68,10 @@ def test_round_trip(tmp_path):
 
 def test_existing_run_is_refused_then_replaced_with_force(tmp_path):
     save(tmp_path / "run", params(0))
-    with pytest.raises(RunDirectoryError, match="exists and is not empty; use --force"):
+    with pytest.raises(RunDirectoryError, match="exists and is not empty$") as info:
         save(tmp_path / "run", params(1))
+    # the library names the place and the remedy; the CLI, the option (cli/run_place.py)
+    assert (info.value.place, info.value.remedy) == (tmp_path / "run", "force")
     np.testing.assert_array_equal(load_weights(tmp_path / "run").params.W, params(0).W)
     save(tmp_path / "run", params(1), force=True)
     np.testing.assert_array_equal(load_weights(tmp_path / "run").params.W, params(1).W)
@@ -90,7 +92,10 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr("mnist_cli.atomic.os.fsync", broken)
-    with pytest.raises(RunDirectoryError, match="cannot write the run to .*disk full"):
+    with pytest.raises(
+        RunDirectoryError,
+        match="cannot write the run \\(disk full\\); nothing was saved$",
+    ):
         save(tmp_path / "run")
     assert list(tmp_path.iterdir()) == [], "a failed save left files behind"
 

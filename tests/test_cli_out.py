@@ -246,8 +246,8 @@ def test_a_full_disk_after_training_is_one_line_and_leaves_nothing(
     line = one_line_error(train("--out", out, *cache_args))
 
     expected = (
-        f"Error: cannot write the run to {out}: No space left on device; nothing was "
-        "saved: free some space or choose another --out, and run again"
+        f"Error: --out {out}: cannot write the run (No space left on device); nothing "
+        "was saved; free some space or choose another --out"
     )
     assert line == expected, f"expected {expected!r}, got {line!r}"
     assert len(fits) == 1

@@ -271,4 +271,4 @@ def test_val_size_must_leave_training_images():
         str(caught.value)
         == "must be less than the 1,000 training images of mnist, not 1000"
     )
-    assert caught.value.param == "'--val-size' (config key val_size)"
+    assert (caught.value.option, caught.value.key) == ("--val-size", "val_size")

@@ -508,20 +508,20 @@ def test_tolerance_below_float64_resolution_fails(data_args):
             ["--model", "linear", "--loss", "cross-entropy"],
             (
                 "Invalid value for '--loss': cross-entropy needs a softmax output: "
-                "use it with --model softmax, mlp or all"
+                "use it with the softmax or mlp model (or all)"
             ),
         ),
         (
             ["--model", "softmax", "--hidden", "64"],
             (
-                "Invalid value for '--hidden': applies to --model mlp or cnn (or all), "
+                "Invalid value for '--hidden': applies to the mlp or cnn model (or all), "
                 "not softmax"
             ),
         ),
         (
             ["--model", "linear", "--activation", "tanh"],
             (
-                "Invalid value for '--activation': applies to --model mlp (or all), "
+                "Invalid value for '--activation': applies to the mlp model (or all), "
                 "not linear"
             ),
         ),

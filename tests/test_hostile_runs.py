@@ -180,7 +180,7 @@ def test_a_continued_run_may_not_pass_the_bound(trained_runs, tmp_path, earlier,
     assert result.exit_code == 2, result.output
     advice = "give at most 5, or" if earlier < MAX_EPOCHS else "give"
     assert result.output.splitlines()[-1] == (
-        f"Error: Invalid value for --epochs: {run} has trained {earlier:,} epochs: "
+        f"Error: Invalid value for '--epochs' (config key epochs): {run} has trained {earlier:,} epochs: "
         f"{more} more would pass the 10,000 a run may have; {advice} its weights.npz "
         "to start a history of its own"
     )

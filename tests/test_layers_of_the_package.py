@@ -4,6 +4,7 @@ depends on what is above it. The test reads every import statement, also those i
 functions (imported late for start-up time) and under TYPE_CHECKING."""
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mnist_cli"
@@ -94,3 +95,47 @@ def test_every_module_reads_in_one_sitting():
         if lines > bound:
             long.append(f"{path.relative_to(PACKAGE)}: {lines} lines (at most {bound})")
     assert not long, "\n".join(long)
+
+
+# the parts whose words are the options themselves: the commands, and config/ (options and
+# config keys → one TrainConfig, its messages name both); rundir/resumable.py builds the
+# `mnist-train --resume RUN` command that mnist-runs reports
+SPEAKS_OPTIONS = {"cli", "config", "__main__", "console"}
+COMMAND_TEXT = {"rundir/resumable.py"}
+OPTION = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
+
+
+def texts(tree: ast.AST) -> list[ast.Constant]:
+    """The string constants of `tree` that are not docstrings (messages, not documentation)."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_the_library_names_no_option_the_cli_does():
+    """A library error says what is wrong with which thing; the command that took the option
+    names it (cli/run_place.py, cli/source.py, OptionsError's option and key)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if part_of(f"mnist_cli.{relative[:-3].replace('/', '.')}") in SPEAKS_OPTIONS:
+            continue
+        if relative in COMMAND_TEXT:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in texts(tree):
+            if OPTION.search(node.value) and not OPTION.fullmatch(node.value):
+                found.append(f"{relative}:{node.lineno}: {node.value[:60]!r}")
+    assert not found, "\n".join(found)

@@ -20,6 +20,7 @@ from mnist_cli.data import Split
 from mnist_cli.nn.architecture import dense_params
 from mnist_cli.rundir import checkpoint as checkpoint_module
 from mnist_cli.rundir.checkpoint import read_checkpoint, write_checkpoint
+from mnist_cli.rundir.claim import claim_run_dir
 from mnist_cli.rundir.generator_state import restored
 from mnist_cli.rundir.resumable import run_state
 from mnist_cli.training.continuing import RunState
@@ -393,3 +394,18 @@ def test_a_run_continued_from_another_resumes_with_its_numbering(
     assert same_files(out, whole)
     assert metrics(out) == metrics(whole)
     assert [h["epoch"] for h in metrics(out)["history"]] == [1, 2, 3, 4, 5]
+
+
+def test_a_run_in_use_is_named_by_resume_and_no_other_place_is_offered(
+    tmp_path, mini_mnist
+):
+    out = tmp_path / "r"
+    assert train(*ARGS, "--epochs", 1, "--out", out, mini=mini_mnist).exit_code == 0
+    before = sorted(p.name for p in out.iterdir())
+    with claim_run_dir(out, force=True):  # another mnist-train holds it
+        result = train("--resume", out, "--epochs", 2, mini=mini_mnist)
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1] == (
+        f"Error: --resume {out} is in use by another mnist-train run; wait for it to end"
+    )
+    assert sorted(p.name for p in out.iterdir()) == before

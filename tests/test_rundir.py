@@ -77,7 +77,7 @@ def test_racing_runs_on_one_out_have_exactly_one_winner(tmp_path, force, existin
     winners = [i + 1 for i, o in enumerate(outcomes) if o == "ok"]
     losers = [o for o in outcomes if o != "ok"]
     assert len(winners) == 1, f"expected exactly one winner, got {outcomes}"
-    expected = f"--out {out} is in use by another mnist-train run"
+    expected = f"{out} is in use by another mnist-train run"
     assert all(o.startswith(expected) for o in losers), f"got {losers}"
     W = load_weights(out).params.W
     assert (W == winners[0]).all(), f"expected the winner's weights, got W = {W[0, 0]}"

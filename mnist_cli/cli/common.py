@@ -56,8 +56,7 @@ def command(epilog: str):
 
 
 def reports_errors(command):
-    """Turn library errors into one line and exit 1 (OptionsError: a usage error, exit 2),
-    Ctrl-C into exit 130, SIGTERM into 143 (signals.py)."""
+    """Library errors into one line and exit 1 (OptionsError: usage, 2); signals.py's stops."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -65,8 +64,9 @@ def reports_errors(command):
             with handled():
                 return command(*args, **kwargs)
         except OptionsError as e:
-            if e.param:  # names that are not UTF-8: \xNN, as everywhere (shown)
-                raise click.BadParameter(shown(str(e)), param_hint=e.param) from None
+            if e.option:  # names that are not UTF-8: \xNN, as everywhere (shown)
+                hint = f"'{e.option}'" + (f" (config key {e.key})" if e.key else "")
+                raise click.BadParameter(shown(str(e)), param_hint=hint) from None
             raise click.UsageError(shown(str(e))) from None
         # the library says what; the CLI, which option
         except TrainingDivergedError as e:

@@ -23,6 +23,7 @@ from mnist_cli.cli.resume import (
     resumed,
     says_what_is_kept,
 )
+from mnist_cli.cli.run_place import named_by
 from mnist_cli.cli.signals import says_when_saved
 from mnist_cli.cli.train_options import output_options
 from mnist_cli.config.files import read_config_file, to_toml
@@ -98,7 +99,11 @@ def train_command(
         require_plots()  # before training, not after it
     # claimed before training: a place that cannot be written, or another run's, fails now
     out = resume or out_dir or default_out_dir(config.model)
-    with claim_run_dir(out, force or bool(resume)) as claim, says_when_saved(claim):
+    with (
+        named_by("--resume", elsewhere=False) if resume else named_by("--out"),
+        claim_run_dir(out, force or bool(resume)) as claim,
+        says_when_saved(claim),
+    ):
         state = None
         if resume:
             config, state = resumed(claim, options["epochs"])
@@ -137,5 +142,7 @@ def configured(config_file, source, options):
         file_values, options, start and start.fixes(run_loss(init_from))
     )
     to_toml(config)  # before training: resolve_run checked its paths
-    earlier = continued_training(config, monitor_name(config), on_warning=warn)
+    # the library names the run and why; the CLI, the option
+    named = lambda message: warn(f"--init-from {message}")
+    earlier = continued_training(config, monitor_name(config), on_warning=named)
     return config, start and start.network, earlier

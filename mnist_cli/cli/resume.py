@@ -116,7 +116,8 @@ def resumed(claim: RunClaim, epochs: int | None) -> tuple[TrainConfig, RunState]
     if epochs is not None and epochs < done:
         raise OptionsError(
             f"the run has trained {done} epochs already; give more to extend it",
-            param="'--epochs' (config key epochs)",
+            option="--epochs",
+            key="epochs",
         )
     finished = done >= config.epochs and (claim.path / WEIGHTS).is_file()
     if finished and (epochs or done) <= done:

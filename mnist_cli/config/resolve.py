@@ -71,7 +71,8 @@ def check_paths(config: TrainConfig) -> None:
             raise OptionsError(
                 f"{shown(path)} is not valid UTF-8, so the run's config.toml could not "
                 "record it; rename it or give another path",
-                param=f"'{option}' (config key {key})",
+                option=option,
+                key=key,
             ) from None
 
 
@@ -164,5 +165,6 @@ def check_val_size(config: TrainConfig, n_train: int) -> None:
         raise OptionsError(
             f"must be less than the {n_train:,} training images of {config.dataset}, "
             f"not {config.val_size}",
-            param="'--val-size' (config key val_size)",
+            option="--val-size",
+            key="val_size",
         )

@@ -50,9 +50,9 @@ def subjects(
     another model is an OptionsError."""
     if model == "linear" and loss == "cross-entropy":
         raise OptionsError(
-            "cross-entropy needs a softmax output: use it with --model softmax, mlp "
-            "or all",
-            param="'--loss'",
+            "cross-entropy needs a softmax output: use it with the softmax or mlp "
+            "model (or all)",
+            option="--loss",
         )
     for name, given, models in (
         ("hidden", hidden, ("mlp", "cnn")),
@@ -62,8 +62,8 @@ def subjects(
     ):
         if given is not None and model not in (*models, "all"):
             raise OptionsError(
-                f"applies to --model {' or '.join(models)} (or all), not {model}",
-                param=f"'--{name}'",
+                f"applies to the {' or '.join(models)} model (or all), not {model}",
+                option=f"--{name}",
             )
     cnn = Subject(
         "cnn", "squared", hidden or CNN_HIDDEN, "relu", channels or CNN_CHANNELS
@@ -71,9 +71,7 @@ def subjects(
     cnn = replace(cnn, kernel=kernel or CNN_KERNEL)
     if model in ("cnn", "all") and (why := cnn_misfit(cnn.channels, cnn.kernel)):
         channels_given = ",".join(map(str, cnn.channels))
-        raise OptionsError(
-            f"with --channels {channels_given}: {why}", param="'--kernel'"
-        )
+        raise OptionsError(f"with channels {channels_given}: {why}", option="--kernel")
     hidden = hidden or DEFAULT_HIDDEN
     activation = activation or "relu"
     chosen = []

@@ -71,8 +71,9 @@ class RunClaim:
         """Put the staging directory, holding the finished run, in --out's place."""
         if not _same_file(self.lock, self.target):
             raise RunDirectoryError(
-                f"--out {shown(self.path)} was replaced by another run while this one "
-                "trained; this run is not saved"
+                f"{shown(self.path)} was replaced by another run while this one "
+                "trained; this run is not saved",
+                self.path,
             )
         with signals_deferred():  # a signal meanwhile comes once `installed` says so
             replace_dir(
@@ -96,8 +97,9 @@ def claim_run_dir(out_dir: Path, force: bool = False) -> Iterator[RunClaim]:
                 created, lock = _create_and_lock(out_dir, target)
             except OSError as e:
                 raise RunDirectoryError(
-                    f"--out {shown(out_dir)}: cannot create it ({e.strerror}); "
-                    "choose another --out"
+                    f"{shown(out_dir)}: cannot create it ({e.strerror})",
+                    out_dir,
+                    "another",
                 ) from None
             leave.callback(lambda: _release(target, lock, created, claim))
         with contextlib.suppress(OSError):  # the claim is ours: any is a dead writer's
@@ -134,13 +136,12 @@ def _create_and_lock(out_dir: Path, target: Path) -> tuple[bool, int]:
             continue  # removed meanwhile (a run that failed): create it again
         if lock is None:
             raise RunDirectoryError(
-                f"--out {out_dir} is in use by another mnist-train run; "
-                "wait for it to end or choose another --out"
+                f"{out_dir} is in use by another mnist-train run", out_dir, "wait"
             )
         if _same_file(lock, target):
             return created, lock
         os.close(lock)  # replaced meanwhile: lock the new one
-    raise RunDirectoryError(f"--out {out_dir} keeps changing; choose another --out")
+    raise RunDirectoryError(f"{out_dir} keeps changing", out_dir, "another")
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -160,10 +161,7 @@ def _check_contents(out_dir: Path, target: Path, force: bool) -> bool:
     if not found:
         return True
     if not force:
-        raise RunDirectoryError(
-            f"--out {out_dir} exists and is not empty; "
-            "use --force to replace it or choose another --out"
-        )
+        raise RunDirectoryError(f"{out_dir} exists and is not empty", out_dir, "force")
     foreign = sorted(
         name
         for name, is_file in found.items()
@@ -176,8 +174,7 @@ def _check_contents(out_dir: Path, target: Path, force: bool) -> bool:
         )
         more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
         raise RunDirectoryError(
-            f"--out {out_dir} is not a previous run ({what}{more}); --force replaces only "
-            f"a run directory ({', '.join(RUN_FILES)}, pictures): choose another --out"
+            f"{out_dir} is not a previous run ({what}{more})", out_dir, "not-a-run"
         )
     return False
 
@@ -211,9 +208,9 @@ def _staging(out_dir: Path, target: Path, created_target: bool) -> Iterator[Path
     except OSError as e:
         if made:
             raise
-        advice = (
-            "free some space" if e.errno == errno.ENOSPC else "choose another --out"
-        )
+        remedy = "space" if e.errno == errno.ENOSPC else "another"
         raise RunDirectoryError(
-            f"--out {out_dir}: cannot write in {target.parent} ({e.strerror}); {advice}"
+            f"{out_dir}: cannot write in {target.parent} ({e.strerror})",
+            out_dir,
+            remedy,
         ) from None

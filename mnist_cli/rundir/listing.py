@@ -179,7 +179,8 @@ def continued_training(
     config: TrainConfig, monitor: str, on_warning: Callable[[str], None]
 ) -> Earlier | None:
     """The epochs and history that --init-from RUN_DIR continues; None from a weights file, or
-    (after `on_warning`) when the run's metrics.json cannot be continued."""
+    (after `on_warning`, which names RUN_DIR and why) when its metrics.json cannot be
+    continued."""
     if config.solver != "sgd" or not config.init_from:
         return None
     run_dir = Path(config.init_from)
@@ -189,7 +190,7 @@ def continued_training(
         earlier = earlier_training(run_dir, config.model, monitor, config.loss)
     except MetricsError as e:
         on_warning(
-            f"--init-from {run_dir}: {e}; training starts from its weights "
+            f"{run_dir}: {e}; training starts from its weights "
             "at epoch 1, without its history"
         )
         return None
@@ -200,6 +201,7 @@ def continued_training(
             f"would pass the {MAX_EPOCHS:,} a run may have; "
             + (f"give at most {room:,}, or " if room > 0 else "give ")
             + f"its {WEIGHTS} to start a history of its own",
-            param="--epochs",
+            option="--epochs",
+            key="epochs",
         )
     return earlier

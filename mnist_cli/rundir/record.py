@@ -90,7 +90,7 @@ def read_history(m: dict, monitor: str | None = None) -> tuple[dict, ...]:
         if split != monitor:
             raise MetricsError(
                 f"{where[:-1]} does not report {monitor} accuracy, which this run does "
-                "(was --val-size given to one run and not the other?)"
+                "(was one run given a validation split and not the other?)"
             )
         key = "monitor_accuracy" if "monitor" in h else f"{monitor}_accuracy"
         entries.append(

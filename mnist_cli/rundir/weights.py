@@ -86,14 +86,12 @@ def write_run(
         fsync_files(staging)
         claim.install()
     except OSError as e:
-        advice = (
-            "free some space or choose another --out"
-            if e.errno == errno.ENOSPC
-            else "choose another --out"
-        )
+        remedy = "space-or-another" if e.errno == errno.ENOSPC else "another"
         raise RunDirectoryError(
-            f"cannot write the run to {shown(claim.path)}: {e.strerror or e}; "
-            f"nothing was saved: {advice}, and run again"
+            f"{shown(claim.path)}: cannot write the run ({e.strerror or e}); "
+            "nothing was saved",
+            claim.path,
+            remedy,
         ) from None
 
 
