@@ -200,3 +200,35 @@ def test_a_claim_removes_what_a_dead_run_left_beside_it(tmp_path):
     with claim_run_dir(tmp_path / "s") as claim:
         write(claim, 1)
     assert sorted(os.listdir(tmp_path)) == ["s"], os.listdir(tmp_path)
+
+
+def test_every_remedy_the_library_gives_has_words_in_the_cli():
+    """A RunDirectoryError's remedy (its third argument, or `remedy=` / a variable set from
+    literals) is a key of cli/run_place.py's REMEDIES: none is said as nothing."""
+    import ast
+
+    from mnist_cli import rundir
+    from mnist_cli.cli.run_place import REMEDIES
+
+    given = set()
+    for path in Path(rundir.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == (
+                "RunDirectoryError"
+            ):
+                args = [*node.args[2:], *(k.value for k in node.keywords)]
+                given |= {a.value for a in args if isinstance(a, ast.Constant)}
+            if (
+                isinstance(node, ast.Assign)
+                and getattr(node.targets[0], "id", "") == "remedy"
+            ):
+                given |= {
+                    c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant)
+                }
+    assert {
+        "force",
+        "wait",
+        "another",
+        "space-or-another",
+    } <= given  # the scan sees them
+    assert given <= set(REMEDIES), given - set(REMEDIES)

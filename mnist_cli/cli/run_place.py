@@ -43,7 +43,7 @@ def named_by(option: str, elsewhere: bool = True) -> Iterator[None]:
     except RunDirectoryError as e:
         if e.place is None:  # not about the directory the option named (a picture)
             raise
-        fix, other = REMEDIES[e.remedy]
+        fix, other = REMEDIES.get(e.remedy, ("", ""))
         remedy = " or ".join(filter(None, (fix, other.format(o=option) * elsewhere)))
         raise RunDirectoryError(
             f"{option} {e}{'; ' + remedy if remedy else ''}", e.place
