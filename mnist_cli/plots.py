@@ -156,7 +156,7 @@ def plot_features(image: np.ndarray, maps: Sequence[np.ndarray], path: Path) -> 
 
 def monitored_accuracy(history: Sequence[dict]) -> tuple[str, list[float]] | None:
     """(split, accuracy per epoch, NaN where it is null) from a history in the fixed keys
-    (`monitor` names the split, `monitor_accuracy` holds its accuracy; run_metrics.read_history
+    (`monitor` names the split, `monitor_accuracy` holds its accuracy; rundir/record.read_history
     reads older forms into these), or None if no epoch has an accuracy."""
     accuracy = [h.get("monitor_accuracy") for h in history]
     if all(a is None for a in accuracy):
@@ -167,7 +167,7 @@ def monitored_accuracy(history: Sequence[dict]) -> tuple[str, list[float]] | Non
 def plot_curves(history: Sequence[dict], path: Path, loss: str = "squared") -> Path:
     """curves.png: the training loss (left) and the monitored accuracy (right) per epoch, from
     metrics.json's `history` (entries with `epoch`, `train_loss`, `monitor` and
-    `monitor_accuracy`, checked: mnist-train's own, or run_metrics.read_history's); `loss`
+    `monitor_accuracy`, checked: mnist-train's own, or rundir/record.read_history's); `loss`
     names the training loss."""
     from matplotlib.ticker import MaxNLocator
 

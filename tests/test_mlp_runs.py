@@ -1,5 +1,5 @@
 """The mlp everywhere a model goes: train() on the fused mlp step against the float64
-reference of mlp.py, the stuck warning, and one small mlp run (16 relu units, cross-entropy,
+reference of nn/, the stuck warning, and one small mlp run (16 relu units, cross-entropy,
 1,000 training images: --val-size 59000) through mnist-train, mnist-eval, mnist-predict,
 --init-from, --plots and mnist-runs."""
 

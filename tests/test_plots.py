@@ -91,7 +91,7 @@ def history(split: str, form: str, epochs: int = 5) -> list[dict]:
 @pytest.mark.parametrize("form", ["current", "old"])
 @pytest.mark.parametrize("split", ["test", "val"])
 def test_monitored_accuracy_reads_both_forms_of_the_history(split, form):
-    """The old form reaches plots through run_metrics.read_history, in the fixed keys."""
+    """The old form reaches plots through rundir/record.read_history, in the fixed keys."""
     read = read_history({"history": history(split, form)})
     got = plots.monitored_accuracy(read)
     expected = (split, [0.9 + e / 100 for e in range(1, 6)])

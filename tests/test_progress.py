@@ -1,5 +1,5 @@
 """mnist-train's progress on a terminal: a bar per epoch, and each epoch's line, which comes
-when its monitor score is in, during the next epoch (train.py)."""
+when its monitor score is in, during the next epoch (training/loop.py)."""
 
 import pytest
 

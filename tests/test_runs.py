@@ -1,4 +1,4 @@
-"""mnist-runs and runs.py: one line per run directory, read from untrusted metrics.json files;
+"""mnist-runs and rundir/listing.py: one line per run directory, read from untrusted metrics.json files;
 and the checks on the history that --init-from continues."""
 
 import json

@@ -1,7 +1,7 @@
 """The command-line interface: a thin click layer over the library, one module per command.
 
-Options become a TrainConfig (config.py, resolve.py), data comes from the data package (mnist_cli/data/), a training run
-from run.fit, and runs are written and read by artifacts.py. What the commands share: common.py
+Options become a TrainConfig (config/), data comes from the data package (mnist_cli/data/), a training run
+from training/run.py's fit, and runs are written and read by rundir/. What the commands share: common.py
 (the command decorator, one-line errors), signals.py (Ctrl-C and SIGTERM), options.py (the shared options and the
 data-loading call), config_options.py (mnist-train's TrainConfig options), progress.py (bars,
 epoch and summary lines).

@@ -1,4 +1,4 @@
-"""`mnist-eval`: saved weights (artifacts.py) scored on a split (mnist_cli/data/, metrics.py)."""
+"""`mnist-eval`: saved weights (rundir/weights.py) scored on a split (mnist_cli/data/, fast/scoring.py)."""
 
 import json
 from pathlib import Path

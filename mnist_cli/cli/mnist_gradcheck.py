@@ -1,4 +1,4 @@
-"""`mnist-gradcheck`: the analytic gradients against float64 central differences (gradcheck.py)."""
+"""`mnist-gradcheck`: the analytic gradients against float64 central differences (gradcheck/)."""
 
 import click
 

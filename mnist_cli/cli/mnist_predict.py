@@ -1,4 +1,4 @@
-"""`mnist-predict`: saved weights applied to the user's own pictures (predict.py, preprocess.py)."""
+"""`mnist-predict`: saved weights applied to the user's own pictures (predict/: pictures.py, preprocess.py)."""
 
 import json
 from pathlib import Path

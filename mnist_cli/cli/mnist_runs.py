@@ -1,4 +1,4 @@
-"""`mnist-runs`: the run directories of a folder (runs.py), one aligned line each, or JSON."""
+"""`mnist-runs`: the run directories of a folder (rundir/listing.py), one aligned line each, or JSON."""
 
 import contextlib
 import json

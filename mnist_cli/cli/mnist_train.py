@@ -1,5 +1,5 @@
-"""`mnist-train`: options → TrainConfig (config.py, resolve.py) → data (mnist_cli/data/) → a run
-(run.py: SGD or the exact solver) → the run directory (artifacts.py), and the pictures with
+"""`mnist-train`: options → TrainConfig (config/) → data (mnist_cli/data/) → a run
+(training/run.py: SGD or the exact solver) → the run directory (rundir/), and the pictures with
 --plots (plots.py)."""
 
 import functools

@@ -31,7 +31,7 @@ def download_bar(desc: str, total: int | None):
 class TrainProgress:
     """A progress bar per training epoch (on_batch), one fixed-format line per epoch
     (on_epoch) and Warning lines (on_warning). An epoch's line comes when its monitor score is
-    in, during the next epoch (train.py): the bar ends with its epoch's images, and a line that
+    in, during the next epoch (training/loop.py): the bar ends with its epoch's images, and a line that
     comes while the next bar is drawn is printed above it. Used as a context manager, it
     closes a bar left open when training stops early, before the error is printed."""
 

@@ -5,7 +5,7 @@
     squared        L = (1/B) Σᵢ ‖sᵢ − yᵢ‖²           ∂L/∂Z = S ⊙ (G − 1 (1ᵀ (G ⊙ S))),  G = 2 (S − Y) / B
 
 (the second is the softmax Jacobian diag(s) − s sᵀ applied to each column g of G), with Y the
-one-hot targets (K, B). The same losses as models.py and mlp.py, transposed.
+one-hot targets (K, B). The same losses as nn/losses.py, transposed.
 """
 
 import numpy as np

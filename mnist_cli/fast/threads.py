@@ -12,7 +12,7 @@ threads its products get:
                          fits OpenBLAS's small-matrix kernels, and the batches thread needs the
                          other core
     "score"   1          Ũ Θᵀ over chunks of 1,000 rows, (1000, 785) × (785, 10): too small to
-                         split; fused_scores.py shares the chunks out among threads instead
+                         split; scoring.py shares the chunks out among threads instead
     "solve"   all cores  the exact solver's Gram matrix ŨᵀŨ, 60000 × 785 × 785: large enough
                          to split across every core
 

@@ -80,13 +80,19 @@ def is_sizes(v: Any) -> bool:
     return isinstance(v, list) and len(v) <= 16 and all(is_count(n) and n for n in v)
 
 
-def is_strings(v: Any) -> bool:
-    """A list of at most MAX_MIRRORS short strings without control characters."""
+def is_texts(v: Any, most: int, longest: int) -> bool:
+    """A list of at most `most` printable strings (no control characters) of at most
+    `longest` characters each."""
     return (
         isinstance(v, list)
-        and len(v) <= MAX_MIRRORS
-        and all(isinstance(s, str) and len(s) <= 4096 and s.isprintable() for s in v)
+        and len(v) <= most
+        and all(isinstance(s, str) and len(s) <= longest and s.isprintable() for s in v)
     )
+
+
+def is_strings(v: Any) -> bool:
+    """A list of mirrors: at most MAX_MIRRORS, each at most 4,096 characters."""
+    return is_texts(v, MAX_MIRRORS, 4096)
 
 
 def is_timestamp(v: Any) -> bool:
@@ -123,12 +129,8 @@ def is_counts(v: Any) -> bool:
 
 
 def is_labels(v: Any) -> bool:
-    """A list of at most 1,000 printable strings of at most 100 characters (class names)."""
-    return (
-        isinstance(v, list)
-        and len(v) <= 1000
-        and all(isinstance(s, str) and len(s) <= 100 and s.isprintable() for s in v)
-    )
+    """A list of class names: at most 1,000, each at most 100 characters."""
+    return is_texts(v, 1000, 100)
 
 
 def is_version(v: Any) -> bool:

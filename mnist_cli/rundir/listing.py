@@ -1,7 +1,7 @@
 """Past runs read back: a summary of each run directory (mnist-runs), and the training a run
 started with --init-from continues (its epochs and history).
 
-metrics.json is untrusted input, read and checked by run_metrics.py. A run whose metrics
+metrics.json is untrusted input, read and checked by record.py (checks.py). A run whose metrics
 cannot be used becomes a RunSummary with `error` set (a short reason), never an exception;
 nothing here prints.
 """

@@ -1,6 +1,6 @@
 """What killed runs leave beside their run directories, found and removed.
 
-A run builds itself in a staging directory beside --out (rundir.py), `.<name>.<random>.staging`,
+A run builds itself in a staging directory beside --out (claim.py), `.<name>.<random>.staging`,
 or `.staging-new` when the claim created --out itself, and holds a flock on it for as long as
 the process lives. A run replacing another where the filesystem cannot exchange two
 directories moves the old one aside for an instant, `.<name>.<random>.old` (atomic.py), and

@@ -10,7 +10,7 @@ A run directory holds
     config.toml   the resolved configuration, re-runnable with `mnist-train --config`
     checkpoint.npz  the last epoch's checkpoint (checkpoint.py), which --resume --epochs extends
 
-The directory is claimed before training (rundir.py: locked, checked writable), built under a
+The directory is claimed before training (claim.py: locked, checked writable), built under a
 temporary name beside its destination and renamed into place only when every file is written,
 so a run that fails or is interrupted never leaves a `weights.npz` that a later command would
 trust. It gets the user's umask, like any directory.

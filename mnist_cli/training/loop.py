@@ -194,7 +194,7 @@ def train(
                     in_context, scored_and_saved, result, trainer.frozen(), at
                 )
                 scoring.append((result, job))
-            else:  # the last: scored now, by as many threads as fused_scores chooses
+            else:  # the last: scored now, by as many threads as fast/scoring.py chooses
                 report_scored(wait=True)
                 with blas_threads("score"):
                     evaluation = trainer.frozen()(*monitored, None)
